@@ -1,0 +1,1 @@
+"""SOP bot: runs a Permenpan-RB style SOP through Telegram."""

@@ -1,0 +1,95 @@
+"""Wiring: the python-telegram-bot Application, built from settings.
+
+Handlers are registered in one ordered place (handlers.register); resources
+are opened in post_init and closed in post_shutdown, so nothing happens at
+import time and tests can build as many Applications as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+
+from bot.clock import Clock
+from bot.migrate import DatabaseBehind
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    ("tugas", "Tugas saya yang masih terbuka"),
+    ("status", "Status kegiatan yang berjalan"),
+    ("riwayat", "Riwayat peristiwa sebuah kegiatan"),
+    ("mulai", "Mulai kegiatan baru (Kepala Badan/admin)"),
+    ("batal", "Batalkan isian yang sedang ditunggu"),
+    ("bantuan", "Apa yang dapat saya lakukan"),
+]
+
+
+def build_application(services: Services, *, poll_interval_jobs: bool = True) -> Application:
+    """The Application for these services; start it with run_polling/webhook
+    or, in tests, with `async with app: await app.start()`."""
+    from handlers import register
+    from jobs import schedule_jobs
+
+    settings = services.settings
+    token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.bot_api_base_url)
+        .base_file_url(settings.bot_api_file_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.texts.tz))
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .concurrent_updates(False)
+    )
+    if settings.local_bot_api:
+        builder = builder.local_mode(True)
+    app = builder.build()
+    app.bot_data["services"] = services
+    register(app)
+    if poll_interval_jobs:
+        schedule_jobs(app)
+    return app
+
+
+async def _post_init(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    await services.start()
+    await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    log.info("bot started as @%s", app.bot.username)
+
+
+async def _post_shutdown(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    await services.close()
+
+
+def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
+    """Run until interrupted; polling unless WEBHOOK_URL is set."""
+    services = Services.build(settings, clock=clock)
+    app = build_application(services)
+    try:
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            app.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=settings.bot_token.get_secret_value().split(":")[0]
+                if settings.bot_token else "",
+                webhook_url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except DatabaseBehind as exc:
+        print(str(exc))
+        return 1
+    return 0

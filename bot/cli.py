@@ -1,0 +1,167 @@
+"""`sopbot`: run the bot and administer it from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings
+
+TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,}$")
+EXIT_USAGE = 2
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.migrate import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> None:
+        db = Database(settings.db_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    print(f"Database mutakhir: {settings.db_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_sop_check(args: argparse.Namespace) -> int:
+    from bot.sop import SopError, load_sop
+    from bot.texts import Texts
+
+    try:
+        sop = load_sop(Path(args.file))
+    except FileNotFoundError:
+        print(f"Berkas tidak ditemukan: {args.file}", file=sys.stderr)
+        return EXIT_USAGE
+    except SopError as exc:
+        print(f"Definisi SOP tidak sah: {exc.source}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(Texts().env.get_template("cli/sop_summary.txt.j2").render(sop=sop))
+    return 0
+
+
+def cmd_audit_verify(_args: argparse.Namespace) -> int:
+    from bot.audit import verify_chain
+    from bot.db import Database
+
+    settings = _settings()
+
+    async def go() -> int:
+        db = Database(settings.db_url)
+        try:
+            async with db.session() as session:
+                result = await verify_chain(session)
+        finally:
+            await db.dispose()
+        if result.ok:
+            print(f"Rantai peristiwa utuh: {result.checked} peristiwa diperiksa.")
+            return 0
+        print(f"Rantai peristiwa RUSAK pada peristiwa nomor {result.broken_seq}: {result.reason}")
+        return 1
+
+    return asyncio.run(go())
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from bot.errors import EngineError
+    from bot.services import Services
+
+    settings = _settings()
+
+    async def go() -> int:
+        services = Services.build(settings)
+        try:
+            await services.start()
+            token = await services.members.create_invitation(
+                args.role, unit=args.unit, ttl_days=args.days or settings.invite_ttl_days)
+        except EngineError as exc:
+            print(services.texts.render(f"errors/{exc.code}", detail=exc.detail, **exc.context),
+                  file=sys.stderr)
+            return 1
+        except RuntimeError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        finally:
+            await services.close()
+        username = settings.bot_username.lstrip("@")
+        link = f"https://t.me/{username}?start={token}" if username else None
+        print(services.texts.env.get_template("cli/invitation.txt.j2").render(
+            role=services.members.role_name(args.role), unit=args.unit, link=link, token=token,
+            days=args.days or settings.invite_ttl_days))
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if not TOKEN_RE.match(token):
+        what = "belum diisi" if not token else "tidak sah"
+        print(
+            f"BOT_TOKEN {what}. Buat bot dan ambil tokennya dari @BotFather di Telegram, "
+            "lalu tulis di berkas .env sebagai BOT_TOKEN=123456:ABC... (lihat .env.example).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from bot.app import run_bot
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return run_bot(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sopbot", description="Bot Telegram pelaksana SOP.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="jalankan bot").set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="buat/perbarui skema database").set_defaults(func=cmd_db_upgrade)
+
+    sop = sub.add_parser("sop", help="definisi SOP").add_subparsers(dest="sop_command",
+                                                                    required=True)
+    check = sop.add_parser("check", help="periksa berkas definisi SOP")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_sop_check)
+
+    audit = sub.add_parser("audit", help="log peristiwa").add_subparsers(dest="audit_command",
+                                                                         required=True)
+    audit.add_parser("verify", help="periksa rantai hash").set_defaults(func=cmd_audit_verify)
+
+    invite = sub.add_parser("invite", help="buat tautan undangan")
+    invite.add_argument("--role", required=True)
+    invite.add_argument("--unit")
+    invite.add_argument("--days", type=int)
+    invite.set_defaults(func=cmd_invite)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

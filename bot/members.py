@@ -1,0 +1,353 @@
+"""The office's people: units, invitations, enrolment and roles.
+
+Invitations are single-use random tokens; only their SHA-256 is stored, so a
+database dump cannot be used to join.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.audit import append_event
+from bot.clock import Clock
+from bot.db import Database
+from bot.engine import ADMIN
+from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
+from bot.models import Invitation, Member, MemberRole, Unit
+from bot.sop import SopRegistry
+
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    role: str
+    unit_id: int | None = None
+    unit_name: str | None = None
+
+
+@dataclass
+class MemberInfo:
+    id: int
+    telegram_id: int
+    name: str
+    username: str | None
+    active: bool
+    roles: list[RoleInfo] = field(default_factory=list)
+    blocked: bool = False
+
+    def has(self, *roles: str) -> bool:
+        return any(r.role in roles for r in self.roles)
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+
+class Membership:
+    """Who belongs to the office and in which role."""
+
+    def __init__(self, db: Database, sops: SopRegistry, clock: Clock) -> None:
+        self.db = db
+        self.sops = sops
+        self.clock = clock
+
+    def roles(self) -> dict[str, bool]:
+        """Every known role -> whether it needs a unit (admin is built in)."""
+        result = {ADMIN: False}
+        for sop in self.sops.all():
+            for key, role in sop.roles.items():
+                result[key] = result.get(key, False) or role.per_unit
+        return result
+
+    def role_name(self, role: str) -> str:
+        for sop in self.sops.all():
+            if role in sop.roles:
+                return sop.roles[role].name
+        return "Admin" if role == ADMIN else role
+
+    async def sync_units(self, names: list[str]) -> None:
+        """Make the Unit table match the office file; removed units are
+        deactivated, never deleted, so old records keep their unit."""
+        async with self.db.transaction() as s:
+            existing = {u.name: u for u in (await s.exec(select(Unit))).all()}
+            for name in names:
+                unit = existing.get(name) or Unit(name=name)
+                unit.active = True
+                s.add(unit)
+            for name, unit in existing.items():
+                if name not in names and unit.active:
+                    unit.active = False
+                    s.add(unit)
+
+    async def units(self) -> list[Unit]:
+        async with self.db.session() as s:
+            return list(
+                (
+                    await s.exec(select(Unit).where(col(Unit.active).is_(True)).order_by(Unit.id))
+                ).all()
+            )
+
+    async def _unit_by_name(self, s: AsyncSession, name: str) -> Unit:
+        wanted = " ".join(name.split()).casefold()
+        for unit in (await s.exec(select(Unit).where(col(Unit.active).is_(True)))).all():
+            if unit.name.casefold() == wanted:
+                return unit
+        raise NotFound("unit", unit=name)
+
+    def _check_role(self, role: str, unit: str | None) -> bool:
+        roles = self.roles()
+        if role not in roles:
+            raise InvalidInput("unknown_role", role=role, roles=sorted(roles))
+        if roles[role] and not unit:
+            raise InvalidInput("unit_required", role=role)
+        if not roles[role] and unit:
+            raise InvalidInput("unit_not_needed", role=role)
+        return roles[role]
+
+    async def create_invitation(
+        self,
+        role: str,
+        *,
+        unit: str | None = None,
+        created_by: int | None = None,
+        ttl_days: int = 7,
+    ) -> str:
+        """A fresh single-use token for the role (and unit)."""
+        self._check_role(role, unit)
+        token = secrets.token_urlsafe(24)
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            if created_by is not None:
+                creator = await self.get(created_by, session=s)
+                if not creator.has(ADMIN):
+                    raise NotAllowed(roles=[ADMIN])
+            unit_row = await self._unit_by_name(s, unit) if unit else None
+            invitation = Invitation(
+                token_hash=token_hash(token),
+                role=role,
+                unit_id=unit_row.id if unit_row else None,
+                created_by=created_by,
+                created_at=now,
+                expires_at=now + timedelta(days=ttl_days),
+            )
+            s.add(invitation)
+            await s.flush()
+            await append_event(
+                s,
+                "invitation_created",
+                at=now,
+                actor_id=created_by,
+                details={
+                    "invitation_id": invitation.id,
+                    "role": role,
+                    "unit": unit_row.name if unit_row else None,
+                    "expires_at": invitation.expires_at.isoformat(),
+                },
+            )
+        return token
+
+    async def redeem(
+        self, token: str, *, telegram_id: int, name: str, username: str | None = None
+    ) -> tuple[MemberInfo, RoleInfo]:
+        """Bind a Telegram account to the invitation's role and unit."""
+        if not TOKEN_PATTERN.match(token or ""):
+            raise InvitationInvalid(reason="unknown")
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            invitation = (
+                await s.exec(
+                    select(Invitation)
+                    .where(Invitation.token_hash == token_hash(token))
+                    .with_for_update()
+                )
+            ).first()
+            if invitation is None:
+                raise InvitationInvalid(reason="unknown")
+            if invitation.revoked:
+                raise InvitationInvalid(reason="revoked")
+            if invitation.used_at is not None:
+                raise InvitationInvalid(reason="used")
+            if invitation.expires_at <= now:
+                raise InvitationInvalid(reason="expired")
+            member = await self._upsert_member(s, telegram_id, name, username)
+            role = await self._grant(s, member, invitation.role, invitation.unit_id)
+            invitation.used_at, invitation.used_by = now, member.id
+            s.add(invitation)
+            await append_event(
+                s,
+                "member_joined",
+                at=now,
+                actor_id=member.id,
+                details={
+                    "invitation_id": invitation.id,
+                    "name": member.name,
+                    "telegram_id": telegram_id,
+                    "role": role.role,
+                    "unit": role.unit_name,
+                },
+            )
+            return await self.get(member.id or 0, session=s), role
+
+    async def ensure_admin(
+        self, *, telegram_id: int, name: str, username: str | None
+    ) -> MemberInfo:
+        """Enrol a configured admin (ADMIN_TELEGRAM_IDS) on first contact."""
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            member = await self._upsert_member(s, telegram_id, name, username)
+            info = await self.get(member.id or 0, session=s)
+            if not info.has(ADMIN):
+                await self._grant(s, member, ADMIN, None)
+                await append_event(
+                    s,
+                    "member_joined",
+                    at=now,
+                    actor_id=member.id,
+                    details={
+                        "name": member.name,
+                        "telegram_id": telegram_id,
+                        "role": ADMIN,
+                        "source": "ADMIN_TELEGRAM_IDS",
+                    },
+                )
+            return await self.get(member.id or 0, session=s)
+
+    async def _upsert_member(
+        self, s: AsyncSession, telegram_id: int, name: str, username: str | None
+    ) -> Member:
+        member = (await s.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+        if member is None:
+            member = Member(
+                telegram_id=telegram_id,
+                name=name[:120] or str(telegram_id),
+                username=username,
+                joined_at=self.clock.now(),
+            )
+        member.active = True
+        member.blocked_at = None
+        s.add(member)
+        await s.flush()
+        return member
+
+    async def _grant(
+        self, s: AsyncSession, member: Member, role: str, unit_id: int | None
+    ) -> RoleInfo:
+        existing = (
+            await s.exec(
+                select(MemberRole).where(
+                    MemberRole.member_id == member.id,
+                    MemberRole.role == role,
+                    MemberRole.unit_id == unit_id,
+                )
+            )
+        ).first()
+        if existing is None:
+            s.add(MemberRole(member_id=member.id or 0, role=role, unit_id=unit_id))
+            await s.flush()
+        unit = await s.get(Unit, unit_id) if unit_id else None
+        return RoleInfo(role, unit_id, unit.name if unit else None)
+
+    async def get(self, member_id: int, *, session: AsyncSession | None = None) -> MemberInfo:
+        if session is None:
+            async with self.db.session() as s:
+                return await self.get(member_id, session=s)
+        member = await session.get(Member, member_id)
+        if member is None:
+            raise NotFound("member")
+        return await self._info(session, member)
+
+    async def _info(self, s: AsyncSession, member: Member) -> MemberInfo:
+        rows = (
+            await s.exec(
+                select(MemberRole, Unit)
+                .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
+                .where(MemberRole.member_id == member.id)
+                .order_by(MemberRole.id)
+            )
+        ).all()
+        roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for r, u in rows]
+        return MemberInfo(
+            member.id or 0,
+            member.telegram_id,
+            member.name,
+            member.username,
+            member.active,
+            roles,
+            member.blocked_at is not None,
+        )
+
+    async def by_telegram(self, telegram_id: int) -> MemberInfo | None:
+        """The active member with this Telegram account, or None."""
+        async with self.db.session() as s:
+            member = (await s.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+            if member is None or not member.active:
+                return None
+            return await self._info(s, member)
+
+    async def list(self) -> list[MemberInfo]:
+        async with self.db.session() as s:
+            members = (
+                await s.exec(select(Member).where(col(Member.active).is_(True)).order_by(Member.id))
+            ).all()
+            return [await self._info(s, m) for m in members]
+
+    async def revoke(self, actor_id: int | None, member_id: int) -> MemberInfo:
+        """Deactivate a member; their records stay."""
+        async with self.db.transaction() as s:
+            if actor_id is not None:
+                actor = await self.get(actor_id, session=s)
+                if not actor.has(ADMIN):
+                    raise NotAllowed(roles=[ADMIN])
+                if actor_id == member_id:
+                    raise InvalidInput("revoke_self")
+            member = await s.get(Member, member_id)
+            if member is None or not member.active:
+                raise NotFound("member")
+            member.active = False
+            s.add(member)
+            await s.flush()
+            await append_event(
+                s,
+                "member_revoked",
+                at=self.clock.now(),
+                actor_id=actor_id,
+                details={"member_id": member_id, "name": member.name},
+            )
+            return await self._info(s, member)
+
+    async def record_stranger(self, telegram_id: int, what: str) -> None:
+        """Audit an attempt by someone not enrolled; what they sent is not kept."""
+        async with self.db.transaction() as s:
+            await append_event(
+                s,
+                "stranger",
+                at=self.clock.now(),
+                actor_id=None,
+                details={"telegram_id": telegram_id, "kind": what},
+            )
+
+    async def mark_blocked(self, member_id: int, blocked: bool) -> None:
+        async with self.db.transaction() as s:
+            member = await s.get(Member, member_id)
+            if member is None:
+                return
+            member.blocked_at = self.clock.now() if blocked else None
+            s.add(member)
+
+    async def require(self, telegram_id: int) -> MemberInfo:
+        info = await self.by_telegram(telegram_id)
+        if info is None:
+            raise NotEnrolled()
+        return info

@@ -1,0 +1,253 @@
+"""Database tables (SQLModel). Times are aware UTC datetimes (UTCDateTime)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime
+
+
+def _time(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_type=JSON, **kw)
+
+
+class RunState(StrEnum):
+    open = "open"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class StepState(StrEnum):
+    waiting = "waiting"
+    open = "open"
+    done = "done"
+    returned = "returned"
+    skipped = "skipped"
+
+
+class AssignmentState(StrEnum):
+    open = "open"            # owes something
+    delivered = "delivered"  # a unit uploaded; awaiting review
+    accepted = "accepted"    # the planner accepted the unit's file
+    returned = "returned"    # sent back with a note; owes a new upload
+    done = "done"            # finished its part
+    closed = "closed"        # closed by someone else (e.g. collection closed)
+
+
+class ReviewState(StrEnum):
+    received = "received"
+    accepted = "accepted"
+    returned = "returned"
+    superseded = "superseded"
+
+
+class OutboxState(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    blocked = "blocked"
+
+
+class Unit(SQLModel, table=True):
+    """A bidang or the sekretariat; the list comes from the office file."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    active: bool = True
+
+
+class Member(SQLModel, table=True):
+    """A person known to the bot by their Telegram account."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, index=True, nullable=False))
+    name: str
+    username: str | None = None
+    active: bool = True
+    joined_at: datetime = _time()
+    blocked_at: datetime | None = _time(default=None)
+
+
+class MemberRole(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("member_id", "role", "unit_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    role: str = Field(index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use join link; only the token's hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    role: str
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    used_at: datetime | None = _time(default=None)
+    used_by: int | None = Field(default=None, foreign_key="member.id")
+    revoked: bool = False
+
+
+class Run(SQLModel, table=True):
+    """One execution of an SOP for a period."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop_key: str = Field(index=True)
+    sop_version: str
+    title: str
+    state: RunState = RunState.open
+    started_at: datetime = _time()
+    started_by: int | None = Field(default=None, foreign_key="member.id")
+    ended_at: datetime | None = _time(default=None)
+    reminders_paused: bool = False
+    cancel_reason: str | None = None
+
+
+class RunStep(SQLModel, table=True):
+    """One opening of a step in a run; a loop back makes a new iteration."""
+
+    __table_args__ = (UniqueConstraint("run_id", "step_key", "iteration"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    step_key: str
+    number: int
+    iteration: int = 1
+    state: StepState = StepState.waiting
+    opened_at: datetime | None = _time(default=None)
+    due_at: datetime | None = _time(default=None)
+    done_at: datetime | None = _time(default=None)
+    done_by: int | None = Field(default=None, foreign_key="member.id")
+    outcome: str | None = None
+    note: str | None = None
+
+
+class Assignment(SQLModel, table=True):
+    """Who owes what on a step: a role (and unit), or a delegated member."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_step_id: int = Field(foreign_key="runstep.id", index=True)
+    role: str
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    delegated_by: int | None = Field(default=None, foreign_key="member.id")
+    state: AssignmentState = AssignmentState.open
+    updated_at: datetime = _time()
+    note: str | None = None
+
+
+class StoredFile(SQLModel, table=True):
+    """A file received for a step; stored under a name the bot makes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    run_step_id: int = Field(foreign_key="runstep.id", index=True)
+    assignment_id: int | None = Field(default=None, foreign_key="assignment.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    uploader_id: int = Field(foreign_key="member.id")
+    original_name: str
+    mime_type: str
+    size: int
+    sha256: str
+    storage_path: str
+    version: int = 1
+    # Telegram album (media_group_id): pages sent together are one version.
+    batch: str | None = None
+    kind: str = "document"
+    telegram_file_id: str | None = None
+    review_state: ReviewState = ReviewState.received
+    review_note: str | None = None
+    reviewed_by: int | None = Field(default=None, foreign_key="member.id")
+    reviewed_at: datetime | None = _time(default=None)
+    received_at: datetime = _time()
+
+
+class Meeting(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    run_step_id: int = Field(foreign_key="runstep.id", index=True)
+    starts_at: datetime = _time()
+    place: str
+    created_by: int = Field(foreign_key="member.id")
+
+
+class Attendance(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    attending: bool
+    answered_at: datetime = _time()
+
+
+class Event(SQLModel, table=True):
+    """Append-only, hash-chained audit log."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True, index=True)
+    run_id: int | None = Field(default=None, index=True)
+    at: datetime = _time()
+    actor_id: int | None = None
+    kind: str = Field(index=True)
+    details: dict[str, Any] = _json(default_factory=dict)
+    prev_hash: str
+    hash: str
+
+
+class ChainHead(SQLModel, table=True):
+    """The last link of the event chain; its row lock serialises appends."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = ""
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a message owed to a member, written in the engine's transaction."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    template: str
+    context: dict[str, Any] = _json(default_factory=dict)
+    run_id: int | None = Field(default=None, foreign_key="run.id")
+    run_step_id: int | None = Field(default=None, foreign_key="runstep.id")
+    assignment_id: int | None = Field(default=None, foreign_key="assignment.id")
+    file_id: int | None = Field(default=None, foreign_key="storedfile.id")
+    state: OutboxState = Field(default=OutboxState.pending, index=True)
+    attempts: int = 0
+    created_at: datetime = _time()
+    not_before: datetime = _time()
+    sending_since: datetime | None = _time(default=None)
+    sent_at: datetime | None = _time(default=None)
+    telegram_message_id: int | None = None
+    last_error: str | None = None
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Telegram update ids already handled, so a redelivery changes nothing."""
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime = _time()
+
+
+class PendingInput(SQLModel, table=True):
+    """What the bot waits for from a person (a note, a meeting time)."""
+
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    kind: str
+    payload: dict[str, Any] = _json(default_factory=dict)
+    created_at: datetime = _time()

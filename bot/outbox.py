@@ -1,0 +1,202 @@
+"""The outbox: messages the engine decided to send, delivered by jobs/.
+
+Telegram sends have no idempotency key, so the promise is "nothing lost, at
+most one duplicate, and the duplicate is on record": a row is marked
+`sending_since` (committed) before the send and `sent` after it. A row found
+still marked after a crash may have been delivered; it is sent again and an
+event says so.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from bot.audit import append_event
+from bot.clock import Clock
+from bot.db import Database
+from bot.engine import ADMIN
+from bot.models import Member, MemberRole, Notification, OutboxState
+
+MAX_ATTEMPTS = 6
+BACKOFF_SECONDS = (2, 5, 15, 60, 300)
+
+
+class Outbox:
+    def __init__(self, db: Database, clock: Clock, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    async def due(self, limit: int = 50) -> list[Notification]:
+        async with self.db.session() as s:
+            rows = await s.exec(
+                select(Notification)
+                .where(
+                    Notification.state == OutboxState.pending,
+                    Notification.not_before <= self.clock.now(),
+                )
+                .order_by(Notification.id)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def begin(self, notification_id: int) -> tuple[Notification, int] | None:
+        """Claim a row for sending; returns it with the recipient's chat id,
+        or None when it is no longer pending (another sender took it)."""
+        async with self.db.transaction() as s:
+            n = (
+                await s.exec(
+                    select(Notification).where(Notification.id == notification_id).with_for_update()
+                )
+            ).first()
+            if n is None or n.state != OutboxState.pending:
+                return None
+            member = await s.get(Member, n.member_id)
+            if member is None:
+                return None
+            now = self.clock.now()
+            if n.sending_since is not None:
+                await append_event(
+                    s,
+                    "possible_duplicate",
+                    at=now,
+                    run_id=n.run_id,
+                    details={
+                        "notification_id": n.id,
+                        "key": n.key,
+                        "member_id": n.member_id,
+                        "first_attempt": n.sending_since.isoformat(),
+                    },
+                )
+            n.sending_since = now
+            n.attempts += 1
+            s.add(n)
+            return n, member.telegram_id
+
+    async def sent(self, notification_id: int, message_id: int | None) -> None:
+        async with self.db.transaction() as s:
+            n = await s.get(Notification, notification_id)
+            if n is None:
+                return
+            n.state, n.sent_at, n.telegram_message_id = (
+                OutboxState.sent,
+                self.clock.now(),
+                message_id,
+            )
+            n.last_error = None
+            s.add(n)
+            member = await s.get(Member, n.member_id)
+            if member is not None and member.blocked_at is not None:
+                member.blocked_at = None
+                s.add(member)
+
+    async def retry_later(
+        self, notification_id: int, seconds: float, error: str, *, count_attempt: bool = True
+    ) -> bool:
+        """Put a row back for later; False (and failed) once out of attempts."""
+        async with self.db.transaction() as s:
+            n = await s.get(Notification, notification_id)
+            if n is None:
+                return False
+            n.sending_since = None
+            n.last_error = error[:500]
+            if not count_attempt:
+                n.attempts = max(0, n.attempts - 1)
+            if n.attempts >= self.max_attempts:
+                await self._fail(s, n, error)
+                return False
+            n.not_before = self.clock.now() + timedelta(seconds=seconds)
+            s.add(n)
+            return True
+
+    def backoff(self, attempts: int) -> float:
+        return BACKOFF_SECONDS[min(max(attempts - 1, 0), len(BACKOFF_SECONDS) - 1)]
+
+    async def failed(self, notification_id: int, error: str) -> None:
+        async with self.db.transaction() as s:
+            n = await s.get(Notification, notification_id)
+            if n is not None:
+                await self._fail(s, n, error)
+
+    async def _fail(self, s, n: Notification, error: str) -> None:  # type: ignore[no-untyped-def]
+        now = self.clock.now()
+        n.state, n.sending_since, n.last_error = OutboxState.failed, None, error[:500]
+        s.add(n)
+        await append_event(
+            s,
+            "delivery_failed",
+            at=now,
+            run_id=n.run_id,
+            details={
+                "notification_id": n.id,
+                "member_id": n.member_id,
+                "template": n.template,
+                "error": error[:500],
+            },
+        )
+        if n.template == "delivery_failed":
+            return
+        member = await s.get(Member, n.member_id)
+        admins = (await s.exec(select(MemberRole.member_id).where(MemberRole.role == ADMIN))).all()
+        for admin_id in sorted(set(admins)):
+            key = f"delivery_failed:{n.id}:{admin_id}"
+            if (await s.exec(select(Notification.id).where(Notification.key == key))).first():
+                continue
+            s.add(
+                Notification(
+                    key=key,
+                    member_id=admin_id,
+                    template="delivery_failed",
+                    context={
+                        "name": member.name if member else "?",
+                        "template": n.template,
+                        "error": error[:300],
+                    },
+                    run_id=n.run_id,
+                    created_at=now,
+                    not_before=now,
+                )
+            )
+
+    async def blocked(self, notification_id: int, error: str) -> None:
+        """The person blocked the bot: record it, and stop trying."""
+        async with self.db.transaction() as s:
+            n = await s.get(Notification, notification_id)
+            if n is None:
+                return
+            now = self.clock.now()
+            n.state, n.sending_since, n.last_error = OutboxState.blocked, None, error[:500]
+            s.add(n)
+            member = await s.get(Member, n.member_id)
+            if member is not None and member.blocked_at is None:
+                member.blocked_at = now
+                s.add(member)
+                await append_event(
+                    s,
+                    "member_blocked_bot",
+                    at=now,
+                    run_id=n.run_id,
+                    details={"member_id": member.id, "name": member.name},
+                )
+            # Later messages to the same person would fail the same way.
+            later = (
+                await s.exec(
+                    select(Notification).where(
+                        Notification.member_id == n.member_id,
+                        Notification.state == OutboxState.pending,
+                        col(Notification.id) != n.id,
+                    )
+                )
+            ).all()
+            for other in later:
+                other.state, other.last_error = OutboxState.blocked, "blocked"
+                s.add(other)
+
+    async def pending_count(self) -> int:
+        async with self.db.session() as s:
+            rows = await s.exec(
+                select(Notification.id).where(Notification.state == OutboxState.pending)
+            )
+            return len(rows.all())

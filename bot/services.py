@@ -1,0 +1,61 @@
+"""Builds the domain objects from settings, once per process (or test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.calendar import WorkCalendar
+from bot.clock import Clock, SystemClock
+from bot.db import Database
+from bot.engine import Engine
+from bot.members import Membership
+from bot.office import OfficeConfig, load_office
+from bot.pending import Waiting
+from bot.settings import Settings
+from bot.sop import SopRegistry
+from bot.storage import FileStorage
+from bot.texts import Texts
+from bot.updates import SeenUpdates
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    sops: SopRegistry
+    office: OfficeConfig
+    calendar: WorkCalendar
+    clock: Clock
+    storage: FileStorage
+    engine: Engine
+    members: Membership
+    texts: Texts
+    waiting: Waiting
+    updates: SeenUpdates
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
+        clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        office = load_office(settings.office_file, settings.timezone)
+        sops = SopRegistry.load(settings.sop_dir)
+        calendar = WorkCalendar(office.calendar)
+        db = Database(settings.db_url)
+        storage = FileStorage(settings.files_dir)
+        engine = Engine(db, sops, calendar, clock, storage,
+                        max_file_bytes=settings.download_limit_bytes)
+        members = Membership(db, sops, clock)
+        texts = Texts(office.calendar.timezone)
+        waiting = Waiting(db, clock)
+        return cls(settings, db, sops, office, calendar, clock, storage, engine, members, texts,
+                   waiting, SeenUpdates(db, clock))
+
+    async def start(self) -> None:
+        """Check the schema is current and sync the office's units."""
+        from bot.migrate import require_current
+
+        await require_current(self.db)
+        await self.members.sync_units(self.office.units)
+
+    async def close(self) -> None:
+        await self.db.dispose()

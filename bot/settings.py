@@ -1,0 +1,75 @@
+"""Everything configurable, read from the environment and `.env`.
+
+pydantic-settings gives typed values, `.env` support and secret masking, so a
+token never ends up in a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
+
+
+class Settings(BaseSettings):
+    """Process settings; build with `Settings()` (reads env and `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    bot_username: str = ""
+    bot_api_base_url: str = DEFAULT_API_URL
+    bot_api_file_url: str = DEFAULT_FILE_URL
+    local_bot_api: bool = False
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    timezone: str = "Asia/Jakarta"
+    office_file: Path | None = None
+    sop_dir: Path | None = None
+
+    admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    invite_ttl_days: int = 7
+    max_download_mb: int = 20
+
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: SecretStr | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("office_file", "sop_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sopbot.db').as_posix()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def download_limit_bytes(self) -> int | None:
+        """Largest file the Bot API lets us fetch; None with a local server."""
+        return None if self.local_bot_api else self.max_download_mb * 1024 * 1024

@@ -1,0 +1,143 @@
+"""Pydantic models of an SOP definition file.
+
+The format mirrors the SOP-AP table: per step the Uraian Prosedur, the
+Pelaksana (actor roles) and the Mutu Baku (kelengkapan, waktu, output,
+keterangan), plus what the bot needs to run it: the kind of action and which
+step follows each outcome.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class Action(StrEnum):
+    confirm = "confirm"        # press Selesai (optionally with files)
+    decide = "decide"          # choose one outcome, maybe with a note
+    distribute = "distribute"  # send an earlier step's files to roles
+    meeting = "meeting"        # set date, time and place; invite; RSVP
+    collect = "collect"        # one upload from every unit (fan-out, fan-in)
+    validate = "validate"      # accept or return each unit's upload
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reminders(Strict):
+    """When to remind and escalate; minutes are working minutes.
+
+    `escalate_after` None means "the step's own waktu again".
+    `repeat_every` None means "once each working day at office opening".
+    """
+
+    enabled: bool = True
+    escalate_after: int | None = Field(default=None, gt=0)
+    repeat_every: int | None = Field(default=None, gt=0)
+
+
+class Role(Strict):
+    name: str
+    per_unit: bool = False
+    supervisor: str | None = None
+    description: str = ""
+
+
+class Outcome(Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    label: str
+    next: str | None = None
+    note: Literal["none", "optional", "required"] = "none"
+    # "returned" marks the step as sent back (e.g. a correction), for reports.
+    marks: Literal["done", "returned"] = "done"
+    # Roles told about this outcome besides the next step's actors.
+    notify: list[str] = Field(default_factory=list)
+
+
+DEFAULT_ACCEPT = ["pdf", "xlsx", "xls", "ods", "docx", "doc", "odt", "jpg", "jpeg", "png"]
+
+
+class Step(Strict):
+    number: int = Field(gt=0)
+    key: str = Field(pattern=KEY_PATTERN)
+    uraian: str = Field(min_length=1)
+    actors: list[str] = Field(min_length=1)
+    kelengkapan: list[str] = Field(default_factory=list)
+    waktu: int = Field(gt=0, description="time standard, in working minutes")
+    output: str = ""
+    keterangan: str = ""
+    petunjuk: str = Field(default="", description="what the actor must do, for the task message")
+    action: Action = Action.confirm
+    files: Literal["none", "optional", "required"] = "none"
+    accept: list[str] = Field(default_factory=lambda: list(DEFAULT_ACCEPT))
+    next: str | None = None
+    outcomes: list[Outcome] = Field(default_factory=list)
+    note: Literal["none", "optional", "required"] = "optional"
+    collection: str | None = None
+    files_from: str | None = None
+    # Steps whose latest files go with this step's task message (first with any).
+    attach_from: list[str] = Field(default_factory=list)
+    to_roles: list[str] = Field(default_factory=list)
+    invitees: list[str] = Field(default_factory=list)
+    reviewer: str | None = None
+    notify: list[str] = Field(default_factory=list)
+    reminders: Reminders | None = None
+
+    @field_validator("kelengkapan", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("accept")
+    @classmethod
+    def _lower_ext(cls, value: list[str]) -> list[str]:
+        return [ext.lower().lstrip(".") for ext in value]
+
+    def next_steps(self) -> list[str | None]:
+        """Every step key this step can lead to (None ends the run)."""
+        if self.action == Action.decide:
+            return [o.next for o in self.outcomes]
+        return [self.next]
+
+    def outcome(self, key: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.key == key), None)
+
+
+class Sop(Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    name: str
+    version: str = "1"
+    unit_label: str = "unit"
+    legal_basis: list[str] = Field(default_factory=list)
+    related: list[str] = Field(default_factory=list)
+    qualifications: list[str] = Field(default_factory=list)
+    equipment: list[str] = Field(default_factory=list)
+    warning: str = ""
+    recording: str = ""
+    roles: dict[str, Role]
+    reminders: Reminders = Reminders()
+    steps: list[Step] = Field(min_length=1)
+
+    @property
+    def first(self) -> Step:
+        return self.steps[0]
+
+    def step(self, key: str) -> Step:
+        for step in self.steps:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    def reminders_for(self, step: Step) -> Reminders:
+        return step.reminders or self.reminders
+
+    @property
+    def total_waktu(self) -> int:
+        return sum(step.waktu for step in self.steps)

@@ -1,0 +1,64 @@
+"""Where received files are kept.
+
+Names are made by the bot (run, a random id, a safe extension); the sender's
+file name is data in the database and never part of a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+_SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+def extension_of(name: str) -> str:
+    """The lower-case extension of a file name, or '' when it has none."""
+    base = name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    if "." not in base:
+        return ""
+    ext = base.rsplit(".", 1)[1].lower()
+    return ext if _SAFE_EXT.match(ext) else ""
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    relative_path: str
+    size: int
+    sha256: str
+
+
+class FileStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def save(self, data: bytes, *, run_id: int, original_name: str) -> SavedFile:
+        """Write atomically (temp file, fsync, rename) and return its digest."""
+        ext = extension_of(original_name)
+        name = secrets.token_hex(12) + (f".{ext}" if ext else "")
+        relative = f"run-{run_id}/{name}"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".part")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return SavedFile(relative, len(data), hashlib.sha256(data).hexdigest())
+
+    def path(self, relative: str) -> Path:
+        resolved = (self.root / relative).resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise ValueError("path outside storage")
+        return resolved
+
+    def read(self, relative: str) -> bytes:
+        return self.path(relative).read_bytes()
+
+    def remove(self, relative: str) -> None:
+        self.path(relative).unlink(missing_ok=True)

@@ -1,0 +1,42 @@
+"""Telegram in, engine calls out. `register` is the one ordered list of
+handlers; the order is the order python-telegram-bot tries them."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from handlers import admin, buttons, commands, errors, start, text, updates, uploads
+
+
+def register(app: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    # Group -1: drop an update already handled (Telegram redelivers after a restart).
+    app.add_handler(TypeHandler(Update, updates.drop_seen), group=-1)
+
+    app.add_handler(CommandHandler("start", start.start, filters=private))
+    app.add_handler(CommandHandler(["bantuan", "help"], commands.bantuan, filters=private))
+    app.add_handler(CommandHandler("mulai", commands.mulai, filters=private))
+    app.add_handler(CommandHandler("tugas", commands.tugas, filters=private))
+    app.add_handler(CommandHandler("status", commands.status, filters=private))
+    app.add_handler(CommandHandler("riwayat", commands.riwayat, filters=private))
+    app.add_handler(CommandHandler("batal", commands.batal, filters=private))
+    app.add_handler(CommandHandler("hentikan", commands.hentikan, filters=private))
+    app.add_handler(CommandHandler("anggota", admin.anggota, filters=private))
+    app.add_handler(CommandHandler("undang", admin.undang, filters=private))
+    app.add_handler(CommandHandler("cabut", admin.cabut, filters=private))
+    app.add_handler(CallbackQueryHandler(buttons.on_button))
+    app.add_handler(
+        MessageHandler(private & (filters.Document.ALL | filters.PHOTO), uploads.on_file)
+    )
+    app.add_handler(MessageHandler(private & filters.COMMAND, commands.unknown))
+    app.add_handler(MessageHandler(private & filters.TEXT, text.on_text))
+    app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, uploads.on_other))
+    app.add_error_handler(errors.on_error)

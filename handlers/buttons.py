@@ -1,0 +1,194 @@
+"""Button presses. The data names a verb and ids only; the engine decides,
+from the database, whether this person may do it now."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from telegram import Update
+from telegram.error import BadRequest
+
+from bot.errors import InvalidInput
+from bot.members import MemberInfo
+from handlers import actions
+from handlers.commands import history_page
+from handlers.common import (
+    Context,
+    decode,
+    enrolled,
+    keyboard,
+    reply,
+    services,
+    texts,
+)
+
+
+async def _drop_buttons(update: Update) -> None:
+    """Remove the keyboard of a message whose action is done, so a stale
+    button is not pressed again by mistake (a press would still be refused)."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    with suppress(BadRequest):  # already edited, or too old to edit
+        await query.edit_message_reply_markup(reply_markup=None)
+
+
+@enrolled
+async def on_button(update: Update, context: Context, member: MemberInfo) -> None:
+    query = update.callback_query
+    assert query is not None
+    parsed = decode(query.data)
+    if parsed is None:
+        raise InvalidInput("bad_button")
+    verb, args = parsed
+    handler = {
+        "ok": _ok,
+        "send": _ok,
+        "dec": _dec,
+        "up": _up,
+        "mtg": _mtg,
+        "view": _view,
+        "cls": _cls,
+        "acc": _acc,
+        "ret": _ret,
+        "rsvp": _rsvp,
+        "pick": _pick,
+        "page": _page,
+        "cancel": _cancel,
+    }[verb]
+    drop = await handler(update, context, member, *args)
+    await query.answer()
+    if drop:
+        await _drop_buttons(update)
+
+
+async def _ok(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+    await services(context).engine.authorize(member.id, run_step_id)
+    await actions.complete(update, context, member, run_step_id)
+    return True
+
+
+async def _dec(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, outcome: int
+) -> bool:
+    await services(context).engine.authorize(member.id, run_step_id)
+    await actions.decide(update, context, member, run_step_id, outcome)
+    return True
+
+
+async def _up(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+    svc = services(context)
+    task = await svc.engine.authorize(member.id, run_step_id, purpose="upload")
+    await svc.waiting.set(member.id, "upload", run_step_id=run_step_id, unit_id=task.unit_id)
+    await reply(
+        update,
+        context,
+        "prompt_upload",
+        number=task.number,
+        unit=task.unit_name,
+        run_title=task.run_title,
+    )
+    return False
+
+
+async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+    svc = services(context)
+    await svc.engine.authorize(member.id, run_step_id)
+    await svc.waiting.set(member.id, "meeting", run_step_id=run_step_id)
+    await reply(update, context, "prompt_meeting")
+    return False
+
+
+async def _cls(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+    svc = services(context)
+    await svc.engine.authorize(member.id, run_step_id, purpose="close")
+    await svc.waiting.set(member.id, "close", run_step_id=run_step_id)
+    await reply(update, context, "prompt_close")
+    return False
+
+
+async def _view(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+    """The reviewer's overview: each unit's state, then each file awaiting review."""
+    svc = services(context)
+    run, deliveries = await svc.engine.collection(member.id, run_step_id)
+    await reply(update, context, "collection", run_title=run.title, deliveries=deliveries)
+    chat = update.effective_chat
+    assert chat is not None
+    t = texts(context)
+    for d in deliveries:
+        f = d.file
+        if f is None or f.review_state.value != "received":
+            continue
+        caption = t.render(
+            "review_caption",
+            limit=1024,
+            unit=d.unit_name,
+            name=f.original_name,
+            version=f.version,
+            size=f.size,
+            sha256=f.sha256,
+            at=f.received_at,
+        )
+        markup = keyboard(t, [{"verb": "acc", "args": [f.id]}, {"verb": "ret", "args": [f.id]}])
+        source = f.telegram_file_id or svc.storage.read(f.storage_path)
+        if f.kind == "photo":
+            await context.bot.send_photo(chat.id, source, caption=caption, reply_markup=markup)
+        else:
+            await context.bot.send_document(
+                chat.id, source, caption=caption, reply_markup=markup, filename=f.original_name
+            )
+    return False
+
+
+async def _acc(update: Update, context: Context, member: MemberInfo, file_id: int) -> bool:
+    stored = await services(context).engine.review(member.id, file_id, accept=True)
+    await reply(update, context, "reviewed_ack", accepted=True, name=stored.original_name)
+    return True
+
+
+async def _ret(update: Update, context: Context, member: MemberInfo, file_id: int) -> bool:
+    svc = services(context)
+    stored = await svc.engine.check_review(member.id, file_id)
+    await svc.waiting.set(member.id, "return", file_id=file_id)
+    await reply(update, context, "prompt_return", name=stored.original_name)
+    return False
+
+
+async def _rsvp(
+    update: Update, context: Context, member: MemberInfo, meeting_id: int, attending: int
+) -> bool:
+    await services(context).engine.answer_meeting(member.id, meeting_id, bool(attending))
+    await reply(update, context, "rsvp_ack", attending=bool(attending))
+    return False
+
+
+async def _pick(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int
+) -> bool:
+    """The person chose where a held file (or album) belongs."""
+    svc = services(context)
+    pending = await svc.waiting.get(member.id)
+    if pending is None or pending.kind != "held":
+        raise InvalidInput("bad_button")
+    files = list(pending.payload.get("files", []))
+    await svc.waiting.clear(member.id)
+    for held in files:
+        await actions.store_file(update, context, member, run_step_id, held, unit_id or None)
+    return True
+
+
+async def _page(
+    update: Update, context: Context, member: MemberInfo, run_id: int, offset: int
+) -> bool:
+    text, markup = await history_page(context, run_id, offset)
+    query = update.callback_query
+    assert query is not None
+    with suppress(BadRequest):  # "message is not modified"
+        await query.edit_message_text(text, reply_markup=markup)
+    return False
+
+
+async def _cancel(update: Update, context: Context, member: MemberInfo) -> bool:
+    had = await services(context).waiting.clear(member.id)
+    await reply(update, context, "cancelled_input", had=had is not None)
+    return True

@@ -1,0 +1,155 @@
+"""Commands: /mulai /tugas /status /riwayat /bantuan /batal /hentikan."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardMarkup, Update
+
+from bot.engine import ADMIN, Task
+from bot.errors import InvalidInput, NotFound
+from bot.members import MemberInfo
+from handlers.common import (
+    Context,
+    button,
+    enrolled,
+    keyboard,
+    member_of,
+    reply,
+    services,
+    stranger,
+    texts,
+)
+from handlers.parsing import split_title
+
+MAX_TASK_MESSAGES = 10
+HISTORY_PAGE = 10
+
+
+def _args_text(update: Update) -> str:
+    text = update.effective_message.text if update.effective_message else ""
+    return (text or "").partition(" ")[2].strip()
+
+
+@enrolled
+async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
+    title, note = split_title(_args_text(update))
+    if not title:
+        raise InvalidInput("title_missing")
+    run = await services(context).engine.start_run(member.id, title, note=note)
+    await reply(update, context, "run_started", title=run.title, note=note)
+
+
+def task_view(task: Task) -> dict[str, object]:
+    return {
+        "run_title": task.run_title,
+        "number": task.number,
+        "uraian": task.uraian,
+        "unit_name": task.unit_name,
+        "due_at": task.due_at,
+        "state": task.state,
+        "note": task.note,
+        "action": task.action,
+    }
+
+
+async def send_tasks(update: Update, context: Context, member: MemberInfo) -> None:
+    tasks = await services(context).engine.tasks(member.id)
+    if not tasks:
+        await reply(update, context, "no_tasks")
+        return
+    await reply(
+        update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
+    )
+    for task in tasks[:MAX_TASK_MESSAGES]:
+        await reply(
+            update,
+            context,
+            "task_line",
+            keyboard(texts(context), [a.as_dict() for a in task.actions]),
+            **task_view(task),
+        )
+
+
+@enrolled
+async def tugas(update: Update, context: Context, member: MemberInfo) -> None:
+    await send_tasks(update, context, member)
+
+
+@enrolled
+async def status(update: Update, context: Context, member: MemberInfo) -> None:
+    svc = services(context)
+    runs = await svc.engine.run_status()
+    blocked = [m for m in await svc.members.list() if m.blocked]
+    await reply(update, context, "status", runs=runs, blocked=blocked, now=svc.clock.now())
+
+
+async def history_page(
+    context: Context, run_id: int, offset: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    svc = services(context)
+    status = await svc.engine.run_status(run_id)
+    if not status:
+        raise NotFound("run")
+    events, total = await svc.engine.events(run_id, offset=offset, limit=HISTORY_PAGE)
+    names = {m.id: m.name for m in await svc.members.list()}
+    text = texts(context).render(
+        "history", run=status[0], events=events, names=names, offset=offset, total=total
+    )
+    t = texts(context)
+    nav = []
+    if offset > 0:
+        nav.append(button(t, "page", run_id, max(0, offset - HISTORY_PAGE), label="⬅️ Sebelumnya"))
+    if offset + HISTORY_PAGE < total:
+        nav.append(button(t, "page", run_id, offset + HISTORY_PAGE, label="Berikutnya ➡️"))
+    return text, InlineKeyboardMarkup([nav]) if nav else None
+
+
+@enrolled
+async def riwayat(update: Update, context: Context, member: MemberInfo) -> None:
+    arg = _args_text(update)
+    svc = services(context)
+    if arg:
+        if not arg.isdigit():
+            raise NotFound("run")
+        run_id = int(arg)
+    else:
+        runs = await svc.engine.runs(open_only=False)
+        if not runs:
+            await reply(update, context, "no_runs")
+            return
+        run_id = runs[0].id or 0
+    text, markup = await history_page(context, run_id, 0)
+    assert update.effective_chat is not None
+    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
+
+
+async def bantuan(update: Update, context: Context) -> None:
+    member = await member_of(update, context)
+    if member is None:
+        await stranger(update, context)
+        return
+    await reply(update, context, "help", roles=member.role_names, is_admin=member.has(ADMIN))
+
+
+@enrolled
+async def batal(update: Update, context: Context, member: MemberInfo) -> None:
+    cleared = await services(context).waiting.clear(member.id)
+    await reply(update, context, "cancelled_input", had=cleared is not None)
+
+
+@enrolled
+async def hentikan(update: Update, context: Context, member: MemberInfo) -> None:
+    """/hentikan <nomor kegiatan> <alasan>: cancel a run."""
+    number, _, reason = _args_text(update).partition(" ")
+    if not number.isdigit():
+        await reply(update, context, "usage", command="hentikan")
+        return
+    run = await services(context).engine.cancel_run(member.id, int(number), reason)
+    await reply(update, context, "run_cancelled_ack", title=run.title)
+
+
+async def unknown(update: Update, context: Context) -> None:
+    member = await member_of(update, context)
+    if member is None:
+        await stranger(update, context)
+        return
+    await reply(update, context, "unknown_command")

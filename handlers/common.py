@@ -1,0 +1,182 @@
+"""What every handler needs: the services, the acting member, replies
+rendered from templates, and button encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot.errors import EngineError
+from bot.members import MemberInfo
+from bot.services import Services
+from bot.texts import Texts
+
+Context = ContextTypes.DEFAULT_TYPE
+
+# verb -> number of integer arguments it carries
+VERBS = {
+    "ok": 1,
+    "up": 1,
+    "dec": 2,
+    "send": 1,
+    "mtg": 1,
+    "view": 1,
+    "cls": 1,
+    "acc": 1,
+    "ret": 1,
+    "rsvp": 2,
+    "pick": 2,
+    "page": 2,
+    "cancel": 0,
+}
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def texts(context: Context) -> Texts:
+    return services(context).texts
+
+
+def encode(verb: str, *args: int) -> str:
+    data = ":".join([verb, *(str(a) for a in args)])
+    assert len(data.encode()) <= 64, data
+    return data
+
+
+def decode(data: str | None) -> tuple[str, tuple[int, ...]] | None:
+    """Button data back to (verb, ids); None for anything not ours."""
+    if not data or len(data) > 64:
+        return None
+    verb, *parts = data.split(":")
+    if verb not in VERBS or len(parts) != VERBS[verb]:
+        return None
+    try:
+        args = tuple(int(p) for p in parts)
+    except ValueError:
+        return None
+    if any(a < 0 or a > 2**53 for a in args):
+        return None
+    return verb, args
+
+
+def button(t: Texts, verb: str, *args: int, label: str | None = None) -> InlineKeyboardButton:
+    text = (
+        t.env.get_template("button.html.j2")
+        .render(verb=verb, label=label or "", yes=bool(args and args[-1]))
+        .strip()
+    )
+    return InlineKeyboardButton(text, callback_data=encode(verb, *args))
+
+
+def keyboard(t: Texts, actions: Iterable[Mapping[str, Any]] | None) -> InlineKeyboardMarkup | None:
+    """Buttons from the engine's action dicts ({verb, args, label}), two a row."""
+    buttons = [button(t, a["verb"], *a["args"], label=a.get("label")) for a in actions or []]
+    if not buttons:
+        return None
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return InlineKeyboardMarkup(rows)
+
+
+async def member_of(update: Update, context: Context) -> MemberInfo | None:
+    user = update.effective_user
+    if user is None:
+        return None
+    return await services(context).members.by_telegram(user.id)
+
+
+async def reply(
+    update: Update,
+    context: Context,
+    template: str,
+    markup: InlineKeyboardMarkup | None = None,
+    **values: Any,
+) -> None:
+    """Answer the person in the chat they wrote from."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await context.bot.send_message(
+        chat.id, texts(context).render(template, **values), reply_markup=markup
+    )
+
+
+async def reply_error(update: Update, context: Context, error: EngineError) -> None:
+    """A refusal, in one clear Indonesian message; a button press is answered
+    with a short alert as well, so the spinner stops."""
+    text = texts(context).render(f"errors/{error.code}", detail=error.detail, **error.context)
+    query = update.callback_query
+    if query is not None:
+        await query.answer(_plain(text)[:190], show_alert=True)
+        return
+    await reply_raw(update, context, text)
+
+
+async def reply_raw(
+    update: Update, context: Context, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, text, reply_markup=markup)
+
+
+def _plain(html: str) -> str:
+    import html as html_lib
+    import re
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html)).strip()
+
+
+async def stranger(update: Update, context: Context) -> None:
+    """One polite line on how to join; only the attempt is recorded."""
+    user = update.effective_user
+    if user is None:
+        return
+    kind = "button" if update.callback_query else "message"
+    await services(context).members.record_stranger(user.id, kind)
+    if update.callback_query is not None:
+        await update.callback_query.answer(
+            _plain(texts(context).render("errors/not_enrolled")), show_alert=True
+        )
+        return
+    await reply(update, context, "errors/not_enrolled")
+
+
+def kick_outbox(context: Context) -> None:
+    """Deliver what the last command queued, now rather than at the next tick."""
+    sender = context.application.bot_data.get("outbox")
+    if sender is not None and context.job_queue is not None:
+        context.job_queue.run_once(sender.job, 0, name="outbox-kick")
+
+
+def display_name(update: Update) -> tuple[str, str | None]:
+    user = update.effective_user
+    assert user is not None
+    return user.full_name or str(user.id), user.username
+
+
+def enrolled(
+    func: Callable[[Update, Context, MemberInfo], Awaitable[None]],
+) -> Callable[[Update, Context], Awaitable[None]]:
+    """Run the handler for enrolled members only; strangers get one line and
+    refusals from the engine become their Indonesian message."""
+
+    @wraps(func)
+    async def wrapper(update: Update, context: Context) -> None:
+        member = await member_of(update, context)
+        if member is None:
+            await stranger(update, context)
+            return
+        try:
+            await func(update, context, member)
+        except EngineError as exc:
+            await reply_error(update, context, exc)
+        finally:
+            kick_outbox(context)
+
+    return wrapper

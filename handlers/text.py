@@ -1,0 +1,93 @@
+"""Typed text: the answer to a question the bot asked (kept in the
+database), a reply to a task message, or a message out of turn."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.errors import InvalidInput
+from bot.members import MemberInfo
+from handlers import actions
+from handlers.common import Context, enrolled, reply, services
+from handlers.parsing import parse_meeting
+from handlers.uploads import step_of_reply
+
+
+@enrolled
+async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    svc = services(context)
+    text = message.text.strip()
+    pending = await svc.waiting.get(member.id)
+    if pending is None:
+        target = step_of_reply(message)
+        if target is not None:
+            await answer_task(update, context, member, target, text)
+            return
+        await reply(update, context, "out_of_turn")
+        return
+    data = pending.payload
+    match pending.kind:
+        case "note":
+            if data.get("verb") == "dec":
+                await actions.decide(
+                    update, context, member, int(data["run_step_id"]), int(data["outcome"]), text
+                )
+            else:
+                await actions.complete(update, context, member, int(data["run_step_id"]), text)
+        case "return":
+            stored = await svc.engine.review(
+                member.id, int(data["file_id"]), accept=False, note=text
+            )
+            await svc.waiting.clear(member.id)
+            await reply(
+                update,
+                context,
+                "reviewed_ack",
+                accepted=False,
+                name=stored.original_name,
+                note=text,
+            )
+        case "meeting":
+            await schedule(update, context, member, int(data["run_step_id"]), text)
+        case "close":
+            step = await svc.engine.close_step(member.id, int(data["run_step_id"]), text)
+            await svc.waiting.clear(member.id)
+            await reply(update, context, "closed_ack", number=step.number, reason=text)
+        case "upload" | "held":
+            await reply(update, context, "expecting_file")
+        case _:
+            await svc.waiting.clear(member.id)
+            await reply(update, context, "out_of_turn")
+
+
+async def schedule(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, text: str
+) -> None:
+    svc = services(context)
+    parsed = parse_meeting(text, svc.texts.tz)
+    if parsed is None:
+        raise InvalidInput("meeting_format")
+    starts_at, place = parsed
+    meeting = await svc.engine.schedule_meeting(member.id, run_step_id, starts_at, place)
+    await svc.waiting.clear(member.id)
+    await reply(update, context, "meeting_ack", starts_at=meeting.starts_at, place=meeting.place)
+
+
+async def answer_task(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, text: str
+) -> None:
+    """A text sent as a reply to a task message belongs to that task."""
+    svc = services(context)
+    task = await svc.engine.authorize(member.id, run_step_id)
+    if task.action == "meeting":
+        await schedule(update, context, member, run_step_id, text)
+    elif task.action in ("confirm", "distribute"):
+        await actions.complete(update, context, member, run_step_id, text)
+    elif task.action == "decide":
+        await reply(update, context, "use_buttons")
+    else:
+        await reply(
+            update, context, "expecting_file" if task.action == "collect" else "use_buttons"
+        )

@@ -1,0 +1,27 @@
+"""Scheduled work: the outbox sender and the deadline sweeps. Jobs only
+schedule and call the domain; the database is the truth."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from bot.deadlines import Deadlines
+from jobs.deadlines import DeadlineJobs
+from jobs.outbox import OutboxSender
+
+# APScheduler skips a job over 1 s late by default; a busy bot must not.
+JOB_KWARGS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
+
+
+def schedule_jobs(app: Application, *, outbox_interval: float = 2.0,
+                  sweep_interval: float = 60.0) -> None:
+    services = app.bot_data["services"]
+    sender = OutboxSender(services)
+    app.bot_data["outbox"] = sender
+    assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
+    app.job_queue.run_repeating(sender.job, interval=outbox_interval, first=0.5, name="outbox",
+                                job_kwargs=JOB_KWARGS)
+    deadlines = DeadlineJobs(Deadlines(services.engine, services.office), JOB_KWARGS)
+    app.bot_data["deadlines"] = deadlines
+    app.job_queue.run_repeating(deadlines.sweep, interval=sweep_interval, first=1,
+                                name="deadline-sweep", job_kwargs=JOB_KWARGS)

@@ -1,0 +1,93 @@
+"""Delivers the outbox to Telegram: renders each row's template, sends it,
+and records the result; honours RetryAfter and backs off on network errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from telegram import Bot, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ContextTypes
+
+from bot.models import Notification
+from bot.outbox import Outbox
+from bot.services import Services
+from bot.texts import CAPTION_LIMIT
+from handlers.common import keyboard
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class OutboxSender:
+    def __init__(self, services: Services, outbox: Outbox | None = None) -> None:
+        self.services = services
+        self.outbox = outbox or Outbox(services.db, services.clock)
+        self._lock = asyncio.Lock()
+
+    async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.flush(context.bot)
+
+    async def flush(self, bot: Bot) -> int:
+        """Send everything due; returns how many were sent. One flush at a time:
+        a tick that finds one running leaves the work to it."""
+        if self._lock.locked():
+            return 0
+        sent = 0
+        async with self._lock:
+            while True:
+                batch = await self.outbox.due()
+                if not batch:
+                    return sent
+                for row in batch:
+                    outcome = await self._deliver(bot, row)
+                    if outcome == "sent":
+                        sent += 1
+                    elif outcome == "pause":
+                        return sent
+
+    async def _deliver(self, bot: Bot, row: Notification) -> str:
+        claimed = await self.outbox.begin(row.id or 0)
+        if claimed is None:
+            return "skipped"
+        n, chat_id = claimed
+        try:
+            message = await self._send(bot, chat_id, n)
+        except RetryAfter as exc:
+            wait = _seconds(exc.retry_after)
+            log.warning("flood control: waiting %.0f s before retrying", wait)
+            await self.outbox.retry_later(n.id or 0, wait, str(exc), count_attempt=False)
+            return "pause"
+        except Forbidden as exc:
+            await self.outbox.blocked(n.id or 0, str(exc))
+            return "blocked"
+        except BadRequest as exc:
+            log.error("message %s refused by Telegram: %s", n.key, exc)
+            await self.outbox.failed(n.id or 0, str(exc))
+            return "failed"
+        except (TimedOut, NetworkError) as exc:
+            delay = self.outbox.backoff(n.attempts)
+            log.warning("send of %s failed (%s); retry in %.0f s", n.key, exc, delay)
+            await self.outbox.retry_later(n.id or 0, delay, str(exc))
+            return "retry"
+        await self.outbox.sent(n.id or 0, message.message_id if message else None)
+        return "sent"
+
+    async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message:
+        texts = self.services.texts
+        markup = keyboard(texts, n.context.get("actions"))
+        if n.file_id is None:
+            return await bot.send_message(chat_id, texts.render(n.template, **n.context),
+                                          reply_markup=markup)
+        stored = await self.services.engine.file(n.file_id)
+        caption = texts.render(n.template, limit=CAPTION_LIMIT, **n.context)
+        source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
+        if stored.kind == "photo":
+            return await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)
+        return await bot.send_document(chat_id, source, caption=caption, reply_markup=markup,
+                                       filename=stored.original_name)

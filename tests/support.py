@@ -1,0 +1,71 @@
+"""Builders for tests: an office with its officials, ready to run the SOP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.calendar import WorkCalendar
+from bot.clock import FakeClock
+from bot.db import Database
+from bot.engine import Engine
+from bot.members import MemberInfo, Membership
+from bot.office import DEFAULT_UNITS
+from bot.sop import SopRegistry
+from bot.storage import FileStorage
+
+DATA = Path(__file__).parent / "data"
+UNIT_FILES = {
+    "Sekretariat": "unit-1-sekretariat.xlsx",
+    "Bidang Ideologi dan Wawasan Kebangsaan": "unit-2-bidang-ideologi-dan-wawasan-kebangsaan.xlsx",
+    "Bidang Politik Dalam Negeri": "unit-3-bidang-politik-dalam-negeri-salah.xlsx",
+    "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama":
+        "unit-4-bidang-ketahanan-ekonomi-sosial-budaya-dan-agama.xlsx",
+    "Bidang Kewaspadaan Nasional dan Penanganan Konflik":
+        "unit-5-bidang-kewaspadaan-nasional-dan-penanganan-konflik.xlsx",
+}
+FORM = DATA / "form-pengumpulan-data-kinerja.xlsx"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Office:
+    db: Database
+    clock: FakeClock
+    engine: Engine
+    members: Membership
+    storage: FileStorage
+    people: dict[str, MemberInfo] = field(default_factory=dict)
+
+    def id(self, who: str) -> int:
+        return self.people[who].id
+
+
+async def enrol(members: Membership, telegram_id: int, name: str, role: str,
+                unit: str | None = None) -> MemberInfo:
+    token = await members.create_invitation(role, unit=unit)
+    info, _ = await members.redeem(token, telegram_id=telegram_id, name=name)
+    return info
+
+
+async def build_office(
+    db: Database, clock: FakeClock, files: Path, *, sops: SopRegistry | None = None,
+    units: list[str] | None = None, calendar: WorkCalendar | None = None,
+) -> Office:
+    sops = sops or SopRegistry.load()
+    storage = FileStorage(files)
+    engine = Engine(db, sops, calendar or WorkCalendar(), clock, storage)
+    members = Membership(db, sops, clock)
+    await members.sync_units(units or DEFAULT_UNITS)
+    office = Office(db, clock, engine, members, storage)
+    if units is None:
+        office.people["kepala"] = await enrol(members, 1001, "Drs. Kepala", "kepala_badan")
+        office.people["sekretaris"] = await enrol(members, 1002, "Sekretaris", "sekretaris")
+        office.people["perencana"] = await enrol(members, 1003, "Perencana Satu", "perencana")
+        office.people["perencana2"] = await enrol(members, 1004, "Perencana Dua", "perencana")
+        for i, unit in enumerate(DEFAULT_UNITS, start=1):
+            office.people[f"unit{i}"] = await enrol(members, 2000 + i, f"Staf {i}",
+                                                    "anggota_tim", unit)
+        office.people["admin"] = await members.ensure_admin(
+            telegram_id=9999, name="Admin", username="admin")
+    return office

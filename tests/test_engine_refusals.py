@@ -1,0 +1,223 @@
+"""Refusals: wrong role, wrong unit, step not open, run cancelled, twice."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import func, select
+
+from bot.engine import IncomingFile
+from bot.errors import (
+    AlreadyDone,
+    FileRejected,
+    FilesRequired,
+    InvalidInput,
+    NotAllowed,
+    NotEnrolled,
+    NoteRequired,
+    RunClosed,
+    StepNotOpen,
+    WrongUnit,
+)
+from bot.models import Event, Notification, RunStep, StepState
+from tests.support import FORM, XLSX, Office
+
+
+async def snapshot(office: Office) -> tuple[int, int, list[tuple[int, str]]]:
+    """Counts that must not move when a command is refused."""
+    async with office.db.session() as s:
+        events = (await s.exec(select(func.count()).select_from(Event))).one()
+        outbox = (await s.exec(select(func.count()).select_from(Notification))).one()
+        steps = [
+            (r.id, r.state.value)
+            for r in (await s.exec(select(RunStep).order_by(RunStep.id))).all()
+        ]
+    return events, outbox, steps
+
+
+async def step_of(office: Office, run_id: int, number: int) -> RunStep:
+    async with office.db.session() as s:
+        return (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run_id, RunStep.number == number)
+                .order_by(RunStep.iteration.desc())
+            )
+        ).first()
+
+
+async def to_collection(office: Office) -> int:
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW IV 2026")
+    s2 = await step_of(office, run.id, 2)
+    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+    await e.complete(p("perencana"), s2.id)
+    await e.complete(p("perencana"), (await step_of(office, run.id, 3)).id)
+    from datetime import timedelta
+
+    await e.schedule_meeting(
+        p("sekretaris"),
+        (await step_of(office, run.id, 4)).id,
+        office.clock.now() + timedelta(hours=3),
+        "Aula",
+    )
+    await e.complete(p("perencana"), (await step_of(office, run.id, 5)).id)
+    return run.id
+
+
+async def test_wrong_role_and_not_enrolled(office: Office) -> None:
+    e, p = office.engine, office.id
+    with pytest.raises(NotAllowed):
+        await e.start_run(p("unit1"), "Tidak boleh")
+    run = await e.start_run(p("kepala"), "TW I")
+    s2 = await step_of(office, run.id, 2)
+    await office.members.revoke(p("admin"), p("perencana2"))
+    before = await snapshot(office)
+    with pytest.raises(NotAllowed):
+        await e.complete(p("sekretaris"), s2.id)
+    with pytest.raises(NotAllowed):
+        await e.upload(p("unit1"), s2.id, IncomingFile(b"x", "a.xlsx", XLSX))
+    with pytest.raises(NotEnrolled):
+        await e.complete(987654, s2.id)
+    with pytest.raises(NotEnrolled):
+        await e.complete(p("perencana2"), s2.id)
+    assert await snapshot(office) == before
+
+
+async def test_step_not_open_and_twice(office: Office) -> None:
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW II")
+    s2, s3 = await step_of(office, run.id, 2), await step_of(office, run.id, 3)
+    before = await snapshot(office)
+    with pytest.raises(StepNotOpen):
+        await e.complete(p("perencana"), s3.id)
+    with pytest.raises(FilesRequired):
+        await e.complete(p("perencana"), s2.id)
+    assert await snapshot(office) == before
+    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+    await e.complete(p("perencana"), s2.id)
+    after_once = await snapshot(office)
+    with pytest.raises(AlreadyDone):
+        await e.complete(p("perencana"), s2.id)
+    with pytest.raises(AlreadyDone):
+        await e.complete(p("perencana2"), s2.id)
+    assert await snapshot(office) == after_once
+
+
+async def test_wrong_unit_files_and_double_review(office: Office) -> None:
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await step_of(office, run_id, 6)
+    assert s6.state == StepState.open
+    # A unit member can only deliver for their own unit.
+    from bot.models import Unit
+
+    async with office.db.session() as s:
+        other = (await s.exec(select(Unit).where(Unit.name == "Sekretariat"))).one()
+    before = await snapshot(office)
+    with pytest.raises(WrongUnit):
+        await e.upload(p("unit2"), s6.id, IncomingFile(b"PK", "x.xlsx", XLSX), unit_id=other.id)
+    for bad, reason in (
+        (IncomingFile(b"", "x.xlsx", XLSX), "empty"),
+        (IncomingFile(b"MZ", "virus.exe", "application/octet-stream"), "type"),
+    ):
+        with pytest.raises(FileRejected) as info:
+            await e.upload(p("unit1"), s6.id, bad)
+        assert info.value.detail == reason
+    e.max_file_bytes = 10
+    with pytest.raises(FileRejected) as info:
+        await e.upload(p("unit1"), s6.id, IncomingFile(b"x" * 11, "big.pdf", "application/pdf"))
+    assert info.value.detail == "too_big"
+    e.max_file_bytes = None
+    assert await snapshot(office) == before
+    assert list(office.storage.root.rglob("*.pdf")) == []
+
+    receipt = await e.upload(p("unit1"), s6.id, IncomingFile(b"PK1", "u1.xlsx", XLSX))
+    with pytest.raises(NotAllowed):
+        await e.review(p("unit2"), receipt.file.id, accept=True)
+    with pytest.raises(NoteRequired):
+        await e.review(p("perencana"), receipt.file.id, accept=False, note="  ")
+    await e.review(p("perencana"), receipt.file.id, accept=True)
+    snap = await snapshot(office)
+    with pytest.raises(AlreadyDone):
+        await e.review(p("perencana2"), receipt.file.id, accept=True)
+    with pytest.raises(AlreadyDone):
+        await e.upload(p("unit1"), s6.id, IncomingFile(b"PK2", "u1b.xlsx", XLSX))
+    assert await snapshot(office) == snap
+
+
+async def test_new_upload_before_review_is_a_new_version(office: Office) -> None:
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await step_of(office, run_id, 6)
+    first = await e.upload(p("unit2"), s6.id, IncomingFile(b"PK v1", "a.xlsx", XLSX))
+    second = await e.upload(p("unit2"), s6.id, IncomingFile(b"PK v2", "a.xlsx", XLSX))
+    assert (first.file.version, second.file.version) == (1, 2)
+    old = await e.file(first.file.id)
+    assert old.review_state.value == "superseded"
+    assert office.storage.read(old.storage_path) == b"PK v1"
+    with pytest.raises(AlreadyDone):
+        await e.review(p("perencana"), first.file.id, accept=True)
+    # An album: pages share one version and are reviewed together.
+    a = await e.upload(
+        p("unit4"),
+        s6.id,
+        IncomingFile(b"\xff\xd8p1", "foto1.jpg", "image/jpeg", kind="photo", batch="album-1"),
+    )
+    b = await e.upload(
+        p("unit4"),
+        s6.id,
+        IncomingFile(b"\xff\xd8p2", "foto2.jpg", "image/jpeg", kind="photo", batch="album-1"),
+    )
+    assert a.file.version == b.file.version == 1
+    await e.review(p("perencana"), b.file.id, accept=False, note="Halaman 3 tidak ada")
+    assert (await e.file(a.file.id)).review_state.value == "returned"
+
+
+async def test_cancelled_run_refuses_everything(office: Office) -> None:
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW III")
+    s2 = await step_of(office, run.id, 2)
+    with pytest.raises(NotAllowed):
+        await e.cancel_run(p("perencana"), run.id, "salah")
+    with pytest.raises(NoteRequired):
+        await e.cancel_run(p("kepala"), run.id, "")
+    await e.cancel_run(p("kepala"), run.id, "Salah periode")
+    before = await snapshot(office)
+    with pytest.raises(RunClosed):
+        await e.upload(p("perencana"), s2.id, IncomingFile(b"PK", "a.xlsx", XLSX))
+    with pytest.raises(RunClosed):
+        await e.complete(p("perencana"), s2.id)
+    with pytest.raises(RunClosed):
+        await e.cancel_run(p("kepala"), run.id, "lagi")
+    assert await snapshot(office) == before
+    assert await e.tasks(p("perencana")) == []
+
+
+async def test_decision_needs_note_and_valid_outcome(office: Office) -> None:
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW I")
+    s2 = await step_of(office, run.id, 2)
+    with pytest.raises(InvalidInput):
+        await e.decide(p("perencana"), s2.id, "setuju")
+    with pytest.raises(InvalidInput) as info:
+        await e.start_run(p("kepala"), "   ")
+    assert info.value.detail == "title_missing"
+
+
+async def test_reassign_records_both_names(office: Office) -> None:
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW I")
+    s2 = await step_of(office, run.id, 2)
+    tasks = await e.tasks(p("perencana"))
+    assert [t.number for t in tasks] == [2]
+    with pytest.raises(NotAllowed):
+        await e.reassign(p("unit1"), tasks[0].assignment_id, p("unit2"))
+    await e.reassign(p("perencana"), tasks[0].assignment_id, p("perencana2"))
+    assert await e.tasks(p("perencana")) == []
+    assert [t.number for t in await e.tasks(p("perencana2"))] == [2]
+    with pytest.raises(NotAllowed):
+        await e.upload(p("perencana"), s2.id, IncomingFile(b"PK", "a.xlsx", XLSX))
+    async with office.db.session() as s:
+        ev = (await s.exec(select(Event).where(Event.kind == "reassigned"))).one()
+    assert ev.details["by"] == "Perencana Satu" and ev.details["to_member"] == "Perencana Dua"
+    assert ev.details["from_members"] == ["Perencana Satu", "Perencana Dua"]

@@ -1,0 +1,223 @@
+"""The whole seed SOP walked at the engine level by the right roles."""
+
+from __future__ import annotations
+
+from sqlmodel import func, select
+
+from bot.audit import verify_chain
+from bot.engine import IncomingFile
+from bot.models import (
+    Assignment,
+    Attendance,
+    Event,
+    Notification,
+    ReviewState,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+    StoredFile,
+)
+from tests.support import FORM, UNIT_FILES, XLSX, Office
+
+
+def xlsx(path) -> IncomingFile:
+    return IncomingFile(path.read_bytes(), path.name, XLSX)
+
+
+async def open_step(office: Office, run_id: int) -> RunStep:
+    async with office.db.session() as s:
+        steps = (
+            await s.exec(
+                select(RunStep).where(RunStep.run_id == run_id, RunStep.state == StepState.open)
+            )
+        ).all()
+    assert len(steps) == 1, [(r.number, r.state) for r in steps]
+    return steps[0]
+
+
+async def test_whole_sop_walked(office: Office) -> None:
+    e, clock, p = office.engine, office.clock, office.id
+
+    run = await e.start_run(
+        p("kepala"), "Data Kinerja Triwulan III 2026", note="Segera disusun, batas akhir Jumat."
+    )
+    step = await open_step(office, run.id)
+    assert step.number == 2
+
+    # Step 2: the planner makes the form.
+    clock.advance(minutes=30)
+    await e.upload(p("perencana"), step.id, xlsx(FORM))
+    await e.complete(p("perencana"), step.id)
+
+    # Step 3: the form goes to every unit member.
+    step = await open_step(office, run.id)
+    assert step.number == 3
+    await e.complete(p("perencana2"), step.id)
+    async with office.db.session() as s:
+        dist = (
+            await s.exec(select(Notification).where(Notification.template == "distributed"))
+        ).all()
+    assert sorted(n.member_id for n in dist) == sorted(p(f"unit{i}") for i in range(1, 6))
+    assert all(n.file_id is not None for n in dist)
+
+    # Steps 4-5: the meeting.
+    step = await open_step(office, run.id)
+    assert step.number == 4
+    from datetime import timedelta
+
+    meeting = await e.schedule_meeting(
+        p("sekretaris"), step.id, clock.now() + timedelta(days=1), "Ruang Rapat Badan"
+    )
+    await e.answer_meeting(p("kepala"), meeting.id, True)
+    await e.answer_meeting(p("unit3"), meeting.id, False)
+    step = await open_step(office, run.id)
+    assert step.number == 5
+    clock.advance(hours=2)
+    await e.upload(
+        p("sekretaris"),
+        step.id,
+        IncomingFile(b"%PDF-1.4 notulen", "notulen.pdf", "application/pdf"),
+    )
+    await e.complete(p("kepala"), step.id)
+
+    # Step 6: every unit delivers; the fifth delivery closes the step.
+    step6 = await open_step(office, run.id)
+    assert step6.number == 6
+    receipts = {}
+    for i, (unit, name) in enumerate(UNIT_FILES.items(), start=1):
+        from tests.support import DATA
+
+        receipts[i] = await e.upload(p(f"unit{i}"), step6.id, xlsx(DATA / name))
+        assert receipts[i].unit_name == unit
+    assert receipts[5].step_closed and not receipts[4].step_closed
+
+    # Step 7: validation; unit 3's workbook has mistakes and goes back.
+    step7 = await open_step(office, run.id)
+    assert step7.number == 7
+    _, deliveries = await e.collection(p("perencana"), step7.id)
+    assert [d.state for d in deliveries] == ["delivered"] * 5
+    for i in (1, 2, 4, 5):
+        await e.review(p("perencana"), receipts[i].file.id, accept=True)
+    await e.review(
+        p("perencana"),
+        receipts[3].file.id,
+        accept=False,
+        note="Nama unit kosong; realisasi TW I-II belum diisi.",
+    )
+    assert (await open_step(office, run.id)).number == 7
+    tasks = await e.tasks(p("unit3"))
+    assert [(t.number, t.state) for t in tasks] == [(6, "returned")]
+    fixed = await e.upload(
+        p("unit3"), step6.id, IncomingFile(b"PK fixed workbook", "unit-3-perbaikan.xlsx", XLSX)
+    )
+    assert fixed.file.version == 2
+    await e.review(p("perencana2"), fixed.file.id, accept=True)
+
+    # Steps 8-11 with the correction loop taken once.
+    step = await open_step(office, run.id)
+    assert step.number == 8
+    await e.upload(p("perencana"), step.id, IncomingFile(b"PK doc v1", "dokumen.xlsx", XLSX))
+    await e.complete(p("perencana"), step.id)
+    await e.complete(p("sekretaris"), (await open_step(office, run.id)).id)
+    step = await open_step(office, run.id)
+    assert step.number == 10
+    await e.decide(p("kepala"), step.id, "koreksi", note="Capaian TW III perlu dicek ulang.")
+    step = await open_step(office, run.id)
+    assert step.number == 11
+    await e.complete(p("sekretaris"), step.id, note="Mohon diperbaiki.")
+    step = await open_step(office, run.id)
+    assert (step.number, step.iteration) == (8, 2)
+    async with office.db.session() as s:
+        task = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.run_step_id == step.id,
+                    Notification.template == "task",
+                    Notification.member_id == p("perencana"),
+                )
+            )
+        ).one()
+    assert [n["note"] for n in task.context["notes"]] == [
+        "Capaian TW III perlu dicek ulang.",
+        "Mohon diperbaiki.",
+    ]
+    await e.upload(p("perencana"), step.id, IncomingFile(b"PK doc v2", "dokumen-v2.xlsx", XLSX))
+    await e.complete(p("perencana"), step.id)
+    await e.complete(p("sekretaris"), (await open_step(office, run.id)).id)
+    await e.decide(p("kepala"), (await open_step(office, run.id)).id, "setuju")
+
+    # Steps 12-15.
+    step = await open_step(office, run.id)
+    assert step.number == 12
+    await e.upload(p("kepala"), step.id, IncomingFile(b"%PDF signed", "ttd.pdf", "application/pdf"))
+    await e.complete(p("kepala"), step.id)
+    step = await open_step(office, run.id)
+    assert step.number == 13
+    await e.complete(p("sekretaris"), step.id, note="Nomor 050/123/Bakesbangpol/2026")
+    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
+    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
+
+    async with office.db.session() as s:
+        done = await s.get(Run, run.id)
+        assert done.state == RunState.done and done.ended_at is not None
+        steps = (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run.id)
+                .order_by(RunStep.number, RunStep.iteration)
+            )
+        ).all()
+        assert [(r.number, r.iteration) for r in steps] == (
+            [(n, 1) for n in range(1, 8)]
+            + [(8, 1), (8, 2), (9, 1), (9, 2), (10, 1), (10, 2)]
+            + [(n, 1) for n in range(11, 16)]
+        )
+        for r in steps:
+            assert r.opened_at and r.done_at and r.due_at, r.number
+            assert r.state in (StepState.done, StepState.returned)
+        assert {(r.number, r.iteration): r.state for r in steps}[(10, 1)] == StepState.returned
+        assert steps[0].note == "Segera disusun, batas akhir Jumat."
+        files = (await s.exec(select(StoredFile).where(StoredFile.run_id == run.id))).all()
+        assert len(files) == 1 + 1 + 6 + 2 + 1
+        unit3 = [f for f in files if f.original_name.startswith("unit-3")]
+        assert [f.review_state for f in sorted(unit3, key=lambda f: f.version)] == [
+            ReviewState.returned,
+            ReviewState.accepted,
+        ]
+        for f in files:
+            assert office.storage.path(f.storage_path).exists()
+            assert f.original_name not in f.storage_path
+        kinds = [
+            ev.kind
+            for ev in (
+                await s.exec(select(Event).where(Event.run_id == run.id).order_by(Event.seq))
+            ).all()
+        ]
+        assert kinds[0] == "run_started" and kinds[-1] == "run_done"
+        for kind in (
+            "file_received",
+            "file_accepted",
+            "file_returned",
+            "decision",
+            "meeting_scheduled",
+            "distributed",
+            "attendance",
+        ):
+            assert kind in kinds, kind
+        attendance = (await s.exec(select(func.count()).select_from(Attendance))).one()
+        assert attendance == 2
+        owing = (await s.exec(select(Assignment).where(Assignment.state == "open"))).all()
+        assert owing == []
+        summary = (
+            await s.exec(select(Notification).where(Notification.template == "run_done"))
+        ).all()
+        assert {n.member_id for n in summary} >= {
+            p("kepala"),
+            p("sekretaris"),
+            p("perencana"),
+            p("unit1"),
+        }
+        verification = await verify_chain(s)
+    assert verification.ok, verification.reason
+    assert verification.checked >= len(kinds)

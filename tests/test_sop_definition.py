@@ -1,0 +1,89 @@
+"""The SOP as data: the seed file, the checker and `sopbot sop check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.sop import Action, SopError, SopRegistry, parse_sop
+
+SEED = Path(__file__).parent.parent / "bot/sop/definitions/pengumpulan-data-kinerja.yaml"
+
+MINI = """
+key: mini
+name: Mini
+roles:
+  a: {name: A}
+  b: {name: B, supervisor: a}
+steps:
+  - {number: 1, key: satu, uraian: Satu, actors: [a], waktu: 10, next: dua}
+  - {number: 2, key: dua, uraian: Dua, actors: [b], waktu: 20, next: null}
+"""
+
+
+def test_seed_matches_the_sheet() -> None:
+    sop = SopRegistry.load().get("pengumpulan-data-kinerja")
+    assert [s.number for s in sop.steps] == list(range(1, 16))
+    assert [s.waktu for s in sop.steps] == [15, 60, 25, 30, 120, 120, 240, 15, 15, 60, 25, 10,
+                                            15, 25, 10]
+    assert sop.total_waktu == 785
+    assert sop.step("rapat").actors == ["kepala_badan", "sekretaris", "perencana"]
+    assert sop.step("kumpul_data").action == Action.collect
+    decision = sop.step("koreksi_kepala")
+    assert {o.key: o.next for o in decision.outcomes} == {
+        "setuju": "tanda_tangan", "koreksi": "teruskan_koreksi"}
+    assert sop.step("teruskan_koreksi").next == "sampaikan_data"
+    assert sop.step("pengarsipan").next is None
+    assert sop.roles["anggota_tim"].per_unit
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SopError) as info:
+        parse_sop(text, "uji.yaml")
+    return info.value.problems
+
+
+def test_unknown_role_is_named() -> None:
+    found = problems(MINI.replace("actors: [b]", "actors: [c]"))
+    assert found == ["langkah 2 (dua): actors: peran tidak dikenal 'c'"]
+
+
+def test_missing_time_standard_is_named() -> None:
+    found = problems(MINI.replace("waktu: 20, ", ""))
+    assert found == ["langkah 2 (dua): waktu: wajib diisi"]
+
+
+def test_unreachable_step() -> None:
+    text = MINI.replace("next: dua}", "next: null}")
+    assert problems(text) == ["langkah 2 (dua) tidak dapat dicapai"]
+
+
+def test_loop_without_exit() -> None:
+    text = MINI.replace("waktu: 20, next: null", "waktu: 20, next: satu")
+    found = problems(text)
+    assert "langkah 1 (satu) berada dalam putaran tanpa jalan keluar" in found
+    assert "langkah 2 (dua) berada dalam putaran tanpa jalan keluar" in found
+
+
+def test_unknown_next_and_bad_yaml() -> None:
+    assert problems(MINI.replace("next: dua", "next: tiga")) == [
+        "langkah 1 (satu): langkah berikut 'tiga' tidak ada"]
+    assert problems("key: [")[0].startswith("YAML tidak sah")
+
+
+def test_cli_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sop", "check", str(SEED)]) == 0
+    out = capsys.readouterr().out
+    assert "Mekanisme Pengumpulan Data Kinerja" in out
+    assert "Jumlah langkah: 15" in out
+    assert "Total waktu standar: 785 menit kerja" in out
+    assert "koreksi -> teruskan_koreksi" in out
+
+
+def test_cli_check_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINI.replace("actors: [b]", "actors: [c]"))
+    assert main(["sop", "check", str(bad)]) == 1
+    assert "peran tidak dikenal 'c'" in capsys.readouterr().err
