@@ -91,10 +91,10 @@ class Texts:
         local = moment.astimezone(self.tz)
         return f"{HARI[local.weekday()]}, {local.day} {BULAN[local.month - 1]} {local.year}"
 
-    def render(self, name: str, limit: int = TEXT_LIMIT, **context: Any) -> str:
-        """Render templates/<name>.html.j2, cut to Telegram's limit."""
-        text = self.env.get_template(f"{name}.html.j2").render(**context).strip()
-        return clip(text, limit)
+    def render(self, template: str, /, max_chars: int = TEXT_LIMIT, **context: Any) -> str:
+        """Render templates/<template>.html.j2, cut to Telegram's limit."""
+        text = self.env.get_template(f"{template}.html.j2").render(**context).strip()
+        return clip(text, max_chars)
 
 
 def clip(text: str, limit: int) -> str:

@@ -10,6 +10,7 @@ from telegram.error import BadRequest
 
 from bot.errors import InvalidInput
 from bot.members import MemberInfo
+from bot.texts import CAPTION_LIMIT
 from handlers import actions
 from handlers.commands import history_page
 from handlers.common import (
@@ -121,7 +122,7 @@ async def _view(update: Update, context: Context, member: MemberInfo, run_step_i
             continue
         caption = t.render(
             "review_caption",
-            limit=1024,
+            max_chars=CAPTION_LIMIT,
             unit=d.unit_name,
             name=f.original_name,
             version=f.version,

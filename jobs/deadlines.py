@@ -41,6 +41,8 @@ class DeadlineJobs:
         async def arm_from_db(context: ContextTypes.DEFAULT_TYPE) -> None:
             moment = await self.deadlines.next_moment()
             if moment is not None and app.job_queue is not None:
-                app.job_queue.run_once(fire, when=moment, name=TIMER, job_kwargs=self.job_kwargs)
+                # A delay, not a date: the domain clock may be a test's clock.
+                delay = max(0.0, (moment - self.deadlines.clock.now()).total_seconds())
+                app.job_queue.run_once(fire, when=delay, name=TIMER, job_kwargs=self.job_kwargs)
 
         app.job_queue.run_once(arm_from_db, when=0, name=TIMER, job_kwargs=self.job_kwargs)

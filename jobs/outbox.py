@@ -85,7 +85,7 @@ class OutboxSender:
             return await bot.send_message(chat_id, texts.render(n.template, **n.context),
                                           reply_markup=markup)
         stored = await self.services.engine.file(n.file_id)
-        caption = texts.render(n.template, limit=CAPTION_LIMIT, **n.context)
+        caption = texts.render(n.template, max_chars=CAPTION_LIMIT, **n.context)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
             return await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)

@@ -1,0 +1,521 @@
+"""A fake Telegram Bot API server on 127.0.0.1, for end-to-end tests.
+
+The real python-telegram-bot Application runs against it in polling mode
+(through the base URL settings). Every request is checked as Telegram
+would: the method and its parameters against the machine-readable Bot API
+(tests/data/botapi.min.json), text and caption lengths after HTML parsing,
+callback data of at most 64 bytes, and HTML that Telegram would refuse.
+Tests act as people through `FakeUser` (people.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+SPEC = Path(__file__).resolve().parent.parent / "data" / "botapi.min.json"
+MAX_DOWNLOAD = 20 * 1024 * 1024
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+ALLOWED_TAGS = {
+    "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
+    "s": set(), "strike": set(), "del": set(), "span": {"class"}, "tg-spoiler": set(),
+    "a": {"href"}, "tg-emoji": {"emoji-id"}, "code": {"class"}, "pre": set(),
+    "blockquote": {"expandable"},
+}
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:=\"[^\"]*\"|='[^']*')?)*)\s*>")
+_ATTR = re.compile(r"([a-zA-Z-]+)(?:=\"([^\"]*)\"|='([^']*)')?")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+_ENTITY_VALUES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.parameters = parameters
+
+
+def parse_html(text: str) -> str:
+    """The text Telegram would show, or ApiError "can't parse entities"."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "<":
+            match = _TAG.match(text, i)
+            if not match:
+                raise ApiError(400, f"Bad Request: can't parse entities: unexpected '<' at {i}")
+            closing, name, attrs = match.group(1), match.group(2).lower(), match.group(3)
+            if name not in ALLOWED_TAGS:
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported start tag "
+                                    f"\"{name}\" at byte offset {i}")
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise ApiError(400, f"Bad Request: can't parse entities: unmatched end tag "
+                                        f"at byte offset {i}, expected \"</{stack[-1] if stack else ''}>\", "
+                                        f"found \"</{name}>\"")
+                stack.pop()
+            else:
+                for attr in _ATTR.finditer(attrs):
+                    if attr.group(1).lower() not in ALLOWED_TAGS[name]:
+                        raise ApiError(400, f"Bad Request: can't parse entities: unsupported "
+                                            f"attribute \"{attr.group(1)}\" of tag \"{name}\"")
+                if name == "span" and 'class="tg-spoiler"' not in attrs:
+                    raise ApiError(400, "Bad Request: can't parse entities: tag \"span\" must "
+                                        "have class \"tg-spoiler\"")
+                stack.append(name)
+            i = match.end()
+        elif ch == "&":
+            match = _ENTITY.match(text, i)
+            if not match:
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported entity at {i}")
+            value = match.group(1)
+            if value.startswith("#x"):
+                out.append(chr(int(value[2:], 16)))
+            elif value.startswith("#"):
+                out.append(chr(int(value[1:])))
+            else:
+                out.append(_ENTITY_VALUES[value])
+            i = match.end()
+        elif ch == ">":
+            raise ApiError(400, f"Bad Request: can't parse entities: unexpected '>' at {i}")
+        else:
+            out.append(ch)
+            i += 1
+    if stack:
+        raise ApiError(400, f"Bad Request: can't parse entities: can't find end tag corresponding "
+                            f"to start tag \"{stack[-1]}\"")
+    return "".join(out)
+
+
+@cache
+def spec() -> dict[str, Any]:
+    return json.loads(SPEC.read_text(encoding="utf-8"))
+
+
+def _convert(name: str, value: Any, types: list[str]) -> Any:
+    """A form value as the type the spec names (PTB JSON-encodes non-strings)."""
+    if not isinstance(value, str) or "String" in types and len(types) == 1:
+        return value
+    for t in types:
+        try:
+            if t == "Integer":
+                return int(value)
+            if t == "Float":
+                return float(value)
+            if t == "Boolean":
+                if value in ("true", "false", "True", "False"):
+                    return value.lower() == "true"
+                continue
+            if t == "String":
+                return value
+            if t == "InputFile":
+                return value  # a file_id or URL
+            return json.loads(value)
+        except (ValueError, json.JSONDecodeError):
+            continue
+    raise ApiError(400, f"Bad Request: invalid value for parameter \"{name}\"")
+
+
+@dataclass
+class StoredBlob:
+    data: bytes
+    size: int
+    unique_id: str
+    path: str
+
+
+@dataclass
+class Failure:
+    method: str
+    code: int
+    description: str
+    retry_after: int | None = None
+    chat_id: int | None = None
+
+
+@dataclass
+class Pending:
+    update: dict[str, Any]
+    redelivered: bool = False
+
+
+@dataclass
+class Request:
+    method: str
+    params: dict[str, Any]
+    ok: bool = True
+    error: str = ""
+
+
+@dataclass
+class FakeBotApi:
+    """The server. Use `async with FakeBotApi() as server:`."""
+
+    token: str = "123456789:TEST-token-for-the-fake-bot-api-server"
+    username: str = "sop_test_bot"
+    now: Callable[[], float] = time.time
+    requests: list[Request] = field(default_factory=list)
+    chats: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    callback_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    failures: list[Failure] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.bot_id = int(self.token.split(":")[0])
+        self._queue: list[Pending] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = {}
+        self._file_ids = itertools.count(1)
+        self._files: dict[str, StoredBlob] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._last_activity = time.monotonic()
+        self._in_flight = 0
+        self.port = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> FakeBotApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._download)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    @property
+    def bot_user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "SOP Bot",
+                "username": self.username}
+
+    # -------------------------------------------------------------- helpers
+
+    def next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def store_file(self, data: bytes, *, declared_size: int | None = None,
+                   prefix: str = "file") -> dict[str, Any]:
+        """Keep bytes as a Telegram file; returns file_id and friends."""
+        n = next(self._file_ids)
+        file_id = f"{prefix}-{n}-{'x' * 8}"
+        blob = StoredBlob(data, declared_size if declared_size is not None else len(data),
+                          f"uniq{n}", f"documents/file_{n}")
+        self._files[file_id] = blob
+        return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size}
+
+    def file_bytes(self, file_id: str) -> bytes:
+        return self._files[file_id].data
+
+    async def push_update(self, update: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        update = {"update_id": update_id, **update}
+        async with self._changed:
+            self._queue.append(Pending(update))
+            self._touch()
+            self._changed.notify_all()
+        return update_id
+
+    async def redeliver(self, update_id: int) -> None:
+        """Put an already confirmed update back, as Telegram does after a restart."""
+        for req in self.requests:
+            if req.method == "getUpdates" and "result" in req.params:
+                for update in req.params["result"]:
+                    if update["update_id"] == update_id:
+                        async with self._changed:
+                            self._queue.append(Pending(update, redelivered=True))
+                            self._changed.notify_all()
+                        return
+        raise KeyError(update_id)
+
+    def fail_next(self, method: str, *, error_code: int = 429,
+                  description: str | None = None, retry_after: int | None = 3,
+                  chat_id: int | None = None) -> None:
+        if description is None:
+            description = (f"Too Many Requests: retry after {retry_after}"
+                           if error_code == 429 else "Bad Request")
+        self.failures.append(Failure(method, error_code, description,
+                                     retry_after if error_code == 429 else None, chat_id))
+
+    def block(self, chat_id: int) -> None:
+        self.blocked.add(chat_id)
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        return [r.params for r in self.requests if r.method == method and r.ok]
+
+    def errors(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+    def messages(self, chat_id: int) -> list[dict[str, Any]]:
+        return list(self.chats.get(chat_id, {}).values())
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+
+    async def wait_idle(self, quiet: float = 0.15, timeout: float = 15.0) -> None:
+        """Until every pushed update was fetched and handled and the bot has
+        been quiet for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(
+                    f"bot not idle after {timeout}s: {len(self._queue)} updates unfetched, "
+                    f"{self._in_flight} requests in flight")
+            if not self._queue and self._in_flight == 0 and now - self._last_activity >= quiet:
+                return
+            await asyncio.sleep(0.02)
+
+    # -------------------------------------------------------------- routing
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        for blob in self._files.values():
+            if blob.path == path:
+                return web.Response(body=blob.data)
+        return web.Response(status=404)
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        ctype = request.content_type
+        if ctype == "application/json":
+            body = await request.json()
+            params.update({k: json.dumps(v) if not isinstance(v, str) else v
+                           for k, v in body.items()})
+        elif ctype == "multipart/form-data":
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename:
+                    params[part.name] = {"filename": part.filename,
+                                         "content_type": part.headers.get("Content-Type"),
+                                         "data": await part.read()}
+                else:
+                    params[part.name] = (await part.read()).decode()
+        elif request.can_read_body:
+            params.update(dict(await request.post()))
+        return params
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401,
+                                      "description": "Unauthorized"}, status=401)
+        self._in_flight += 1
+        try:
+            raw = await self._params(request)
+            record = Request(method, {k: v for k, v in raw.items()})
+            self.requests.append(record)
+            try:
+                result = await self._dispatch(method, raw, record)
+            except ApiError as err:
+                record.ok, record.error = False, err.description
+                body: dict[str, Any] = {"ok": False, "error_code": err.code,
+                                        "description": err.description}
+                if err.parameters:
+                    body["parameters"] = err.parameters
+                return web.json_response(body, status=err.code)
+            if method == "getUpdates":
+                record.params["result"] = result
+            return web.json_response({"ok": True, "result": result})
+        finally:
+            self._in_flight -= 1
+            if method != "getUpdates":
+                self._touch()
+
+    def _validate(self, method: str, raw: dict[str, Any]) -> dict[str, Any]:
+        definition = spec()["methods"].get(method)
+        if definition is None:
+            raise ApiError(404, "Not Found")
+        fields = {f["name"]: f for f in definition.get("fields", [])}
+        params: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in fields:
+                raise ApiError(400, f"Bad Request: unknown parameter \"{name}\"")
+            params[name] = value if isinstance(value, dict) and "data" in value else \
+                _convert(name, value, fields[name]["types"])
+        for name, f in fields.items():
+            if f["required"] and name not in params:
+                raise ApiError(400, f"Bad Request: parameter \"{name}\" is required")
+        for key, limit in (("text", TEXT_LIMIT), ("caption", CAPTION_LIMIT)):
+            if key in params:
+                shown = str(params[key])
+                if params.get("parse_mode") == "HTML":
+                    shown = parse_html(shown)
+                if key == "text" and not shown.strip():
+                    raise ApiError(400, "Bad Request: message text is empty")
+                if len(shown) > limit:
+                    what = "message is too long" if key == "text" else "message caption is too long"
+                    raise ApiError(400, f"Bad Request: {what}")
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard", []):
+                for btn in row:
+                    if not btn.get("text"):
+                        raise ApiError(400, "Bad Request: text buttons are unallowed")
+                    data = btn.get("callback_data")
+                    if data is not None and not 1 <= len(data.encode()) <= 64:
+                        raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return params
+
+    def _check_failures(self, method: str, params: dict[str, Any]) -> None:
+        chat_id = params.get("chat_id")
+        for failure in list(self.failures):
+            if failure.method == method and (failure.chat_id in (None, chat_id)):
+                self.failures.remove(failure)
+                extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+                raise ApiError(failure.code, failure.description, extra)
+        if method.startswith(("send", "edit", "copy", "forward")) and chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+
+    async def _dispatch(self, method: str, raw: dict[str, Any], record: Request) -> Any:
+        params = self._validate(method, raw)
+        self._check_failures(method, params)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return True
+        return await handler(params)
+
+    # -------------------------------------------------------------- methods
+
+    async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**self.bot_user, "can_join_groups": False, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        async with self._changed:
+            if offset:
+                self._queue = [p for p in self._queue
+                               if p.redelivered or p.update["update_id"] >= offset]
+            if not self._queue and timeout:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout)
+                except TimeoutError:
+                    pass
+            batch = self._queue[:limit]
+            for p in batch:
+                if p.redelivered:
+                    self._queue.remove(p)
+            return [p.update for p in batch]
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        self.commands = list(params["commands"])
+        return True
+
+    async def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.commands
+
+    def _message(self, chat_id: int, **content: Any) -> dict[str, Any]:
+        message = {"message_id": self.next_message_id(chat_id), "date": int(self.now()),
+                   "chat": {"id": chat_id, "type": "private", "first_name": "User"},
+                   "from": self.bot_user, **{k: v for k, v in content.items() if v is not None}}
+        self.chats.setdefault(chat_id, {})[message["message_id"]] = message
+        return message
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(int(params["chat_id"]), text=params["text"],
+                             reply_markup=params.get("reply_markup"))
+
+    def _file_param(self, value: Any, prefix: str) -> tuple[dict[str, Any], bytes]:
+        if isinstance(value, dict):
+            info = self.store_file(value["data"], prefix=prefix)
+            return {**info, "file_name": value["filename"]}, value["data"]
+        if value in self._files:
+            blob = self._files[value]
+            return {"file_id": value, "file_unique_id": blob.unique_id,
+                    "file_size": blob.size}, blob.data
+        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+
+    async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        info, data = self._file_param(params["document"], "bdoc")
+        return self._message(int(params["chat_id"]), caption=params.get("caption"),
+                             reply_markup=params.get("reply_markup"),
+                             document={**info, "mime_type": "application/octet-stream"})
+
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        info, data = self._file_param(params["photo"], "bphoto")
+        sizes = [{**info, "width": 1280, "height": 960}]
+        return self._message(int(params["chat_id"]), caption=params.get("caption"),
+                             reply_markup=params.get("reply_markup"), photo=sizes)
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(params)
+        message["text"] = params["text"]
+        message["reply_markup"] = params.get("reply_markup")
+        return message
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(params)
+        current = message.get("reply_markup")
+        new = params.get("reply_markup")
+        if current == new or (not current and not new):
+            raise ApiError(400, "Bad Request: message is not modified")
+        message["reply_markup"] = new
+        return message
+
+    def _find(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self.chats.get(int(params.get("chat_id", 0)), {})
+        message = chat.get(int(params.get("message_id", 0)))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return message
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params["callback_query_id"])
+        if query_id in self.callback_answers:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
+                                "or query ID is invalid")
+        self.callback_answers[query_id] = params
+        return True
+
+    async def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params["file_id"])
+        blob = self._files.get(file_id)
+        if blob is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if blob.size > MAX_DOWNLOAD:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size,
+                "file_path": blob.path}

@@ -1,0 +1,108 @@
+"""The real bot, running against the fake Bot API server, with people."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.clock import FakeClock
+from bot.db import Database
+from bot.migrate import upgrade
+from bot.services import Services
+from bot.settings import Settings
+from tests.fakes.people import FakeUser
+from tests.fakes.telegram import FakeBotApi
+
+ADMIN_ID = 9999
+
+
+@dataclass
+class World:
+    server: FakeBotApi
+    app: Application
+    services: Services
+    clock: FakeClock
+    people: dict[str, FakeUser] = field(default_factory=dict)
+
+    async def idle(self) -> None:
+        await self.server.wait_idle()
+
+    def user(self, key: str, user_id: int, first_name: str, **kw: str) -> FakeUser:
+        person = FakeUser(self.server, user_id, first_name, **kw)
+        self.people[key] = person
+        return person
+
+    async def invite(self, role: str, unit: str | None = None) -> str:
+        return await self.services.members.create_invitation(role, unit=unit)
+
+    async def join(self, key: str, user_id: int, name: str, role: str,
+                   unit: str | None = None) -> FakeUser:
+        """The person taps an invitation link: /start <token>."""
+        person = self.user(key, user_id, name)
+        await person.send_command("/start", await self.invite(role, unit))
+        await self.idle()
+        return person
+
+    async def restart(self) -> None:
+        """Stop the Application and start a new one on the same database,
+        as after a process restart."""
+        await stop_app(self.app)
+        self.services = Services.build(self.services.settings, clock=self.clock)
+        self.app = build_application(self.services)
+        await start_app(self.app)
+
+
+async def start_app(app: Application) -> None:
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1, drop_pending_updates=False)
+
+
+async def stop_app(app: Application) -> None:
+    assert app.updater is not None
+    if app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+    await app.shutdown()
+
+
+@asynccontextmanager
+async def running_bot(tmp_path: Path, *, database_url: str | None = None,
+                      start: datetime | None = None, **settings: object) -> AsyncIterator[World]:
+    """Fake server + migrated database + the real Application, polling."""
+    clock = FakeClock(start or datetime(2026, 11, 2, 1, 0, tzinfo=UTC))  # Mon 08:00 WIB
+    async with FakeBotApi(now=lambda: clock.now().timestamp()) as server:
+        config = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            bot_token=server.token,
+            bot_username=server.username,
+            bot_api_base_url=server.base_url,
+            bot_api_file_url=server.base_file_url,
+            data_dir=tmp_path / "data",
+            database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            admin_telegram_ids=[ADMIN_ID],
+            **settings,
+        )
+        db = Database(config.db_url)
+        await upgrade(db)
+        await db.dispose()
+        services = Services.build(config, clock=clock)
+        app = build_application(services)
+        world = World(server, app, services, clock)
+        await start_app(app)
+        try:
+            yield world
+        finally:
+            await stop_app(world.app)

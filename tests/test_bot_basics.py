@@ -1,0 +1,50 @@
+"""The bot in chat: joining, strangers, commands, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import func, select
+
+from bot.models import Event, Member
+from tests.fakes.world import ADMIN_ID, running_bot
+
+
+async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        server = world.server
+        assert [c["command"] for c in server.commands][:2] == ["tugas", "status"]
+        stranger = world.user("x", 5555, "Orang Asing")
+        await stranger.send_text("halo")
+        await world.idle()
+        assert "belum terdaftar" in stranger.last["text"]
+        assert len(stranger.messages) == 1
+
+        token = await world.invite("perencana")
+        rina = world.user("rina", 3001, "Rina")
+        await rina.send_command("/start", token)
+        await world.idle()
+        assert "Selamat datang" in rina.last["text"]
+        assert "Kasubbag Perencanaan / Perencana" in rina.last["text"]
+        assert "Langkah 2" in rina.last["text"]
+
+        # The same link again, by someone else: refused.
+        other = world.user("o", 3002, "Budi")
+        await other.send_command("/start", token)
+        await other.send_command("/start", "not-a-valid-token!!")
+        await world.idle()
+        assert "sudah dipakai" in other.messages[0]["text"]
+        assert "tidak dikenal" in other.messages[1]["text"]
+
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
+        await admin.send_command("/anggota")
+        await world.idle()
+        assert "Rina" in admin.last["text"]
+        assert server.errors() == []
+        async with world.services.db.session() as s:
+            members = (await s.exec(select(Member.name))).all()
+            strangers = (await s.exec(select(func.count()).select_from(Event)
+                                      .where(Event.kind == "stranger"))).one()
+        assert sorted(members) == ["Admin", "Rina"]
+        assert strangers == 1
