@@ -58,7 +58,7 @@ class FakeUser:
                             caption: str | None = None, reply_to: dict[str, Any] | None = None,
                             declared_size: int | None = None,
                             media_group_id: str | None = None) -> int:
-        blob = data.read_bytes() if isinstance(data, Path) else data
+        blob = data.read_bytes() if isinstance(data, Path) else data  # noqa: ASYNC240
         info = self.server.store_file(blob, declared_size=declared_size, prefix="udoc")
         content: dict[str, Any] = {"document": {**info, "file_name": file_name,
                                                 "mime_type": mime_type}}

@@ -11,6 +11,7 @@ Tests act as people through `FakeUser` (people.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -65,8 +66,9 @@ def parse_html(text: str) -> str:
                                     f"\"{name}\" at byte offset {i}")
             if closing:
                 if not stack or stack[-1] != name:
+                    expected = stack[-1] if stack else ""
                     raise ApiError(400, f"Bad Request: can't parse entities: unmatched end tag "
-                                        f"at byte offset {i}, expected \"</{stack[-1] if stack else ''}>\", "
+                                        f"at byte offset {i}, expected \"</{expected}>\", "
                                         f"found \"</{name}>\"")
                 stack.pop()
             else:
@@ -290,15 +292,15 @@ class FakeBotApi:
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    async def wait_idle(self, quiet: float = 0.15, timeout: float = 15.0) -> None:
+    async def wait_idle(self, quiet: float = 0.15, limit: float = 15.0) -> None:
         """Until every pushed update was fetched and handled and the bot has
         been quiet for `quiet` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         while True:
             now = time.monotonic()
             if now > deadline:
                 raise TimeoutError(
-                    f"bot not idle after {timeout}s: {len(self._queue)} updates unfetched, "
+                    f"bot not idle after {limit}s: {len(self._queue)} updates unfetched, "
                     f"{self._in_flight} requests in flight")
             if not self._queue and self._in_flight == 0 and now - self._last_activity >= quiet:
                 return
@@ -430,10 +432,8 @@ class FakeBotApi:
                 self._queue = [p for p in self._queue
                                if p.redelivered or p.update["update_id"] >= offset]
             if not self._queue and timeout:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout)
-                except TimeoutError:
-                    pass
             batch = self._queue[:limit]
             for p in batch:
                 if p.redelivered:
