@@ -539,6 +539,8 @@ class Engine:
                 unit=await self._unit_name(s, a.unit_id),
                 members=[m.name for m in members],
             )
+            if reason == "silent":  # the starter acts on it at once
+                continue
             for member in members:
                 await self._send_task(s, run, sop, step, rs, a, member, reason=reason)
         if step.action == Action.validate and not assignments:
@@ -1538,9 +1540,10 @@ class Engine:
                     continue
                 sop = self._sop(run)
                 step = sop.step(rs.step_key)
+                # A unit may still send a new version before review.
                 live = rs.state == StepState.open or (
                     step.action == Action.collect
-                    and a.state in OWING
+                    and a.state in (*OWING, AssignmentState.delivered)
                     and await self._collection_live(s, run, sop, rs)
                 )
                 if not live:

@@ -20,6 +20,9 @@ async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
     svc = services(context)
     text = message.text.strip()
     pending = await svc.waiting.get(member.id)
+    if pending is not None and pending.kind == "album":
+        await svc.waiting.clear(member.id)  # the album is over
+        pending = None
     if pending is None:
         target = step_of_reply(message)
         if target is not None:

@@ -69,9 +69,11 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
 
     target = step_of_reply(message)
     unit_id: int | None = None
-    if target is None and pending is not None and pending.kind == "upload":
-        target = int(pending.payload["run_step_id"])
-        unit_id = pending.payload.get("unit_id")
+    if target is None and pending is not None and pending.kind in ("upload", "album"):
+        same_album = pending.kind == "album" and pending.payload.get("batch") == held["batch"]
+        if pending.kind == "upload" or same_album:
+            target = int(pending.payload["run_step_id"])
+            unit_id = pending.payload.get("unit_id")
     if (
         target is None
         and pending is not None
@@ -94,6 +96,12 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
             await ask_target(update, context, member, options, held)
             return
     await actions.store_file(update, context, member, target, held, unit_id)
+    if held["batch"]:
+        # The album's other pages follow as separate messages: same destination.
+        await svc.waiting.set(member.id, "album", batch=held["batch"], run_step_id=target,
+                              unit_id=unit_id)
+    elif pending is not None and pending.kind in ("upload", "album"):
+        await svc.waiting.clear(member.id)
 
 
 async def ask_target(

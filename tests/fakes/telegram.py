@@ -29,6 +29,11 @@ MAX_DOWNLOAD = 20 * 1024 * 1024
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
+# python-telegram-bot sends the default parse_mode with every message method,
+# editMessageReplyMarkup included, and Telegram ignores it there. Any other
+# unknown parameter is refused.
+TOLERATED = {"parse_mode"}
+
 ALLOWED_TAGS = {
     "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
     "s": set(), "strike": set(), "del": set(), "span": {"class"}, "tg-spoiler": set(),
@@ -342,7 +347,8 @@ class FakeBotApi:
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401,
                                       "description": "Unauthorized"}, status=401)
-        self._in_flight += 1
+        counted = method != "getUpdates"  # the long poll waits on purpose
+        self._in_flight += counted
         try:
             raw = await self._params(request)
             record = Request(method, {k: v for k, v in raw.items()})
@@ -360,8 +366,8 @@ class FakeBotApi:
                 record.params["result"] = result
             return web.json_response({"ok": True, "result": result})
         finally:
-            self._in_flight -= 1
-            if method != "getUpdates":
+            self._in_flight -= counted
+            if counted:
                 self._touch()
 
     def _validate(self, method: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +377,8 @@ class FakeBotApi:
         fields = {f["name"]: f for f in definition.get("fields", [])}
         params: dict[str, Any] = {}
         for name, value in raw.items():
+            if name in TOLERATED and name not in fields:
+                continue
             if name not in fields:
                 raise ApiError(400, f"Bad Request: unknown parameter \"{name}\"")
             params[name] = value if isinstance(value, dict) and "data" in value else \
@@ -435,6 +443,8 @@ class FakeBotApi:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout)
             batch = self._queue[:limit]
+            if batch:
+                self._touch()  # handling starts now; the quiet period counts from here
             for p in batch:
                 if p.redelivered:
                     self._queue.remove(p)
@@ -454,8 +464,16 @@ class FakeBotApi:
         self.chats.setdefault(chat_id, {})[message["message_id"]] = message
         return message
 
+    @staticmethod
+    def _shown(params: dict[str, Any], key: str) -> str | None:
+        """What the person sees: Telegram keeps the text without the markup."""
+        value = params.get(key)
+        if value is None:
+            return None
+        return parse_html(value) if params.get("parse_mode") == "HTML" else str(value)
+
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(int(params["chat_id"]), text=params["text"],
+        return self._message(int(params["chat_id"]), text=self._shown(params, "text"),
                              reply_markup=params.get("reply_markup"))
 
     def _file_param(self, value: Any, prefix: str) -> tuple[dict[str, Any], bytes]:
@@ -470,19 +488,19 @@ class FakeBotApi:
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         info, data = self._file_param(params["document"], "bdoc")
-        return self._message(int(params["chat_id"]), caption=params.get("caption"),
+        return self._message(int(params["chat_id"]), caption=self._shown(params, "caption"),
                              reply_markup=params.get("reply_markup"),
                              document={**info, "mime_type": "application/octet-stream"})
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
         info, data = self._file_param(params["photo"], "bphoto")
         sizes = [{**info, "width": 1280, "height": 960}]
-        return self._message(int(params["chat_id"]), caption=params.get("caption"),
+        return self._message(int(params["chat_id"]), caption=self._shown(params, "caption"),
                              reply_markup=params.get("reply_markup"), photo=sizes)
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._find(params)
-        message["text"] = params["text"]
+        message["text"] = self._shown(params, "text")
         message["reply_markup"] = params.get("reply_markup")
         return message
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,8 +32,22 @@ class World:
     clock: FakeClock
     people: dict[str, FakeUser] = field(default_factory=dict)
 
-    async def idle(self) -> None:
-        await self.server.wait_idle()
+    async def idle(self, limit: float = 15.0) -> None:
+        """Until every pushed update is handled and every due message sent."""
+        deadline = time.monotonic() + limit
+        while True:
+            await self.server.wait_idle(quiet=0.05, limit=limit)
+            sender = self.app.bot_data.get("outbox")
+            busy = (
+                not self.app.update_queue.empty()
+                or self.app.bot_data.get("_processing", 0) > 0
+                or (sender is not None and (sender._lock.locked() or await sender.outbox.due()))
+            )
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("bot still busy")
+            await asyncio.sleep(0.02)
 
     def user(self, key: str, user_id: int, first_name: str, **kw: str) -> FakeUser:
         person = FakeUser(self.server, user_id, first_name, **kw)
@@ -58,7 +74,22 @@ class World:
         await start_app(self.app)
 
 
+def count_processing(app: Application) -> None:
+    """Let tests see when an update is being handled."""
+    original = app.process_update
+
+    async def process_update(update: object) -> None:
+        app.bot_data["_processing"] = app.bot_data.get("_processing", 0) + 1
+        try:
+            await original(update)
+        finally:
+            app.bot_data["_processing"] -= 1
+
+    app.process_update = process_update  # type: ignore[method-assign]
+
+
 async def start_app(app: Application) -> None:
+    count_processing(app)
     await app.initialize()
     if app.post_init:
         await app.post_init(app)

@@ -1,0 +1,243 @@
+"""The whole seed SOP, walked in chat by the people who carry it out."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from sqlmodel import select
+
+from bot.audit import verify_chain
+from bot.models import Attendance, Event, ReviewState, Run, RunState, RunStep, StoredFile
+from tests.fakes.people import FakeUser
+from tests.fakes.world import ADMIN_ID, World, running_bot
+from tests.support import DATA, FORM, UNIT_FILES, XLSX
+
+PDF = "application/pdf"
+
+
+def with_buttons(person: FakeUser, needle: str) -> dict[str, Any]:
+    """The newest message containing `needle` that still has buttons."""
+    found = [m for m in person.find(needle) if m.get("reply_markup")]
+    assert found, f"{person.first_name}: no message with buttons and {needle!r}"
+    return found[-1]
+
+
+def fixed_workbook() -> bytes:
+    """Unit 3's workbook with the planner's corrections made."""
+    book = openpyxl.load_workbook(DATA / UNIT_FILES["Bidang Politik Dalam Negeri"])
+    sheet = book.active
+    sheet["C2"] = "Bidang Politik Dalam Negeri"
+    for row in sheet.iter_rows(min_row=6, max_row=20):
+        for cell in row[5:9]:
+            if isinstance(cell.value, str) or cell.value is None and row[1].value:
+                cell.value = 0
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def enrol_everyone(world: World) -> dict[str, FakeUser]:
+    p = {
+        "kepala": await world.join("kepala", 1001, "Drs. Kepala", "kepala_badan"),
+        "sekretaris": await world.join("sekretaris", 1002, "Sekretaris", "sekretaris"),
+        "rina": await world.join("rina", 1003, "Rina", "perencana"),
+        "dodi": await world.join("dodi", 1004, "Dodi", "perencana"),
+    }
+    for i, unit in enumerate(UNIT_FILES, start=1):
+        p[f"unit{i}"] = await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
+    return p
+
+
+async def test_whole_sop_in_chat(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await enrol_everyone(world)
+        idle = world.idle
+
+        # Step 1: the head starts the run; the disposition note goes on.
+        await p["kepala"].send_command("/mulai", "Data Kinerja Triwulan III 2026 | Mohon segera")
+        await idle()
+        assert p["kepala"].latest("dimulai")
+        task2 = with_buttons(p["rina"], "Langkah 2")
+        assert "Mohon segera" in task2["text"] and "Batas waktu" in task2["text"]
+        assert with_buttons(p["dodi"], "Langkah 2")
+
+        # Step 2: the planner uploads the blank form, then presses Selesai.
+        await p["rina"].press(task2, "Unggah berkas")
+        await idle()
+        assert p["rina"].latest("Silakan kirim berkas")
+        await p["rina"].send_document(FORM, FORM.name, XLSX)
+        await idle()
+        receipt = p["rina"].latest("Tanda terima")["text"]
+        assert hashlib.sha256(FORM.read_bytes()).hexdigest()[:12] in receipt
+        await p["rina"].press(task2, "Selesai")
+        await idle()
+
+        # Step 3: the other planner sends the form to every unit member.
+        await p["dodi"].press(with_buttons(p["dodi"], "Langkah 3"), "Kirim ke semua unit")
+        await idle()
+        for i in range(1, 6):
+            docs = p[f"unit{i}"].documents()
+            assert docs and docs[-1]["document"]["file_id"], i
+            assert "Form pengumpulan data kinerja" in docs[-1]["caption"]
+
+        # Steps 4-5: the meeting.
+        await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 4"), "Atur rapat")
+        await idle()
+        await p["sekretaris"].send_text("besok jam sembilan")
+        await idle()
+        assert p["sekretaris"].latest("Format belum dikenali")
+        await p["sekretaris"].send_text("03-11-2026 09:00 Ruang Rapat Badan")
+        await idle()
+        assert p["sekretaris"].latest("Rapat dijadwalkan")
+        invitation = with_buttons(p["kepala"], "Undangan rapat")
+        assert "Ruang Rapat Badan" in invitation["text"] and "3 November 2026 09:00" in invitation["text"]
+        await p["kepala"].press(invitation, "Hadir")
+        await p["unit3"].press(with_buttons(p["unit3"], "Undangan rapat"), "Tidak hadir")
+        await idle()
+        task5 = with_buttons(p["sekretaris"], "Langkah 5")
+        await p["sekretaris"].send_document(b"%PDF-1.4 notulen rapat", "notulen.pdf", PDF,
+                                            reply_to=task5)
+        await idle()
+        assert p["sekretaris"].latest("notulen.pdf")["text"].startswith("🧾 Tanda terima")
+        await p["kepala"].press(with_buttons(p["kepala"], "Langkah 5"), "Selesai")
+        await idle()
+
+        # Step 6: each unit delivers from a phone; unit 5 sends photos of pages.
+        for i, name in enumerate(UNIT_FILES.values(), start=1):
+            if i == 5:
+                continue
+            unit = p[f"unit{i}"]
+            assert with_buttons(unit, "Langkah 6")
+            await unit.send_document(DATA / name, name, XLSX)
+            await idle()
+            assert name in unit.latest("Tanda terima")["text"]
+        pages = [b"\xff\xd8\xff\xe0 halaman satu " * 50, b"\xff\xd8\xff\xe0 halaman dua " * 60]
+        await p["unit5"].send_album(pages)
+        await idle()
+        assert len(p["unit5"].find("Tanda terima")) == 2, "\n---\n".join(p["unit5"].texts()[-4:])
+        task7 = with_buttons(p["rina"], "Langkah 7")
+
+        # Step 7: validation. Unit 3's workbook has mistakes: returned with a note.
+        reviews = [m for m in p["rina"].documents() if "Berkas masuk" in (m.get("caption") or "")]
+        assert len(reviews) == 5  # one per unit; the album is one delivery
+        await p["rina"].press(task7, "Lihat berkas unit")
+        await idle()
+        overview = p["rina"].latest("Berkas unit:")
+        assert overview["text"].count("menunggu pemeriksaan") == 5
+        for review in reviews:
+            if "Politik Dalam Negeri" in review["caption"]:
+                await p["rina"].press(review, "Kembalikan")
+                await idle()
+                await p["rina"].send_text("Nama unit kosong; realisasi TW I-II belum diisi.")
+            else:
+                await p["rina"].press(review, "Terima")
+            await idle()
+        returned = p["unit3"].latest("Berkas dikembalikan")
+        assert "Nama unit kosong" in returned["caption"]
+        await p["unit3"].press(returned, "Unggah berkas")
+        await idle()
+        fixed = fixed_workbook()
+        await p["unit3"].send_document(fixed, "unit-3-perbaikan.xlsx", XLSX)
+        await idle()
+        assert "Versi: 2" in p["unit3"].latest("Tanda terima")["text"]
+        await p["dodi"].press(p["dodi"].documents()[-1], "Terima")
+        await idle()
+
+        # Steps 8-11: to the head through the secretary; the correction loop once.
+        task8 = with_buttons(p["rina"], "Langkah 8")
+        await p["rina"].send_document(b"PK compiled v1", "dokumen-kinerja.xlsx", XLSX,
+                                      reply_to=task8)
+        await idle()
+        await p["rina"].press(task8, "Selesai")
+        await idle()
+        await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 9"), "Selesai")
+        await idle()
+        assert p["kepala"].documents()[-1]["caption"].startswith("📎 dokumen-kinerja.xlsx")
+        task10 = with_buttons(p["kepala"], "Langkah 10")
+        await p["kepala"].press(task10, "Kembalikan dengan catatan")
+        await idle()
+        await p["kepala"].send_text("Capaian TW III perlu dicek <ulang> & dirapikan.")
+        await idle()
+        assert "Capaian TW III perlu dicek" in p["rina"].latest("Keputusan Kepala Badan")["text"]
+        task11 = with_buttons(p["sekretaris"], "Langkah 11")
+        assert "&lt;ulang&gt;" not in task11["text"] and "<ulang>" in task11["text"]
+        await p["sekretaris"].press(task11, "Selesai")
+        await idle()
+        task8b = with_buttons(p["rina"], "Langkah 8")
+        assert "putaran ke-2" in task8b["text"] and "dicek <ulang>" in task8b["text"]
+        await p["rina"].press(task8b, "Unggah berkas")
+        await idle()
+        await p["rina"].send_document(b"PK compiled v2", "dokumen-kinerja-v2.xlsx", XLSX)
+        await idle()
+        await p["rina"].press(task8b, "Selesai")
+        await idle()
+        await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 9"), "Selesai")
+        await idle()
+        await p["kepala"].press(with_buttons(p["kepala"], "Langkah 10"), "Setujui")
+        await idle()
+
+        # Steps 12-15.
+        task12 = with_buttons(p["kepala"], "Langkah 12")
+        await p["kepala"].send_document(b"%PDF-1.4 signed", "ttd.pdf", PDF, reply_to=task12)
+        await idle()
+        await p["kepala"].press(task12, "Selesai")
+        await idle()
+        await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 13"), "Selesai")
+        await idle()
+        assert p["sekretaris"].latest("Tuliskan catatannya")
+        await p["sekretaris"].send_text("050/123/Bakesbangpol/2026")
+        await idle()
+        await p["rina"].press(with_buttons(p["rina"], "Langkah 14"), "Selesai")
+        await idle()
+        await p["dodi"].press(with_buttons(p["dodi"], "Langkah 15"), "Selesai")
+        await idle()
+
+        for person in p.values():
+            summary = person.latest("Selesai: Data Kinerja Triwulan III 2026")
+            assert "Berkas tercatat" in summary["text"]
+        errs = world.server.errors()
+        assert errs == [], sorted({(e.method, e.error) for e in errs})
+
+        async with world.services.db.session() as s:
+            run = (await s.exec(select(Run))).one()
+            assert run.state == RunState.done
+            steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
+            assert all(r.done_at and r.state.value in ("done", "returned") for r in steps)
+            assert sorted((r.number, r.iteration) for r in steps if r.iteration > 1) == [
+                (8, 2), (9, 2), (10, 2)]
+            files = (await s.exec(select(StoredFile).order_by(StoredFile.id))).all()
+            by_name = {f.original_name: f for f in files}
+            for name in [FORM.name, *list(UNIT_FILES.values())[:4]]:
+                f = by_name[name]
+                original = (FORM if name == FORM.name else DATA / name).read_bytes()
+                stored = world.services.storage.read(f.storage_path)
+                assert stored == original and f.sha256 == hashlib.sha256(original).hexdigest()
+            photos = [f for f in files if f.kind == "photo"]
+            assert [world.services.storage.read(f.storage_path) for f in photos] == pages
+            assert {f.version for f in photos} == {1}
+            assert {f.review_state for f in photos} == {ReviewState.accepted}
+            unit3 = sorted((f for f in files if f.unit_id and "politik" in f.original_name.lower()
+                            or f.original_name == "unit-3-perbaikan.xlsx"), key=lambda f: f.version)
+            assert [(f.version, f.review_state) for f in unit3] == [
+                (1, ReviewState.returned), (2, ReviewState.accepted)]
+            assert world.services.storage.read(unit3[1].storage_path) == fixed
+            assert len((await s.exec(select(Attendance))).all()) == 2
+            kinds = {e.kind for e in (await s.exec(select(Event))).all()}
+            assert {"run_started", "file_received", "file_accepted", "file_returned",
+                    "decision", "meeting_scheduled", "attendance", "run_done"} <= kinds
+            assert (await verify_chain(s)).ok
+
+        # The history is readable in chat, page by page.
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
+        await admin.send_command("/riwayat")
+        await idle()
+        history = admin.last
+        assert "Riwayat: Data Kinerja Triwulan III 2026" in history["text"]
+        await admin.press(history, "Berikutnya")
+        await idle()
+        assert "(11–20 dari" in admin.messages[-1]["text"]
