@@ -19,10 +19,8 @@ UNIT_FILES = {
     "Sekretariat": "unit-1-sekretariat.xlsx",
     "Bidang Ideologi dan Wawasan Kebangsaan": "unit-2-bidang-ideologi-dan-wawasan-kebangsaan.xlsx",
     "Bidang Politik Dalam Negeri": "unit-3-bidang-politik-dalam-negeri-salah.xlsx",
-    "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama":
-        "unit-4-bidang-ketahanan-ekonomi-sosial-budaya-dan-agama.xlsx",
-    "Bidang Kewaspadaan Nasional dan Penanganan Konflik":
-        "unit-5-bidang-kewaspadaan-nasional-dan-penanganan-konflik.xlsx",
+    "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama": "unit-4-bidang-ketahanan-ekonomi-sosial-budaya-dan-agama.xlsx",
+    "Bidang Kewaspadaan Nasional dan Penanganan Konflik": "unit-5-bidang-kewaspadaan-nasional-dan-penanganan-konflik.xlsx",
 }
 FORM = DATA / "form-pengumpulan-data-kinerja.xlsx"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -41,16 +39,22 @@ class Office:
         return self.people[who].id
 
 
-async def enrol(members: Membership, telegram_id: int, name: str, role: str,
-                unit: str | None = None) -> MemberInfo:
+async def enrol(
+    members: Membership, telegram_id: int, name: str, role: str, unit: str | None = None
+) -> MemberInfo:
     token = await members.create_invitation(role, unit=unit)
     info, _ = await members.redeem(token, telegram_id=telegram_id, name=name)
     return info
 
 
 async def build_office(
-    db: Database, clock: FakeClock, files: Path, *, sops: SopRegistry | None = None,
-    units: list[str] | None = None, calendar: WorkCalendar | None = None,
+    db: Database,
+    clock: FakeClock,
+    files: Path,
+    *,
+    sops: SopRegistry | None = None,
+    units: list[str] | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> Office:
     sops = sops or SopRegistry.load()
     storage = FileStorage(files)
@@ -64,8 +68,10 @@ async def build_office(
         office.people["perencana"] = await enrol(members, 1003, "Perencana Satu", "perencana")
         office.people["perencana2"] = await enrol(members, 1004, "Perencana Dua", "perencana")
         for i, unit in enumerate(DEFAULT_UNITS, start=1):
-            office.people[f"unit{i}"] = await enrol(members, 2000 + i, f"Staf {i}",
-                                                    "anggota_tim", unit)
+            office.people[f"unit{i}"] = await enrol(
+                members, 2000 + i, f"Staf {i}", "anggota_tim", unit
+            )
         office.people["admin"] = await members.ensure_admin(
-            telegram_id=9999, name="Admin", username="admin")
+            telegram_id=9999, name="Admin", username="admin"
+        )
     return office

@@ -15,8 +15,13 @@ from bot.models import Event
 async def chain_of_five(db: Database, clock: FakeClock) -> None:
     for i in range(5):
         async with db.transaction() as s:
-            await append_event(s, "uji", at=clock.advance(minutes=1), actor_id=i,
-                               details={"i": i, "teks": "catatan <b>&"})
+            await append_event(
+                s,
+                "uji",
+                at=clock.advance(minutes=1),
+                actor_id=i,
+                details={"i": i, "teks": "catatan <b>&"},
+            )
 
 
 async def verify(db: Database):

@@ -44,7 +44,10 @@ async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
         assert server.errors() == []
         async with world.services.db.session() as s:
             members = (await s.exec(select(Member.name))).all()
-            strangers = (await s.exec(select(func.count()).select_from(Event)
-                                      .where(Event.kind == "stranger"))).one()
+            strangers = (
+                await s.exec(
+                    select(func.count()).select_from(Event).where(Event.kind == "stranger")
+                )
+            ).one()
         assert sorted(members) == ["Admin", "Rina"]
         assert strangers == 1

@@ -94,13 +94,17 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await idle()
         assert p["sekretaris"].latest("Rapat dijadwalkan")
         invitation = with_buttons(p["kepala"], "Undangan rapat")
-        assert "Ruang Rapat Badan" in invitation["text"] and "3 November 2026 09:00" in invitation["text"]
+        assert (
+            "Ruang Rapat Badan" in invitation["text"]
+            and "3 November 2026 09:00" in invitation["text"]
+        )
         await p["kepala"].press(invitation, "Hadir")
         await p["unit3"].press(with_buttons(p["unit3"], "Undangan rapat"), "Tidak hadir")
         await idle()
         task5 = with_buttons(p["sekretaris"], "Langkah 5")
-        await p["sekretaris"].send_document(b"%PDF-1.4 notulen rapat", "notulen.pdf", PDF,
-                                            reply_to=task5)
+        await p["sekretaris"].send_document(
+            b"%PDF-1.4 notulen rapat", "notulen.pdf", PDF, reply_to=task5
+        )
         await idle()
         assert p["sekretaris"].latest("notulen.pdf")["text"].startswith("🧾 Tanda terima")
         await p["kepala"].press(with_buttons(p["kepala"], "Langkah 5"), "Selesai")
@@ -149,8 +153,9 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
 
         # Steps 8-11: to the head through the secretary; the correction loop once.
         task8 = with_buttons(p["rina"], "Langkah 8")
-        await p["rina"].send_document(b"PK compiled v1", "dokumen-kinerja.xlsx", XLSX,
-                                      reply_to=task8)
+        await p["rina"].send_document(
+            b"PK compiled v1", "dokumen-kinerja.xlsx", XLSX, reply_to=task8
+        )
         await idle()
         await p["rina"].press(task8, "Selesai")
         await idle()
@@ -208,7 +213,10 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
             assert all(r.done_at and r.state.value in ("done", "returned") for r in steps)
             assert sorted((r.number, r.iteration) for r in steps if r.iteration > 1) == [
-                (8, 2), (9, 2), (10, 2)]
+                (8, 2),
+                (9, 2),
+                (10, 2),
+            ]
             files = (await s.exec(select(StoredFile).order_by(StoredFile.id))).all()
             by_name = {f.original_name: f for f in files}
             for name in [FORM.name, *list(UNIT_FILES.values())[:4]]:
@@ -220,15 +228,33 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             assert [world.services.storage.read(f.storage_path) for f in photos] == pages
             assert {f.version for f in photos} == {1}
             assert {f.review_state for f in photos} == {ReviewState.accepted}
-            unit3 = sorted((f for f in files if f.unit_id and "politik" in f.original_name.lower()
-                            or f.original_name == "unit-3-perbaikan.xlsx"), key=lambda f: f.version)
+            unit3 = sorted(
+                (
+                    f
+                    for f in files
+                    if f.unit_id
+                    and "politik" in f.original_name.lower()
+                    or f.original_name == "unit-3-perbaikan.xlsx"
+                ),
+                key=lambda f: f.version,
+            )
             assert [(f.version, f.review_state) for f in unit3] == [
-                (1, ReviewState.returned), (2, ReviewState.accepted)]
+                (1, ReviewState.returned),
+                (2, ReviewState.accepted),
+            ]
             assert world.services.storage.read(unit3[1].storage_path) == fixed
             assert len((await s.exec(select(Attendance))).all()) == 2
             kinds = {e.kind for e in (await s.exec(select(Event))).all()}
-            assert {"run_started", "file_received", "file_accepted", "file_returned",
-                    "decision", "meeting_scheduled", "attendance", "run_done"} <= kinds
+            assert {
+                "run_started",
+                "file_received",
+                "file_accepted",
+                "file_returned",
+                "decision",
+                "meeting_scheduled",
+                "attendance",
+                "run_done",
+            } <= kinds
             assert (await verify_chain(s)).ok
 
         # The history is readable in chat, page by page.

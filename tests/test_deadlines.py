@@ -96,8 +96,9 @@ async def test_collection_reminds_only_units_that_owe(office: Office) -> None:
     await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
     await e.complete(p("perencana"), s2.id)
     await e.complete(p("perencana"), (await open_step(office, run.id)).id)
-    await e.schedule_meeting(p("sekretaris"), (await open_step(office, run.id)).id,
-                             at(2026, 11, 3, 9, 0), "Aula")
+    await e.schedule_meeting(
+        p("sekretaris"), (await open_step(office, run.id)).id, at(2026, 11, 3, 9, 0), "Aula"
+    )
     await e.complete(p("kepala"), (await open_step(office, run.id)).id)
     s6 = await open_step(office, run.id)
     for i in (1, 2, 4):

@@ -95,5 +95,13 @@ async def test_second_sop_runs(db: Database, clock: FakeClock, tmp_path: Path) -
         assert (await s.get(Run, run.id)).state == RunState.done
         rows = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
         assert sorted((r.number, r.iteration) for r in rows) == [
-            (1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (4, 2)]
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (2, 2),
+            (3, 1),
+            (3, 2),
+            (4, 1),
+            (4, 2),
+        ]
         assert (await verify_chain(s)).ok

@@ -26,14 +26,31 @@ steps:
 def test_seed_matches_the_sheet() -> None:
     sop = SopRegistry.load().get("pengumpulan-data-kinerja")
     assert [s.number for s in sop.steps] == list(range(1, 16))
-    assert [s.waktu for s in sop.steps] == [15, 60, 25, 30, 120, 120, 240, 15, 15, 60, 25, 10,
-                                            15, 25, 10]
+    assert [s.waktu for s in sop.steps] == [
+        15,
+        60,
+        25,
+        30,
+        120,
+        120,
+        240,
+        15,
+        15,
+        60,
+        25,
+        10,
+        15,
+        25,
+        10,
+    ]
     assert sop.total_waktu == 785
     assert sop.step("rapat").actors == ["kepala_badan", "sekretaris", "perencana"]
     assert sop.step("kumpul_data").action == Action.collect
     decision = sop.step("koreksi_kepala")
     assert {o.key: o.next for o in decision.outcomes} == {
-        "setuju": "tanda_tangan", "koreksi": "teruskan_koreksi"}
+        "setuju": "tanda_tangan",
+        "koreksi": "teruskan_koreksi",
+    }
     assert sop.step("teruskan_koreksi").next == "sampaikan_data"
     assert sop.step("pengarsipan").next is None
     assert sop.roles["anggota_tim"].per_unit
@@ -69,7 +86,8 @@ def test_loop_without_exit() -> None:
 
 def test_unknown_next_and_bad_yaml() -> None:
     assert problems(MINI.replace("next: dua", "next: tiga")) == [
-        "langkah 1 (satu): langkah berikut 'tiga' tidak ada"]
+        "langkah 1 (satu): langkah berikut 'tiga' tidak ada"
+    ]
     assert problems("key: [")[0].startswith("YAML tidak sah")
 
 

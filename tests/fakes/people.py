@@ -24,8 +24,12 @@ class FakeUser:
 
     @property
     def user(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name,
-                                "language_code": "id"}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": "id",
+        }
         if self.last_name:
             data["last_name"] = self.last_name
         if self.username:
@@ -39,9 +43,13 @@ class FakeUser:
     # ------------------------------------------------------------- sending
 
     async def _send(self, reply_to: dict[str, Any] | None = None, **content: Any) -> int:
-        message = {"message_id": self.server.next_message_id(self.id),
-                   "date": int(self.server.now()), "chat": self.chat, "from": self.user,
-                   **content}
+        message = {
+            "message_id": self.server.next_message_id(self.id),
+            "date": int(self.server.now()),
+            "chat": self.chat,
+            "from": self.user,
+            **content,
+        }
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         return await self.server.push_update({"message": message})
@@ -54,14 +62,22 @@ class FakeUser:
         entity = {"type": "bot_command", "offset": 0, "length": len(command)}
         return await self._send(text=text, entities=[entity])
 
-    async def send_document(self, data: bytes | Path, file_name: str, mime_type: str, *,
-                            caption: str | None = None, reply_to: dict[str, Any] | None = None,
-                            declared_size: int | None = None,
-                            media_group_id: str | None = None) -> int:
+    async def send_document(
+        self,
+        data: bytes | Path,
+        file_name: str,
+        mime_type: str,
+        *,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+        declared_size: int | None = None,
+        media_group_id: str | None = None,
+    ) -> int:
         blob = data.read_bytes() if isinstance(data, Path) else data  # noqa: ASYNC240
         info = self.server.store_file(blob, declared_size=declared_size, prefix="udoc")
-        content: dict[str, Any] = {"document": {**info, "file_name": file_name,
-                                                "mime_type": mime_type}}
+        content: dict[str, Any] = {
+            "document": {**info, "file_name": file_name, "mime_type": mime_type}
+        }
         if caption:
             content["caption"] = caption
         if media_group_id:
@@ -72,15 +88,23 @@ class FakeUser:
         """Telegram sends several sizes of a photo; the last, largest, is the
         original here, the smaller ones are other (shorter) bytes."""
         sizes = []
-        for width, part in ((90, data[: max(1, len(data) // 16)]),
-                            (320, data[: max(1, len(data) // 4)]), (1280, data)):
+        for width, part in (
+            (90, data[: max(1, len(data) // 16)]),
+            (320, data[: max(1, len(data) // 4)]),
+            (1280, data),
+        ):
             info = self.server.store_file(part, prefix="uphoto")
             sizes.append({**info, "width": width, "height": width * 3 // 4})
         return sizes
 
-    async def send_photo(self, data: bytes, *, caption: str | None = None,
-                         reply_to: dict[str, Any] | None = None,
-                         media_group_id: str | None = None) -> int:
+    async def send_photo(
+        self,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+        media_group_id: str | None = None,
+    ) -> int:
         content: dict[str, Any] = {"photo": self._photo_sizes(data)}
         if caption:
             content["caption"] = caption
@@ -94,31 +118,48 @@ class FakeUser:
 
     async def send_sticker(self) -> int:
         info = self.server.store_file(b"RIFFwebp", prefix="sticker")
-        return await self._send(sticker={**info, "width": 512, "height": 512,
-                                         "is_animated": False, "is_video": False,
-                                         "type": "regular"})
+        return await self._send(
+            sticker={
+                **info,
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            }
+        )
 
     async def send_voice(self) -> int:
         info = self.server.store_file(b"OggS", prefix="voice")
         return await self._send(voice={**info, "duration": 3, "mime_type": "audio/ogg"})
 
-    async def press(self, message: dict[str, Any], text: str | None = None,
-                    data: str | None = None) -> str:
+    async def press(
+        self, message: dict[str, Any], text: str | None = None, data: str | None = None
+    ) -> str:
         """Press a button of a message this user received; returns the query id."""
         markup = message.get("reply_markup") or {}
         buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
         for b in buttons:
-            if (text is not None and text in b["text"]) or (data is not None
-                                                            and b.get("callback_data") == data):
+            if (text is not None and text in b["text"]) or (
+                data is not None and b.get("callback_data") == data
+            ):
                 return await self.press_data(message, b["callback_data"])
         raise AssertionError(f"no button {text or data!r} in {[b['text'] for b in buttons]}")
 
     async def press_data(self, message: dict[str, Any], data: str) -> str:
         """Send callback data as a client would, whatever it is (forgery)."""
         query_id = f"cq{next(_callback_ids)}"
-        await self.server.push_update({"callback_query": {
-            "id": query_id, "from": self.user, "message": message,
-            "chat_instance": f"ci{self.id}", "data": data}})
+        await self.server.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.user,
+                    "message": message,
+                    "chat_instance": f"ci{self.id}",
+                    "data": data,
+                }
+            }
+        )
         return query_id
 
     # ------------------------------------------------------------- reading

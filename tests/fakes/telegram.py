@@ -35,9 +35,21 @@ CAPTION_LIMIT = 1024
 TOLERATED = {"parse_mode"}
 
 ALLOWED_TAGS = {
-    "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
-    "s": set(), "strike": set(), "del": set(), "span": {"class"}, "tg-spoiler": set(),
-    "a": {"href"}, "tg-emoji": {"emoji-id"}, "code": {"class"}, "pre": set(),
+    "b": set(),
+    "strong": set(),
+    "i": set(),
+    "em": set(),
+    "u": set(),
+    "ins": set(),
+    "s": set(),
+    "strike": set(),
+    "del": set(),
+    "span": {"class"},
+    "tg-spoiler": set(),
+    "a": {"href"},
+    "tg-emoji": {"emoji-id"},
+    "code": {"class"},
+    "pre": set(),
     "blockquote": {"expandable"},
 }
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:=\"[^\"]*\"|='[^']*')?)*)\s*>")
@@ -67,23 +79,35 @@ def parse_html(text: str) -> str:
                 raise ApiError(400, f"Bad Request: can't parse entities: unexpected '<' at {i}")
             closing, name, attrs = match.group(1), match.group(2).lower(), match.group(3)
             if name not in ALLOWED_TAGS:
-                raise ApiError(400, f"Bad Request: can't parse entities: unsupported start tag "
-                                    f"\"{name}\" at byte offset {i}")
+                raise ApiError(
+                    400,
+                    f"Bad Request: can't parse entities: unsupported start tag "
+                    f'"{name}" at byte offset {i}',
+                )
             if closing:
                 if not stack or stack[-1] != name:
                     expected = stack[-1] if stack else ""
-                    raise ApiError(400, f"Bad Request: can't parse entities: unmatched end tag "
-                                        f"at byte offset {i}, expected \"</{expected}>\", "
-                                        f"found \"</{name}>\"")
+                    raise ApiError(
+                        400,
+                        f"Bad Request: can't parse entities: unmatched end tag "
+                        f'at byte offset {i}, expected "</{expected}>", '
+                        f'found "</{name}>"',
+                    )
                 stack.pop()
             else:
                 for attr in _ATTR.finditer(attrs):
                     if attr.group(1).lower() not in ALLOWED_TAGS[name]:
-                        raise ApiError(400, f"Bad Request: can't parse entities: unsupported "
-                                            f"attribute \"{attr.group(1)}\" of tag \"{name}\"")
+                        raise ApiError(
+                            400,
+                            f"Bad Request: can't parse entities: unsupported "
+                            f'attribute "{attr.group(1)}" of tag "{name}"',
+                        )
                 if name == "span" and 'class="tg-spoiler"' not in attrs:
-                    raise ApiError(400, "Bad Request: can't parse entities: tag \"span\" must "
-                                        "have class \"tg-spoiler\"")
+                    raise ApiError(
+                        400,
+                        'Bad Request: can\'t parse entities: tag "span" must '
+                        'have class "tg-spoiler"',
+                    )
                 stack.append(name)
             i = match.end()
         elif ch == "&":
@@ -104,8 +128,11 @@ def parse_html(text: str) -> str:
             out.append(ch)
             i += 1
     if stack:
-        raise ApiError(400, f"Bad Request: can't parse entities: can't find end tag corresponding "
-                            f"to start tag \"{stack[-1]}\"")
+        raise ApiError(
+            400,
+            f"Bad Request: can't parse entities: can't find end tag corresponding "
+            f'to start tag "{stack[-1]}"',
+        )
     return "".join(out)
 
 
@@ -135,7 +162,7 @@ def _convert(name: str, value: Any, types: list[str]) -> Any:
             return json.loads(value)
         except (ValueError, json.JSONDecodeError):
             continue
-    raise ApiError(400, f"Bad Request: invalid value for parameter \"{name}\"")
+    raise ApiError(400, f'Bad Request: invalid value for parameter "{name}"')
 
 
 @dataclass
@@ -231,21 +258,30 @@ class FakeBotApi:
 
     @property
     def bot_user(self) -> dict[str, Any]:
-        return {"id": self.bot_id, "is_bot": True, "first_name": "SOP Bot",
-                "username": self.username}
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "SOP Bot",
+            "username": self.username,
+        }
 
     # -------------------------------------------------------------- helpers
 
     def next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
-    def store_file(self, data: bytes, *, declared_size: int | None = None,
-                   prefix: str = "file") -> dict[str, Any]:
+    def store_file(
+        self, data: bytes, *, declared_size: int | None = None, prefix: str = "file"
+    ) -> dict[str, Any]:
         """Keep bytes as a Telegram file; returns file_id and friends."""
         n = next(self._file_ids)
         file_id = f"{prefix}-{n}-{'x' * 8}"
-        blob = StoredBlob(data, declared_size if declared_size is not None else len(data),
-                          f"uniq{n}", f"documents/file_{n}")
+        blob = StoredBlob(
+            data,
+            declared_size if declared_size is not None else len(data),
+            f"uniq{n}",
+            f"documents/file_{n}",
+        )
         self._files[file_id] = blob
         return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size}
 
@@ -273,14 +309,26 @@ class FakeBotApi:
                         return
         raise KeyError(update_id)
 
-    def fail_next(self, method: str, *, error_code: int = 429,
-                  description: str | None = None, retry_after: int | None = 3,
-                  chat_id: int | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        *,
+        error_code: int = 429,
+        description: str | None = None,
+        retry_after: int | None = 3,
+        chat_id: int | None = None,
+    ) -> None:
         if description is None:
-            description = (f"Too Many Requests: retry after {retry_after}"
-                           if error_code == 429 else "Bad Request")
-        self.failures.append(Failure(method, error_code, description,
-                                     retry_after if error_code == 429 else None, chat_id))
+            description = (
+                f"Too Many Requests: retry after {retry_after}"
+                if error_code == 429
+                else "Bad Request"
+            )
+        self.failures.append(
+            Failure(
+                method, error_code, description, retry_after if error_code == 429 else None, chat_id
+            )
+        )
 
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
@@ -306,7 +354,8 @@ class FakeBotApi:
             if now > deadline:
                 raise TimeoutError(
                     f"bot not idle after {limit}s: {len(self._queue)} updates unfetched, "
-                    f"{self._in_flight} requests in flight")
+                    f"{self._in_flight} requests in flight"
+                )
             if not self._queue and self._in_flight == 0 and now - self._last_activity >= quiet:
                 return
             await asyncio.sleep(0.02)
@@ -327,15 +376,18 @@ class FakeBotApi:
         ctype = request.content_type
         if ctype == "application/json":
             body = await request.json()
-            params.update({k: json.dumps(v) if not isinstance(v, str) else v
-                           for k, v in body.items()})
+            params.update(
+                {k: json.dumps(v) if not isinstance(v, str) else v for k, v in body.items()}
+            )
         elif ctype == "multipart/form-data":
             reader = await request.multipart()
             async for part in reader:
                 if part.filename:
-                    params[part.name] = {"filename": part.filename,
-                                         "content_type": part.headers.get("Content-Type"),
-                                         "data": await part.read()}
+                    params[part.name] = {
+                        "filename": part.filename,
+                        "content_type": part.headers.get("Content-Type"),
+                        "data": await part.read(),
+                    }
                 else:
                     params[part.name] = (await part.read()).decode()
         elif request.can_read_body:
@@ -345,8 +397,9 @@ class FakeBotApi:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401,
-                                      "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         counted = method != "getUpdates"  # the long poll waits on purpose
         self._in_flight += counted
         try:
@@ -357,8 +410,11 @@ class FakeBotApi:
                 result = await self._dispatch(method, raw, record)
             except ApiError as err:
                 record.ok, record.error = False, err.description
-                body: dict[str, Any] = {"ok": False, "error_code": err.code,
-                                        "description": err.description}
+                body: dict[str, Any] = {
+                    "ok": False,
+                    "error_code": err.code,
+                    "description": err.description,
+                }
                 if err.parameters:
                     body["parameters"] = err.parameters
                 return web.json_response(body, status=err.code)
@@ -380,12 +436,15 @@ class FakeBotApi:
             if name in TOLERATED and name not in fields:
                 continue
             if name not in fields:
-                raise ApiError(400, f"Bad Request: unknown parameter \"{name}\"")
-            params[name] = value if isinstance(value, dict) and "data" in value else \
-                _convert(name, value, fields[name]["types"])
+                raise ApiError(400, f'Bad Request: unknown parameter "{name}"')
+            params[name] = (
+                value
+                if isinstance(value, dict) and "data" in value
+                else _convert(name, value, fields[name]["types"])
+            )
         for name, f in fields.items():
             if f["required"] and name not in params:
-                raise ApiError(400, f"Bad Request: parameter \"{name}\" is required")
+                raise ApiError(400, f'Bad Request: parameter "{name}" is required')
         for key, limit in (("text", TEXT_LIMIT), ("caption", CAPTION_LIMIT)):
             if key in params:
                 shown = str(params[key])
@@ -428,8 +487,12 @@ class FakeBotApi:
     # -------------------------------------------------------------- methods
 
     async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.bot_user, "can_join_groups": False, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -437,8 +500,9 @@ class FakeBotApi:
         timeout = float(params.get("timeout") or 0)
         async with self._changed:
             if offset:
-                self._queue = [p for p in self._queue
-                               if p.redelivered or p.update["update_id"] >= offset]
+                self._queue = [
+                    p for p in self._queue if p.redelivered or p.update["update_id"] >= offset
+                ]
             if not self._queue and timeout:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout)
@@ -458,9 +522,13 @@ class FakeBotApi:
         return self.commands
 
     def _message(self, chat_id: int, **content: Any) -> dict[str, Any]:
-        message = {"message_id": self.next_message_id(chat_id), "date": int(self.now()),
-                   "chat": {"id": chat_id, "type": "private", "first_name": "User"},
-                   "from": self.bot_user, **{k: v for k, v in content.items() if v is not None}}
+        message = {
+            "message_id": self.next_message_id(chat_id),
+            "date": int(self.now()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "User"},
+            "from": self.bot_user,
+            **{k: v for k, v in content.items() if v is not None},
+        }
         self.chats.setdefault(chat_id, {})[message["message_id"]] = message
         return message
 
@@ -473,8 +541,11 @@ class FakeBotApi:
         return parse_html(value) if params.get("parse_mode") == "HTML" else str(value)
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(int(params["chat_id"]), text=self._shown(params, "text"),
-                             reply_markup=params.get("reply_markup"))
+        return self._message(
+            int(params["chat_id"]),
+            text=self._shown(params, "text"),
+            reply_markup=params.get("reply_markup"),
+        )
 
     def _file_param(self, value: Any, prefix: str) -> tuple[dict[str, Any], bytes]:
         if isinstance(value, dict):
@@ -482,21 +553,31 @@ class FakeBotApi:
             return {**info, "file_name": value["filename"]}, value["data"]
         if value in self._files:
             blob = self._files[value]
-            return {"file_id": value, "file_unique_id": blob.unique_id,
-                    "file_size": blob.size}, blob.data
+            return {
+                "file_id": value,
+                "file_unique_id": blob.unique_id,
+                "file_size": blob.size,
+            }, blob.data
         raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         info, data = self._file_param(params["document"], "bdoc")
-        return self._message(int(params["chat_id"]), caption=self._shown(params, "caption"),
-                             reply_markup=params.get("reply_markup"),
-                             document={**info, "mime_type": "application/octet-stream"})
+        return self._message(
+            int(params["chat_id"]),
+            caption=self._shown(params, "caption"),
+            reply_markup=params.get("reply_markup"),
+            document={**info, "mime_type": "application/octet-stream"},
+        )
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
         info, data = self._file_param(params["photo"], "bphoto")
         sizes = [{**info, "width": 1280, "height": 960}]
-        return self._message(int(params["chat_id"]), caption=self._shown(params, "caption"),
-                             reply_markup=params.get("reply_markup"), photo=sizes)
+        return self._message(
+            int(params["chat_id"]),
+            caption=self._shown(params, "caption"),
+            reply_markup=params.get("reply_markup"),
+            photo=sizes,
+        )
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._find(params)
@@ -523,8 +604,10 @@ class FakeBotApi:
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         query_id = str(params["callback_query_id"])
         if query_id in self.callback_answers:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
-                                "or query ID is invalid")
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         self.callback_answers[query_id] = params
         return True
 
@@ -535,5 +618,9 @@ class FakeBotApi:
             raise ApiError(400, "Bad Request: invalid file_id")
         if blob.size > MAX_DOWNLOAD:
             raise ApiError(400, "Bad Request: file is too big")
-        return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size,
-                "file_path": blob.path}
+        return {
+            "file_id": file_id,
+            "file_unique_id": blob.unique_id,
+            "file_size": blob.size,
+            "file_path": blob.path,
+        }

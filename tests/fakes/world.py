@@ -57,8 +57,9 @@ class World:
     async def invite(self, role: str, unit: str | None = None) -> str:
         return await self.services.members.create_invitation(role, unit=unit)
 
-    async def join(self, key: str, user_id: int, name: str, role: str,
-                   unit: str | None = None) -> FakeUser:
+    async def join(
+        self, key: str, user_id: int, name: str, role: str, unit: str | None = None
+    ) -> FakeUser:
         """The person taps an invitation link: /start <token>."""
         person = self.user(key, user_id, name)
         await person.send_command("/start", await self.invite(role, unit))
@@ -110,8 +111,13 @@ async def stop_app(app: Application) -> None:
 
 
 @asynccontextmanager
-async def running_bot(tmp_path: Path, *, database_url: str | None = None,
-                      start: datetime | None = None, **settings: object) -> AsyncIterator[World]:
+async def running_bot(
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    start: datetime | None = None,
+    **settings: object,
+) -> AsyncIterator[World]:
     """Fake server + migrated database + the real Application, polling."""
     clock = FakeClock(start or datetime(2026, 11, 2, 1, 0, tzinfo=UTC))  # Mon 08:00 WIB
     async with FakeBotApi(now=lambda: clock.now().timestamp()) as server:

@@ -1,0 +1,149 @@
+"""Bad input in chat: each gets a clear Indonesian reply and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import func, select
+
+from bot.engine import IncomingFile
+from bot.models import Event, Notification, RunStep, StoredFile
+from tests.fakes.people import FakeUser
+from tests.fakes.world import World, running_bot
+from tests.support import DATA, FORM, UNIT_FILES, XLSX
+
+
+async def state(world: World) -> tuple[int, int, int, list[tuple[int, str]]]:
+    """What a refused action must not change (stranger audit entries aside)."""
+    async with world.services.db.session() as s:
+        events = (
+            await s.exec(select(func.count()).select_from(Event).where(Event.kind != "stranger"))
+        ).one()
+        outbox = (await s.exec(select(func.count()).select_from(Notification))).one()
+        files = (await s.exec(select(func.count()).select_from(StoredFile))).one()
+        steps = [
+            (r.id, r.state.value)
+            for r in (await s.exec(select(RunStep).order_by(RunStep.id))).all()
+        ]
+    return events, outbox, files, steps
+
+
+async def to_collection(world: World) -> dict[str, FakeUser]:
+    """People join in chat; the run is brought to step 6 through the engine."""
+    p = {
+        "kepala": await world.join("kepala", 1001, "Kepala", "kepala_badan"),
+        "sekretaris": await world.join("sekretaris", 1002, "Sekretaris", "sekretaris"),
+        "rina": await world.join("rina", 1003, "Rina", "perencana"),
+    }
+    units = list(UNIT_FILES)
+    p["unit1"] = await world.join("unit1", 2001, "Staf 1", "anggota_tim", units[0])
+    p["unit2"] = await world.join("unit2", 2002, "Staf 2", "anggota_tim", units[1])
+    e, m = world.services.engine, world.services.members
+    ids = {k: (await m.by_telegram(u.id)).id for k, u in p.items()}
+    run = await e.start_run(ids["kepala"], "TW III")
+    [t2] = await e.tasks(ids["rina"])
+    await e.upload(ids["rina"], t2.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+    await e.complete(ids["rina"], t2.run_step_id)
+    [t3] = await e.tasks(ids["rina"])
+    await e.complete(ids["rina"], t3.run_step_id)
+    [t4] = await e.tasks(ids["sekretaris"])
+    await e.schedule_meeting(
+        ids["sekretaris"], t4.run_step_id, world.clock.now() + timedelta(hours=2), "Aula"
+    )
+    [t5] = await e.tasks(ids["kepala"])
+    await e.complete(ids["kepala"], t5.run_step_id)
+    assert run.id
+    await world.idle()
+    return p
+
+
+async def test_bad_input_changes_nothing(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await to_collection(world)
+        unit1, unit2 = p["unit1"], p["unit2"]
+        task6 = unit1.latest("Langkah 6")
+        before = await state(world)
+
+        # Forged callback data: unknown verb, malformed ids, someone else's step.
+        for data in ("drop:1", "ok:abc", "ok:1:2", "x" * 64, "acc:999999"):
+            await unit1.press_data(task6, data)
+        await world.idle()
+        answers = [a for a in world.server.callback_answers.values() if a.get("show_alert")]
+        assert len(answers) == 5
+        assert "tidak dikenali" in answers[0]["text"]
+        assert "tidak ditemukan" in answers[-1]["text"]
+
+        # A button pressed by the wrong person (the perencana's step-7 verbs
+        # are not theirs; a unit pressing "Selesai" on step 2 that is done).
+        step2 = (await world.services.engine.run_status())[0].steps[1].run_step_id
+        q = await unit2.press_data(task6, f"ok:{step2}")
+        await world.idle()
+        assert (
+            "tidak berwenang" in world.server.callback_answers[q]["text"]
+            or "Sudah diproses" in world.server.callback_answers[q]["text"]
+        )
+
+        # A message out of turn.
+        await unit1.send_text("sudah saya kirim ya pak")
+        await world.idle()
+        assert "tidak sedang ditunggu" in unit1.messages[-1]["text"]
+
+        # Files: too big, wrong type, empty, a sticker, a voice note.
+        await unit1.send_document(b"x" * 100, "besar.xlsx", XLSX, declared_size=25 * 2**20)
+        await unit1.send_document(b"MZ\x90", "program.exe", "application/x-msdownload")
+        await unit1.send_document(b"", "kosong.xlsx", XLSX)
+        await unit1.send_sticker()
+        await unit1.send_voice()
+        await world.idle()
+        replies = [m["text"] for m in unit1.messages[-5:]]
+        assert "terlalu besar" in replies[0] and "20 MB" in replies[0]
+        assert "tidak diterima" in replies[1] and "xlsx" in replies[1]
+        assert "kosong" in replies[2]
+        assert "bukan stiker" in replies[3] and "bukan stiker" in replies[4]
+        assert all("Tidak ada yang dicatat" in r for r in replies)
+        assert world.server.calls("getFile") == []  # nothing was even fetched
+
+        # A stranger's button press and file.
+        stranger = world.user("x", 7777, "Orang Asing")
+        await stranger.press_data(task6, f"up:{step2}")
+        await stranger.send_document(b"PK", "a.xlsx", XLSX)
+        await world.idle()
+        assert "belum terdaftar" in stranger.messages[-1]["text"]
+
+        assert await state(world) == before
+        assert world.server.errors() == []
+
+
+async def test_twice_and_redelivered_update(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await to_collection(world)
+        unit1, rina = p["unit1"], p["rina"]
+        update_id = await unit1.send_document(
+            DATA / list(UNIT_FILES.values())[0], list(UNIT_FILES.values())[0], XLSX
+        )
+        await world.idle()
+        after_upload = await state(world)
+        await world.server.redeliver(update_id)  # as Telegram does after a restart
+        await world.idle()
+        assert await state(world) == after_upload
+        assert len(unit1.find("Tanda terima")) == 1
+
+        review = [m for m in rina.documents() if "Berkas masuk" in (m.get("caption") or "")][-1]
+        accept_data = review["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        first = await rina.press(review, "Terima")
+        await world.idle()
+        assert review.get("reply_markup") is None  # the done action's buttons are gone
+        after_accept = await state(world)
+        second = await rina.press_data(review, accept_data)  # a stale button, pressed again
+        await world.idle()
+        assert world.server.callback_answers[first].get("show_alert") is None
+        assert "Sudah diproses" in world.server.callback_answers[second]["text"]
+        assert await state(world) == after_accept
+        async with world.services.db.session() as s:
+            accepted = (
+                await s.exec(
+                    select(func.count()).select_from(Event).where(Event.kind == "file_accepted")
+                )
+            ).one()
+        assert accepted == 1
