@@ -19,8 +19,12 @@ UNIT_FILES = {
     "Sekretariat": "unit-1-sekretariat.xlsx",
     "Bidang Ideologi dan Wawasan Kebangsaan": "unit-2-bidang-ideologi-dan-wawasan-kebangsaan.xlsx",
     "Bidang Politik Dalam Negeri": "unit-3-bidang-politik-dalam-negeri-salah.xlsx",
-    "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama": "unit-4-bidang-ketahanan-ekonomi-sosial-budaya-dan-agama.xlsx",
-    "Bidang Kewaspadaan Nasional dan Penanganan Konflik": "unit-5-bidang-kewaspadaan-nasional-dan-penanganan-konflik.xlsx",
+    "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama": (
+        "unit-4-bidang-ketahanan-ekonomi-sosial-budaya-dan-agama.xlsx"
+    ),
+    "Bidang Kewaspadaan Nasional dan Penanganan Konflik": (
+        "unit-5-bidang-kewaspadaan-nasional-dan-penanganan-konflik.xlsx"
+    ),
 }
 FORM = DATA / "form-pengumpulan-data-kinerja.xlsx"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
