@@ -122,13 +122,15 @@ def cmd_run(_args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     from bot.app import run_bot
+    from bot.clock import OffsetClock
 
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return run_bot(settings)
+    clock = OffsetClock(settings.clock_start) if settings.clock_start else None
+    return run_bot(settings, clock=clock)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ token never ends up in a log line or a traceback.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
 
     log_level: str = "INFO"
+    # Tests and demos only: run the bot's clock from this moment (ISO 8601).
+    clock_start: datetime | None = None
 
     @field_validator("office_file", "sop_dir", mode="before")
     @classmethod

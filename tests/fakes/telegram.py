@@ -183,6 +183,18 @@ class Failure:
 
 
 @dataclass
+class Hold:
+    """Keep a request hanging, as a server that never answers; `deliver`
+    records the message first (the person got it, the bot never heard)."""
+
+    method: str
+    deliver: bool
+    match: Callable[[dict[str, Any]], bool]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Pending:
     update: dict[str, Any]
     redelivered: bool = False
@@ -209,6 +221,7 @@ class FakeBotApi:
     blocked: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.bot_id = int(self.token.split(":")[0])
@@ -236,13 +249,15 @@ class FakeBotApi:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.*}", self._download)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        for hold in self.holds:
+            hold.release.set()
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -329,6 +344,17 @@ class FakeBotApi:
                 method, error_code, description, retry_after if error_code == 429 else None, chat_id
             )
         )
+
+    def hold(
+        self,
+        method: str,
+        *,
+        deliver: bool,
+        match: Callable[[dict[str, Any]], bool] = lambda _params: True,
+    ) -> Hold:
+        hold = Hold(method, deliver, match)
+        self.holds.append(hold)
+        return hold
 
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
@@ -480,6 +506,13 @@ class FakeBotApi:
         params = self._validate(method, raw)
         self._check_failures(method, params)
         handler = getattr(self, f"_m_{method}", None)
+        hold = next((h for h in self.holds if h.method == method and h.match(params)), None)
+        if hold is not None:
+            self.holds.remove(hold)
+            result = await handler(params) if hold.deliver and handler else None
+            hold.arrived.set()
+            await hold.release.wait()
+            return result
         if handler is None:
             return True
         return await handler(params)

@@ -1,0 +1,138 @@
+"""The bot as a separate process, killed with SIGKILL at the worst moments."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from bot.clock import FakeClock
+from bot.migrate import upgrade
+from bot.models import Event, Notification, OutboxState
+from bot.services import Services
+from bot.settings import Settings
+from tests.fakes.telegram import FakeBotApi
+
+WIB = ZoneInfo("Asia/Jakarta")
+ROOT = Path(__file__).resolve().parent.parent
+RINA = 1003
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+
+
+def settings(server: FakeBotApi, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=server.token,
+        bot_api_base_url=server.base_url,
+        bot_api_file_url=server.base_file_url,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    )
+
+
+async def prepare(server: FakeBotApi, tmp_path: Path) -> Settings:
+    """A run whose step 2 (60 min) opened Monday 08:00 and is due 09:00."""
+    config = settings(server, tmp_path)
+    services = Services.build(config, clock=FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=WIB)))
+    await upgrade(services.db)
+    await services.start()
+    m = services.members
+    kepala, _ = await m.redeem(
+        await m.create_invitation("kepala_badan"), telegram_id=1001, name="Kepala"
+    )
+    await m.redeem(await m.create_invitation("perencana"), telegram_id=RINA, name="Rina")
+    await services.engine.start_run(kepala.id, "TW III 2026")
+    await services.close()
+    return config
+
+
+async def spawn(
+    config: Settings, tmp_path: Path, clock_start: datetime
+) -> asyncio.subprocess.Process:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": config.bot_token.get_secret_value() if config.bot_token else "",
+        "BOT_API_BASE_URL": config.bot_api_base_url,
+        "BOT_API_FILE_URL": config.bot_api_file_url,
+        "DATA_DIR": str(config.data_dir),
+        "DATABASE_URL": config.database_url,
+        "CLOCK_START": clock_start.isoformat(),
+        "LOG_LEVEL": os.environ.get("TEST_BOT_LOG", "WARNING"),
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def reminders(server: FakeBotApi) -> list[dict[str, object]]:
+    return [m for m in server.messages(RINA) if "Pengingat" in str(m.get("text"))]
+
+
+async def until(condition, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait for another process to do something (not a sleep through time)."""
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 (the other side is a process)
+            await asyncio.sleep(0.05)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> bytes:
+    if proc.returncode is None:
+        proc.terminate()
+    _, err = await proc.communicate()
+    return err
+
+
+@pytest.mark.parametrize("delivered", [False, True], ids=["before-send", "after-send"])
+async def test_sigkill_around_the_reminder(tmp_path: Path, delivered: bool) -> None:
+    async with FakeBotApi() as server:
+        config = await prepare(server, tmp_path)
+        hold = server.hold(
+            "sendMessage",
+            deliver=delivered,
+            match=lambda params: "Pengingat" in str(params.get("text")),
+        )
+        first = await spawn(config, tmp_path, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+        try:
+            async with asyncio.timeout(60):
+                await hold.arrived.wait()
+        finally:
+            first.kill()  # SIGKILL: no shutdown, no cleanup
+            await first.communicate()
+        assert len(reminders(server)) == (1 if delivered else 0)
+
+        second = await spawn(config, tmp_path, datetime(2026, 11, 2, 10, 1, tzinfo=WIB))
+        try:
+            await until(lambda: len(reminders(server)) == (2 if delivered else 1))
+            await asyncio.sleep(1.5)  # a further sweep would show a second copy here
+        finally:
+            err = await stop(second)
+        assert b"Traceback" not in err, err.decode()[-2000:]
+
+        # Before the send: exactly one reminder. After it: one duplicate at most.
+        assert len(reminders(server)) == (2 if delivered else 1)
+        services = Services.build(config)
+        async with services.db.session() as s:
+            rows = (
+                await s.exec(select(Notification).where(Notification.template == "reminder"))
+            ).all()
+            events = (await s.exec(select(Event))).all()
+        await services.close()
+        assert [(r.state, r.attempts) for r in rows] == [(OutboxState.sent, 2)]
+        assert [e.kind for e in events].count("reminder") == 1
+        duplicates = [e for e in events if e.kind == "possible_duplicate"]
+        assert len(duplicates) == 1 and duplicates[0].details["key"] == rows[0].key
