@@ -10,14 +10,13 @@ days from configuration.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-UTC = ZoneInfo("UTC")
 MON_THU = ["07:30-12:00", "13:00-16:00"]
 FRIDAY = ["07:30-11:30", "13:00-16:30"]
 DEFAULT_HOURS: dict[int, list[str]] = {0: MON_THU, 1: MON_THU, 2: MON_THU, 3: MON_THU, 4: FRIDAY}
@@ -110,8 +109,10 @@ class WorkCalendar:
 
     def _load_holidays(self, year: int) -> dict[date, str]:
         table = holidays.country_holidays(
-            self.config.holiday_country, years=year,
-            categories=tuple(self.config.holiday_categories), language="id",
+            self.config.holiday_country,
+            years=year,
+            categories=tuple(self.config.holiday_categories),
+            language="id",
         )
         return dict(table.items())
 
