@@ -8,6 +8,7 @@ import time and tests can build as many Applications as they like.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
@@ -71,22 +72,27 @@ async def _post_shutdown(app: Application) -> None:
     await services.close()
 
 
+def webhook_options(settings: Settings) -> dict[str, object]:
+    """Where to listen for Telegram's calls; the path is WEBHOOK_URL's own,
+    and every call must carry WEBHOOK_SECRET (python-telegram-bot answers
+    403 to one that does not)."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlparse(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": secret or None,
+    }
+
+
 def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
     """Run until interrupted; polling unless WEBHOOK_URL is set."""
     services = Services.build(settings, clock=clock)
     app = build_application(services)
     try:
         if settings.webhook_url:
-            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            app.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=settings.bot_token.get_secret_value().split(":")[0]
-                if settings.bot_token else "",
-                webhook_url=settings.webhook_url,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            app.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except DatabaseBehind as exc:

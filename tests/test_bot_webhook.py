@@ -1,0 +1,65 @@
+"""Webhook mode: a call without the secret token gets 403 and changes nothing."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+from bot.app import webhook_options
+from bot.models import ProcessedUpdate
+from tests.fakes.world import running_bot
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
+    port = free_port()
+    async with running_bot(
+        tmp_path,
+        webhook_url="https://bot.example.go.id/tg/hook",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        webhook_secret="rahasia-kantor",
+    ) as world:
+        assert world.app.updater is not None
+        await world.app.updater.stop()  # the fixture polls; switch to a webhook
+        options = webhook_options(world.services.settings)
+        assert options["url_path"] == "tg/hook"
+        await world.app.updater.start_webhook(**options)  # type: ignore[arg-type]
+        try:
+            hook = world.server.calls("setWebhook")[-1]
+            assert hook["secret_token"] == "rahasia-kantor"
+            update = {
+                "update_id": 777,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": 5, "type": "private"},
+                    "from": {"id": 5, "is_bot": False, "first_name": "X"},
+                    "text": "halo",
+                },
+            }
+            url = f"http://127.0.0.1:{port}/tg/hook"
+            async with httpx.AsyncClient() as client:
+                no_secret = await client.post(url, json=update)
+                wrong = await client.post(
+                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "salah"}
+                )
+                assert (no_secret.status_code, wrong.status_code) == (403, 403)
+                async with world.services.db.session() as s:
+                    assert (await s.exec(select(ProcessedUpdate))).all() == []
+                right = await client.post(
+                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "rahasia-kantor"}
+                )
+                assert right.status_code == 200
+            await world.idle()
+            assert "belum terdaftar" in world.server.messages(5)[-1]["text"]
+        finally:
+            await world.app.updater.stop()

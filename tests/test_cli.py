@@ -1,0 +1,73 @@
+"""`sopbot` from a shell: a missing token, a database that is behind, invitations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.fakes.telegram import FakeBotApi
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token", "123:short"])
+def test_run_without_a_usable_token(
+    token: str, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("BOT_TOKEN", token)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "@BotFather" in err and ".env" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_invite_prints_a_deep_link(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BOT_USERNAME", "sop_bakesbangpol_bot")
+    assert main(["db", "upgrade"]) == 0
+    assert main(["invite", "--role", "anggota_tim", "--unit", "Bidang Politik Dalam Negeri"]) == 0
+    out = capsys.readouterr().out
+    link = next(line for line in out.splitlines() if line.startswith("https://t.me/"))
+    token = link.split("?start=")[1]
+    assert link.startswith("https://t.me/sop_bakesbangpol_bot?start=")
+    assert 16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+    assert main(["invite", "--role", "anggota_tim"]) == 1
+    assert "memerlukan unit" in capsys.readouterr().err
+    assert main(["invite", "--role", "bupati"]) == 1
+
+
+async def test_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
+    async with FakeBotApi() as server:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "BOT_TOKEN": server.token,
+            "BOT_API_BASE_URL": server.base_url,
+            "BOT_API_FILE_URL": server.base_file_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_LEVEL": "CRITICAL",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    assert proc.returncode == 1, err.decode()[-2000:]
+    assert "sopbot db upgrade" in out.decode()
+    assert server.calls("getUpdates") == []
