@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.calendar import WorkCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database
+from bot.deadlines import Deadlines
 from bot.engine import Engine
 from bot.members import Membership
 from bot.office import OfficeConfig, load_office
@@ -32,6 +33,7 @@ class Services:
     texts: Texts
     waiting: Waiting
     updates: SeenUpdates
+    deadlines: Deadlines
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
@@ -48,7 +50,7 @@ class Services:
         texts = Texts(office.calendar.timezone)
         waiting = Waiting(db, clock)
         return cls(settings, db, sops, office, calendar, clock, storage, engine, members, texts,
-                   waiting, SeenUpdates(db, clock))
+                   waiting, SeenUpdates(db, clock), Deadlines(engine, office))
 
     async def start(self) -> None:
         """Check the schema is current and sync the office's units."""

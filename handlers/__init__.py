@@ -32,6 +32,9 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("anggota", admin.anggota, filters=private))
     app.add_handler(CommandHandler("undang", admin.undang, filters=private))
     app.add_handler(CommandHandler("cabut", admin.cabut, filters=private))
+    app.add_handler(CommandHandler("jeda", admin.jeda, filters=private))
+    app.add_handler(CommandHandler("lanjutkan", admin.lanjutkan, filters=private))
+    app.add_handler(CommandHandler("tenggat", admin.tenggat, filters=private))
     app.add_handler(CallbackQueryHandler(buttons.on_button))
     app.add_handler(
         MessageHandler(private & (filters.Document.ALL | filters.PHOTO), uploads.on_file)

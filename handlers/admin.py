@@ -5,9 +5,10 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.engine import ADMIN
-from bot.errors import NotAllowed
+from bot.errors import NotAllowed, StepNotOpen
 from bot.members import MemberInfo
 from handlers.common import Context, enrolled, reply, services
+from handlers.parsing import parse_moment
 
 
 def _require_admin(member: MemberInfo) -> None:
@@ -69,3 +70,44 @@ async def cabut(update: Update, context: Context, member: MemberInfo) -> None:
         return
     revoked = await services(context).members.revoke(member.id, int(arg))
     await reply(update, context, "revoked", name=revoked.name)
+
+
+@enrolled
+async def jeda(update: Update, context: Context, member: MemberInfo) -> None:
+    """/jeda <nomor kegiatan>: pause a run's reminders (the head is away)."""
+    await _pause(update, context, member, paused=True)
+
+
+@enrolled
+async def lanjutkan(update: Update, context: Context, member: MemberInfo) -> None:
+    """/lanjutkan <nomor kegiatan>: resume a run's reminders."""
+    await _pause(update, context, member, paused=False)
+
+
+async def _pause(update: Update, context: Context, member: MemberInfo, *, paused: bool) -> None:
+    _require_admin(member)
+    arg = _args(update)
+    if not arg.isdigit():
+        await reply(update, context, "usage", command="jeda" if paused else "lanjutkan")
+        return
+    run = await services(context).deadlines.pause(member.id, int(arg), paused)
+    await reply(update, context, "paused_ack", title=run.title, paused=paused)
+
+
+@enrolled
+async def tenggat(update: Update, context: Context, member: MemberInfo) -> None:
+    """/tenggat <kegiatan> <langkah> <dd-mm-yyyy HH:MM>: move an open step's due time."""
+    _require_admin(member)
+    svc = services(context)
+    parts = _args(update).split(maxsplit=2)
+    moment = parse_moment(parts[2], svc.texts.tz) if len(parts) == 3 else None
+    if moment is None or not parts[0].isdigit() or not parts[1].isdigit():
+        await reply(update, context, "usage", command="tenggat")
+        return
+    statuses = await svc.engine.run_status(int(parts[0]))
+    step = next((st for run in statuses for st in run.steps
+                 if st.number == int(parts[1]) and st.state == "open"), None)
+    if step is None:
+        raise StepNotOpen()
+    moved = await svc.deadlines.move_due(member.id, step.run_step_id, moment)
+    await reply(update, context, "due_moved_ack", number=moved.number, due_at=moved.due_at)

@@ -36,3 +36,18 @@ def split_title(text: str) -> tuple[str, str | None]:
     """'/mulai Judul | catatan' -> ('Judul', 'catatan')."""
     title, _, note = (text or "").partition("|")
     return title.strip(), (note.strip() or None)
+
+
+_MOMENT = re.compile(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\s+(\d{1,2})[:.](\d{2})\s*$")
+
+
+def parse_moment(text: str, tz: tzinfo) -> datetime | None:
+    """'27-11-2026 14:00' -> an aware datetime in the office zone."""
+    match = _MOMENT.match(text or "")
+    if not match:
+        return None
+    d, m, y, hh, mm = (int(g) for g in match.groups())
+    try:
+        return datetime(y, m, d, hh, mm, tzinfo=tz)
+    except ValueError:
+        return None

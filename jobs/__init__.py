@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.deadlines import Deadlines
 from jobs.deadlines import DeadlineJobs
 from jobs.outbox import OutboxSender
 
@@ -21,7 +20,7 @@ def schedule_jobs(app: Application, *, outbox_interval: float = 2.0,
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
     app.job_queue.run_repeating(sender.job, interval=outbox_interval, first=0.5, name="outbox",
                                 job_kwargs=JOB_KWARGS)
-    deadlines = DeadlineJobs(Deadlines(services.engine, services.office), JOB_KWARGS)
+    deadlines = DeadlineJobs(services.deadlines, JOB_KWARGS)
     app.bot_data["deadlines"] = deadlines
     app.job_queue.run_repeating(deadlines.sweep, interval=sweep_interval, first=1,
                                 name="deadline-sweep", job_kwargs=JOB_KWARGS)

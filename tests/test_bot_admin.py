@@ -1,0 +1,162 @@
+"""Admins and everyday commands in chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.models import Event, Member, Run, RunState, RunStep
+from tests.fakes.world import ADMIN_ID, running_bot
+from tests.support import XLSX
+
+
+async def test_admin_invites_lists_revokes_and_controls_deadlines(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
+        await admin.send_command("/undang", "anggota_tim Sekretariat")
+        await world.idle()
+        link = admin.latest("Undangan untuk")["text"].splitlines()[-1]
+        assert link.startswith("https://t.me/sop_test_bot?start=")
+        staff = world.user("staf", 2001, "Staf Sekretariat")
+        await staff.send_command("/start", link.split("start=")[1])
+        await world.idle()
+        assert "Sekretariat" in staff.latest("Selamat datang")["text"]
+
+        # Not an admin: refused.
+        await staff.send_command("/anggota")
+        await world.idle()
+        assert "tidak berwenang" in staff.messages[-1]["text"]
+
+        await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("rina", 1003, "Rina", "perencana")
+        await world.people["kepala"].send_command("/mulai", "TW IV 2026")
+        await admin.send_command("/jeda", "1")
+        await admin.send_command("/tenggat", "1 2 03-11-2026 10:00")
+        await admin.send_command("/tenggat", "1 9 03-11-2026 10:00")
+        await admin.send_command("/lanjutkan", "1")
+        await world.idle()
+        assert admin.latest("dijeda")
+        assert "Selasa, 3 November 2026 10:00 WIB" in admin.latest("Batas waktu langkah 2")["text"]
+        assert "belum atau tidak lagi terbuka" in admin.latest("terbuka")["text"]
+        assert admin.latest("aktif kembali")
+
+        await admin.send_command("/anggota")
+        await world.idle()
+        listing = admin.latest("Anggota")["text"]
+        staff_id = next(
+            line.split()[0][1:] for line in listing.splitlines() if "Staf Sekretariat" in line
+        )
+        await admin.send_command("/cabut", staff_id)
+        await world.idle()
+        assert "dicabut" in admin.latest("dicabut")["text"]
+        await staff.send_command("/tugas")
+        await world.idle()
+        assert "belum terdaftar" in staff.messages[-1]["text"]
+
+        async with world.services.db.session() as s:
+            step2 = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
+            kinds = [e.kind for e in (await s.exec(select(Event))).all()]
+            revoked = (await s.exec(select(Member).where(Member.telegram_id == 2001))).one()
+        assert step2.due_at.astimezone(world.services.texts.tz).hour == 10
+        assert {"reminders_paused", "reminders_resumed", "due_moved", "member_revoked"} <= set(
+            kinds
+        )
+        assert not revoked.active
+
+
+async def test_everyday_commands(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        await rina.send_command("/tugas")
+        await kepala.send_command("/mulai")
+        await world.idle()
+        assert "Tidak ada tugas" in rina.messages[-1]["text"]
+        assert "Tuliskan nama atau periode" in kepala.messages[-1]["text"]
+        await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()
+        await rina.send_command("/tugas")
+        await rina.send_command("/bantuan")
+        await rina.send_command("/perintahaneh")
+        await world.idle()
+        task = rina.latest("Langkah 2: Membuat format")
+        assert [b["text"] for row in task["reply_markup"]["inline_keyboard"] for b in row] == [
+            "📤 Unggah berkas",
+            "✅ Selesai",
+        ]
+        assert "/tugas" in rina.latest("Bantuan")["text"]
+        assert "/mulai" not in rina.latest("Bantuan")["text"]
+        assert "tidak dikenal" in rina.messages[-1]["text"]
+
+        # Selesai without the required file: refused, nothing changes.
+        await rina.press(task, "Selesai")
+        await world.idle()
+        answer = list(world.server.callback_answers.values())[-1]
+        assert "Belum ada berkas" in answer["text"]
+
+        # /batal cancels what the bot waits for.
+        await rina.press(task, "Unggah berkas")
+        await rina.send_command("/batal")
+        await rina.send_document(b"PK", "form.xlsx", XLSX)
+        await world.idle()
+        assert "dibatalkan" in rina.latest("isian yang ditunggu")["text"]
+        assert "Tanda terima" in rina.messages[-1]["text"]  # the only task takes it anyway
+
+        await kepala.send_command("/status")
+        await world.idle()
+        status = kepala.latest("TW IV 2026")["text"]
+        assert "2. Membuat format" in status and "standar 1 jam" in status
+        await kepala.send_command("/hentikan", "1 Salah periode")
+        await world.idle()
+        assert rina.latest("Dibatalkan: TW IV 2026")
+        async with world.services.db.session() as s:
+            assert (await s.exec(select(Run))).one().state == RunState.cancelled
+
+
+async def test_member_of_two_units_is_asked_where_a_file_goes(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        staf = await world.join("staf", 2001, "Staf", "anggota_tim", "Sekretariat")
+        await staf.send_command(
+            "/start", await world.invite("anggota_tim", "Bidang Politik Dalam Negeri")
+        )
+        await world.idle()
+        e, m = world.services.engine, world.services.members
+        ids = {
+            k: (await m.by_telegram(u.id)).id
+            for k, u in {"kepala": kepala, "rina": rina, "sekretaris": kepala}.items()
+        }
+        await e.start_run(ids["kepala"], "TW IV 2026")
+        [t2] = await e.tasks(ids["rina"])
+        from bot.engine import IncomingFile
+
+        await e.upload(ids["rina"], t2.run_step_id, IncomingFile(b"PK", "f.xlsx", XLSX))
+        await e.complete(ids["rina"], t2.run_step_id)
+        [t3] = await e.tasks(ids["rina"])
+        await e.complete(ids["rina"], t3.run_step_id)
+        sek = await world.join("sekretaris", 1002, "Sek", "sekretaris")
+        [t4] = await e.tasks((await m.by_telegram(sek.id)).id)
+        from datetime import timedelta
+
+        await e.schedule_meeting(
+            (await m.by_telegram(sek.id)).id,
+            t4.run_step_id,
+            world.clock.now() + timedelta(hours=1),
+            "Aula",
+        )
+        [t5] = await e.tasks(ids["kepala"])
+        await e.complete(ids["kepala"], t5.run_step_id)
+        await world.idle()
+
+        await staf.send_document(b"PK data", "data.xlsx", XLSX)
+        await world.idle()
+        question = staf.latest("Berkas ini untuk yang mana")
+        labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
+        assert any("Politik Dalam Negeri" in label for label in labels), labels
+        await staf.press(question, "Politik Dalam Negeri")
+        await world.idle()
+        assert "Bidang Politik Dalam Negeri" in staf.latest("Tanda terima")["text"]
+        assert world.server.errors() == []
