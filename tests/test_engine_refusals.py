@@ -221,3 +221,49 @@ async def test_reassign_records_both_names(office: Office) -> None:
         ev = (await s.exec(select(Event).where(Event.kind == "reassigned"))).one()
     assert ev.details["by"] == "Perencana Satu" and ev.details["to_member"] == "Perencana Dua"
     assert ev.details["from_members"] == ["Perencana Satu", "Perencana Dua"]
+
+
+async def test_collection_closed_with_a_reason(office: Office) -> None:
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await step_of(office, run_id, 6)
+    for i in (1, 2, 3):
+        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(b"PK", f"u{i}.xlsx", XLSX))
+    with pytest.raises(NotAllowed):
+        await e.close_step(p("unit1"), s6.id, "tidak sempat")
+    with pytest.raises(NoteRequired):
+        await e.close_step(p("perencana"), s6.id, " ")
+    await e.close_step(p("perencana"), s6.id, "Bidang 4 dan 5 sedang dinas luar")
+    s7 = await step_of(office, run_id, 7)
+    assert s7.state == StepState.open
+    _, deliveries = await e.collection(p("perencana"), s7.id)
+    assert [d.state for d in deliveries] == ["delivered"] * 3 + ["closed"] * 2
+    async with office.db.session() as s:
+        ev = (await s.exec(select(Event).where(Event.kind == "step_closed"))).one()
+        closed6 = await s.get(RunStep, s6.id)
+    assert ev.details["pending_units"] == [
+        "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama",
+        "Bidang Kewaspadaan Nasional dan Penanganan Konflik"]
+    assert (closed6.outcome, closed6.note) == ("ditutup", "Bidang 4 dan 5 sedang dinas luar")
+    with pytest.raises(StepNotOpen):
+        await e.upload(p("unit4"), s6.id, IncomingFile(b"PK", "late.xlsx", XLSX))
+
+
+async def test_two_runs_of_different_sops_at_once(office: Office) -> None:
+    from bot.sop import parse_sop
+    from tests.test_second_sop import CUTI
+
+    office.engine.sops.add(parse_sop(CUTI))
+    e, p = office.engine, office.id
+    first = await e.start_run(p("kepala"), "TW III 2026")
+    second = await e.start_run(p("admin"), "TW IV 2026")
+    third = await e.start_run(p("admin"), "Cuti Desember", sop_key="permohonan-cuti")
+    tasks = await e.tasks(p("perencana"))
+    assert [t.run_id for t in tasks] == [first.id]
+    statuses = await e.run_status()
+    assert [(r.run_id, r.sop_name) for r in statuses] == [
+        (first.id, "Mekanisme Pengumpulan Data Kinerja"),
+        (second.id, "Mekanisme Pengumpulan Data Kinerja"),
+        (third.id, "Permohonan Cuti Pegawai")]
+    # The admin started the second run: step 1 waits for the head.
+    assert [t.number for t in await e.tasks(p("kepala"))] == [1]

@@ -1,0 +1,48 @@
+"""The outbox gives up only after its limit, records it, and tells the admins."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.models import Event, Notification, OutboxState
+from bot.outbox import Outbox
+from tests.support import Office
+
+
+async def test_gives_up_after_the_limit_and_tells_admins(office: Office) -> None:
+    outbox = Outbox(office.db, office.clock, max_attempts=3)
+    await office.engine.start_run(office.id("kepala"), "TW III")
+    [row, *_] = await outbox.due()
+    for attempt in range(1, 4):
+        claimed = await outbox.begin(row.id)
+        assert claimed is not None and claimed[0].attempts == attempt
+        kept = await outbox.retry_later(row.id, outbox.backoff(attempt), "Timed out")
+        assert kept == (attempt < 3)
+        office.clock.advance(seconds=outbox.backoff(attempt))
+    async with office.db.session() as s:
+        failed = await s.get(Notification, row.id)
+        told = (
+            await s.exec(select(Notification).where(Notification.template == "delivery_failed"))
+        ).all()
+        events = (await s.exec(select(Event).where(Event.kind == "delivery_failed"))).all()
+    assert failed.state == OutboxState.failed and failed.last_error == "Timed out"
+    assert [n.member_id for n in told] == [office.id("admin")]
+    assert told[0].context["template"] == "task"
+    assert len(events) == 1
+    assert row.id not in [n.id for n in await outbox.due()]
+
+
+async def test_retry_after_does_not_use_up_attempts(office: Office) -> None:
+    outbox = Outbox(office.db, office.clock, max_attempts=2)
+    await office.engine.start_run(office.id("kepala"), "TW III")
+    [row, *_] = await outbox.due()
+    for _ in range(5):
+        await outbox.begin(row.id)
+        assert await outbox.retry_later(row.id, 3, "Flood", count_attempt=False)
+        assert row.id not in [n.id for n in await outbox.due()]
+        office.clock.advance(seconds=3)
+    await outbox.begin(row.id)
+    await outbox.sent(row.id, 42)
+    async with office.db.session() as s:
+        sent = await s.get(Notification, row.id)
+    assert (sent.state, sent.telegram_message_id) == (OutboxState.sent, 42)
