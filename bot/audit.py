@@ -64,12 +64,23 @@ async def append_event(
         session.add(head)
     seq = head.seq + 1
     digest = event_hash(
-        seq=seq, run_id=run_id, at=at, actor_id=actor_id, kind=kind, details=details,
+        seq=seq,
+        run_id=run_id,
+        at=at,
+        actor_id=actor_id,
+        kind=kind,
+        details=details,
         prev_hash=head.hash,
     )
     event = Event(
-        seq=seq, run_id=run_id, at=at, actor_id=actor_id, kind=kind, details=details,
-        prev_hash=head.hash, hash=digest,
+        seq=seq,
+        run_id=run_id,
+        at=at,
+        actor_id=actor_id,
+        kind=kind,
+        details=details,
+        prev_hash=head.hash,
+        hash=digest,
     )
     session.add(event)
     head.seq, head.hash = seq, digest
@@ -94,21 +105,32 @@ async def verify_chain(session: AsyncSession) -> Verification:
     for event in events:
         if event.seq != expected_seq:
             return Verification(
-                False, expected_seq - 1, expected_seq,
+                False,
+                expected_seq - 1,
+                expected_seq,
                 f"peristiwa nomor {expected_seq} hilang (berikutnya nomor {event.seq})",
             )
         if event.prev_hash != prev:
             return Verification(
-                False, expected_seq - 1, event.seq,
+                False,
+                expected_seq - 1,
+                event.seq,
                 f"peristiwa nomor {event.seq} tidak menyambung ke peristiwa sebelumnya",
             )
         digest = event_hash(
-            seq=event.seq, run_id=event.run_id, at=event.at, actor_id=event.actor_id,
-            kind=event.kind, details=event.details, prev_hash=event.prev_hash,
+            seq=event.seq,
+            run_id=event.run_id,
+            at=event.at,
+            actor_id=event.actor_id,
+            kind=event.kind,
+            details=event.details,
+            prev_hash=event.prev_hash,
         )
         if digest != event.hash:
             return Verification(
-                False, expected_seq - 1, event.seq,
+                False,
+                expected_seq - 1,
+                event.seq,
                 f"isi peristiwa nomor {event.seq} ({event.kind}) telah diubah",
             )
         prev = event.hash
@@ -116,7 +138,9 @@ async def verify_chain(session: AsyncSession) -> Verification:
     head = (await session.exec(select(ChainHead).where(ChainHead.id == 1))).first()
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         return Verification(
-            False, expected_seq - 1, expected_seq,
+            False,
+            expected_seq - 1,
+            expected_seq,
             f"peristiwa terakhir hilang: rantai tercatat sampai nomor {head.seq}",
         )
     return Verification(True, expected_seq - 1)

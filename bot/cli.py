@@ -90,10 +90,13 @@ def cmd_invite(args: argparse.Namespace) -> int:
         try:
             await services.start()
             token = await services.members.create_invitation(
-                args.role, unit=args.unit, ttl_days=args.days or settings.invite_ttl_days)
+                args.role, unit=args.unit, ttl_days=args.days or settings.invite_ttl_days
+            )
         except EngineError as exc:
-            print(services.texts.render(f"errors/{exc.code}", detail=exc.detail, **exc.context),
-                  file=sys.stderr)
+            print(
+                services.texts.render(f"errors/{exc.code}", detail=exc.detail, **exc.context),
+                file=sys.stderr,
+            )
             return 1
         except RuntimeError as exc:
             print(str(exc), file=sys.stderr)
@@ -102,9 +105,15 @@ def cmd_invite(args: argparse.Namespace) -> int:
             await services.close()
         username = settings.bot_username.lstrip("@")
         link = f"https://t.me/{username}?start={token}" if username else None
-        print(services.texts.env.get_template("cli/invitation.txt.j2").render(
-            role=services.members.role_name(args.role), unit=args.unit, link=link, token=token,
-            days=args.days or settings.invite_ttl_days))
+        print(
+            services.texts.env.get_template("cli/invitation.txt.j2").render(
+                role=services.members.role_name(args.role),
+                unit=args.unit,
+                link=link,
+                token=token,
+                days=args.days or settings.invite_ttl_days,
+            )
+        )
         return 0
 
     return asyncio.run(go())
@@ -142,14 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="buat/perbarui skema database").set_defaults(func=cmd_db_upgrade)
 
-    sop = sub.add_parser("sop", help="definisi SOP").add_subparsers(dest="sop_command",
-                                                                    required=True)
+    sop = sub.add_parser("sop", help="definisi SOP").add_subparsers(
+        dest="sop_command", required=True
+    )
     check = sop.add_parser("check", help="periksa berkas definisi SOP")
     check.add_argument("file")
     check.set_defaults(func=cmd_sop_check)
 
-    audit = sub.add_parser("audit", help="log peristiwa").add_subparsers(dest="audit_command",
-                                                                         required=True)
+    audit = sub.add_parser("audit", help="log peristiwa").add_subparsers(
+        dest="audit_command", required=True
+    )
     audit.add_parser("verify", help="periksa rantai hash").set_defaults(func=cmd_audit_verify)
 
     invite = sub.add_parser("invite", help="buat tautan undangan")

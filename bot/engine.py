@@ -55,6 +55,7 @@ from bot.models import (
 from bot.sop import Action, Sop, SopRegistry, Step
 from bot.sop.loader import fingerprint
 from bot.storage import FileStorage, extension_of
+from bot.workbook import WORKBOOK_EXTENSIONS, BrokenWorkbook, inspect_workbook
 
 ADMIN = "admin"
 MAX_NOTE = 1000
@@ -153,6 +154,7 @@ class Receipt:
     step_number: int
     unit_name: str | None
     step_closed: bool
+    checks: list[str] = field(default_factory=list)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -892,6 +894,15 @@ class Engine:
             )
             return rs
 
+    def _check_workbook(self, step: Step, incoming: IncomingFile) -> list[str]:
+        """Mistakes found in a unit's workbook; a broken one is refused."""
+        if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
+            return []
+        try:
+            return inspect_workbook(incoming.data, step.workbook)
+        except BrokenWorkbook as exc:
+            raise FileRejected("broken") from exc
+
     def check_file_size(self, size: int) -> str:
         if size <= 0:
             return "empty"
@@ -943,6 +954,7 @@ class Engine:
                 raise FileRejected(
                     reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
                 )
+            checks = self._check_workbook(step, incoming)
             saved = self.storage.save(
                 incoming.data, run_id=run.id or 0, original_name=incoming.original_name
             )
@@ -1002,6 +1014,7 @@ class Engine:
                 sha256=stored.sha256,
                 version=stored.version,
                 path=stored.storage_path,
+                checks=checks,
             )
             closed = False
             if step.action == Action.collect:
@@ -1019,6 +1032,7 @@ class Engine:
                         "by": member.name,
                         "sha256": stored.sha256,
                         "file_id": stored.id,
+                        "checks": checks,
                         "actions": [
                             TaskAction("acc", (stored.id or 0,)).as_dict(),
                             TaskAction("ret", (stored.id or 0,)).as_dict(),
@@ -1038,7 +1052,7 @@ class Engine:
                 if rs.state == StepState.open and await self._all_delivered(s, rs):
                     await self._finish_step(s, run, sop, rs, None, outcome="lengkap", note=None)
                     closed = True
-            return Receipt(stored, run.title, step.number, unit_name, closed)
+            return Receipt(stored, run.title, step.number, unit_name, closed, checks)
 
     async def _all_delivered(self, s: AsyncSession, rs: RunStep) -> bool:
         assignments = (

@@ -35,12 +35,12 @@ class StepState(StrEnum):
 
 
 class AssignmentState(StrEnum):
-    open = "open"            # owes something
+    open = "open"  # owes something
     delivered = "delivered"  # a unit uploaded; awaiting review
-    accepted = "accepted"    # the planner accepted the unit's file
-    returned = "returned"    # sent back with a note; owes a new upload
-    done = "done"            # finished its part
-    closed = "closed"        # closed by someone else (e.g. collection closed)
+    accepted = "accepted"  # the planner accepted the unit's file
+    returned = "returned"  # sent back with a note; owes a new upload
+    done = "done"  # finished its part
+    closed = "closed"  # closed by someone else (e.g. collection closed)
 
 
 class ReviewState(StrEnum):

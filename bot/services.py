@@ -44,13 +44,27 @@ class Services:
         calendar = WorkCalendar(office.calendar)
         db = Database(settings.db_url)
         storage = FileStorage(settings.files_dir)
-        engine = Engine(db, sops, calendar, clock, storage,
-                        max_file_bytes=settings.download_limit_bytes)
+        engine = Engine(
+            db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
+        )
         members = Membership(db, sops, clock)
         texts = Texts(office.calendar.timezone)
         waiting = Waiting(db, clock)
-        return cls(settings, db, sops, office, calendar, clock, storage, engine, members, texts,
-                   waiting, SeenUpdates(db, clock), Deadlines(engine, office))
+        return cls(
+            settings,
+            db,
+            sops,
+            office,
+            calendar,
+            clock,
+            storage,
+            engine,
+            members,
+            texts,
+            waiting,
+            SeenUpdates(db, clock),
+            Deadlines(engine, office),
+        )
 
     async def start(self) -> None:
         """Check the schema is current and sync the office's units."""

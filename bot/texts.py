@@ -16,10 +16,26 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 HARI = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
-BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-         "September", "Oktober", "November", "Desember"]
-TZ_LABEL = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
-            "Asia/Jayapura": "WIT"}
+BULAN = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+]
+TZ_LABEL = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
@@ -70,8 +86,11 @@ class Texts:
             keep_trailing_newline=False,
         )
         self.env.filters.update(
-            waktu=self.local_time, tanggal=self.local_date, menit=minutes_text,
-            ukuran=size_text, pendek=lambda v, n=12: (v or "")[:n],
+            waktu=self.local_time,
+            tanggal=self.local_date,
+            menit=minutes_text,
+            ukuran=size_text,
+            pendek=lambda v, n=12: (v or "")[:n],
         )
         self.env.globals["zona"] = self.tz_label
 

@@ -34,5 +34,8 @@ class SeenUpdates:
 
     async def prune(self) -> None:
         async with self.db.transaction() as s:
-            await s.exec(delete(ProcessedUpdate).where(  # type: ignore[call-overload]
-                ProcessedUpdate.at < self.clock.now() - KEEP))
+            await s.exec(
+                delete(ProcessedUpdate).where(  # type: ignore[call-overload]
+                    ProcessedUpdate.at < self.clock.now() - KEEP
+                )
+            )

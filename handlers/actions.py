@@ -99,4 +99,5 @@ async def store_file(
         run_title=receipt.run_title,
         number=receipt.step_number,
         closed=receipt.step_closed,
+        checks=receipt.checks,
     )

@@ -105,8 +105,15 @@ async def tenggat(update: Update, context: Context, member: MemberInfo) -> None:
         await reply(update, context, "usage", command="tenggat")
         return
     statuses = await svc.engine.run_status(int(parts[0]))
-    step = next((st for run in statuses for st in run.steps
-                 if st.number == int(parts[1]) and st.state == "open"), None)
+    step = next(
+        (
+            st
+            for run in statuses
+            for st in run.steps
+            if st.number == int(parts[1]) and st.state == "open"
+        ),
+        None,
+    )
     if step is None:
         raise StepNotOpen()
     moved = await svc.deadlines.move_due(member.id, step.run_step_id, moment)

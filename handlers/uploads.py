@@ -98,8 +98,9 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
     await actions.store_file(update, context, member, target, held, unit_id)
     if held["batch"]:
         # The album's other pages follow as separate messages: same destination.
-        await svc.waiting.set(member.id, "album", batch=held["batch"], run_step_id=target,
-                              unit_id=unit_id)
+        await svc.waiting.set(
+            member.id, "album", batch=held["batch"], run_step_id=target, unit_id=unit_id
+        )
     elif pending is not None and pending.kind in ("upload", "album"):
         await svc.waiting.clear(member.id)
 

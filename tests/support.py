@@ -79,3 +79,19 @@ async def build_office(
             telegram_id=9999, name="Admin", username="admin"
         )
     return office
+
+
+def workbook(unit: str = "Sekretariat", seed: int = 1) -> bytes:
+    """A correctly filled copy of the form (distinct bytes for each seed)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(FORM)
+    sheet = book.active
+    sheet["C2"] = unit
+    sheet["A6"], sheet["B6"], sheet["C6"], sheet["D6"] = 1, "Sasaran", f"Indikator {seed}", "%"
+    sheet["E6"], sheet["F6"], sheet["G6"], sheet["H6"] = 100, 20 + seed, 45, 70
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

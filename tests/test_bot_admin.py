@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from bot.models import Event, Member, Run, RunState, RunStep
 from tests.fakes.world import ADMIN_ID, running_bot
-from tests.support import XLSX
+from tests.support import XLSX, workbook
 
 
 async def test_admin_invites_lists_revokes_and_controls_deadlines(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ async def test_member_of_two_units_is_asked_where_a_file_goes(tmp_path: Path) ->
         await e.complete(ids["kepala"], t5.run_step_id)
         await world.idle()
 
-        await staf.send_document(b"PK data", "data.xlsx", XLSX)
+        await staf.send_document(workbook("Bidang Politik Dalam Negeri"), "data.xlsx", XLSX)
         await world.idle()
         question = staf.latest("Berkas ini untuk yang mana")
         labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]

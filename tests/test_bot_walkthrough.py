@@ -118,7 +118,9 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             assert with_buttons(unit, "Langkah 6")
             await unit.send_document(DATA / name, name, XLSX)
             await idle()
-            assert name in unit.latest("Tanda terima")["text"]
+            receipt = unit.latest("Tanda terima")["text"]
+            assert name in receipt
+            assert ("Pemeriksaan otomatis" in receipt) == (i == 3)
         pages = [b"\xff\xd8\xff\xe0 halaman satu " * 50, b"\xff\xd8\xff\xe0 halaman dua " * 60]
         await p["unit5"].send_album(pages)
         await idle()
@@ -128,6 +130,9 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         # Step 7: validation. Unit 3's workbook has mistakes: returned with a note.
         reviews = [m for m in p["rina"].documents() if "Berkas masuk" in (m.get("caption") or "")]
         assert len(reviews) == 5  # one per unit; the album is one delivery
+        [salah] = [r for r in reviews if "Politik Dalam Negeri" in r["caption"]]
+        assert "Nama unit kerja (C2) belum diisi" in salah["caption"]
+        assert 'berisi "belum ada data", seharusnya angka' in salah["caption"]
         await p["rina"].press(task7, "Lihat berkas unit")
         await idle()
         overview = p["rina"].latest("Berkas unit:")

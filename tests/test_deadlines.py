@@ -13,7 +13,7 @@ from bot.engine import IncomingFile
 from bot.models import Event, Notification, RunStep, StepState
 from bot.office import OfficeConfig
 from bot.texts import Texts
-from tests.support import FORM, XLSX, Office
+from tests.support import FORM, XLSX, Office, workbook
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -102,7 +102,7 @@ async def test_collection_reminds_only_units_that_owe(office: Office) -> None:
     await e.complete(p("kepala"), (await open_step(office, run.id)).id)
     s6 = await open_step(office, run.id)
     for i in (1, 2, 4):
-        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(b"PK", f"u{i}.xlsx", XLSX))
+        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
     office.clock.set(s6.due_at)
     assert (await d.sweep()).reminders == 2
     owed = {n.member_id for n in await notes(office, "reminder")}

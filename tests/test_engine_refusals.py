@@ -19,7 +19,7 @@ from bot.errors import (
     WrongUnit,
 )
 from bot.models import Event, Notification, RunStep, StepState
-from tests.support import FORM, XLSX, Office
+from tests.support import FORM, XLSX, Office, workbook
 
 
 async def snapshot(office: Office) -> tuple[int, int, list[tuple[int, str]]]:
@@ -131,7 +131,7 @@ async def test_wrong_unit_files_and_double_review(office: Office) -> None:
     assert await snapshot(office) == before
     assert list(office.storage.root.rglob("*.pdf")) == []
 
-    receipt = await e.upload(p("unit1"), s6.id, IncomingFile(b"PK1", "u1.xlsx", XLSX))
+    receipt = await e.upload(p("unit1"), s6.id, IncomingFile(workbook(seed=1), "u1.xlsx", XLSX))
     with pytest.raises(NotAllowed):
         await e.review(p("unit2"), receipt.file.id, accept=True)
     with pytest.raises(NoteRequired):
@@ -141,7 +141,7 @@ async def test_wrong_unit_files_and_double_review(office: Office) -> None:
     with pytest.raises(AlreadyDone):
         await e.review(p("perencana2"), receipt.file.id, accept=True)
     with pytest.raises(AlreadyDone):
-        await e.upload(p("unit1"), s6.id, IncomingFile(b"PK2", "u1b.xlsx", XLSX))
+        await e.upload(p("unit1"), s6.id, IncomingFile(workbook(seed=2), "u1b.xlsx", XLSX))
     assert await snapshot(office) == snap
 
 
@@ -149,12 +149,12 @@ async def test_new_upload_before_review_is_a_new_version(office: Office) -> None
     e, p = office.engine, office.id
     run_id = await to_collection(office)
     s6 = await step_of(office, run_id, 6)
-    first = await e.upload(p("unit2"), s6.id, IncomingFile(b"PK v1", "a.xlsx", XLSX))
-    second = await e.upload(p("unit2"), s6.id, IncomingFile(b"PK v2", "a.xlsx", XLSX))
+    first = await e.upload(p("unit2"), s6.id, IncomingFile(workbook(seed=1), "a.xlsx", XLSX))
+    second = await e.upload(p("unit2"), s6.id, IncomingFile(workbook(seed=2), "a.xlsx", XLSX))
     assert (first.file.version, second.file.version) == (1, 2)
     old = await e.file(first.file.id)
     assert old.review_state.value == "superseded"
-    assert office.storage.read(old.storage_path) == b"PK v1"
+    assert office.storage.read(old.storage_path) == workbook(seed=1)
     with pytest.raises(AlreadyDone):
         await e.review(p("perencana"), first.file.id, accept=True)
     # An album: pages share one version and are reviewed together.
@@ -228,7 +228,7 @@ async def test_collection_closed_with_a_reason(office: Office) -> None:
     run_id = await to_collection(office)
     s6 = await step_of(office, run_id, 6)
     for i in (1, 2, 3):
-        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(b"PK", f"u{i}.xlsx", XLSX))
+        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
     with pytest.raises(NotAllowed):
         await e.close_step(p("unit1"), s6.id, "tidak sempat")
     with pytest.raises(NoteRequired):
@@ -243,7 +243,8 @@ async def test_collection_closed_with_a_reason(office: Office) -> None:
         closed6 = await s.get(RunStep, s6.id)
     assert ev.details["pending_units"] == [
         "Bidang Ketahanan Ekonomi, Sosial, Budaya dan Agama",
-        "Bidang Kewaspadaan Nasional dan Penanganan Konflik"]
+        "Bidang Kewaspadaan Nasional dan Penanganan Konflik",
+    ]
     assert (closed6.outcome, closed6.note) == ("ditutup", "Bidang 4 dan 5 sedang dinas luar")
     with pytest.raises(StepNotOpen):
         await e.upload(p("unit4"), s6.id, IncomingFile(b"PK", "late.xlsx", XLSX))
@@ -264,6 +265,7 @@ async def test_two_runs_of_different_sops_at_once(office: Office) -> None:
     assert [(r.run_id, r.sop_name) for r in statuses] == [
         (first.id, "Mekanisme Pengumpulan Data Kinerja"),
         (second.id, "Mekanisme Pengumpulan Data Kinerja"),
-        (third.id, "Permohonan Cuti Pegawai")]
+        (third.id, "Permohonan Cuti Pegawai"),
+    ]
     # The admin started the second run: step 1 waits for the head.
     assert [t.number for t in await e.tasks(p("kepala"))] == [1]

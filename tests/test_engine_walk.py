@@ -18,7 +18,7 @@ from bot.models import (
     StepState,
     StoredFile,
 )
-from tests.support import FORM, UNIT_FILES, XLSX, Office
+from tests.support import FORM, UNIT_FILES, XLSX, Office, workbook
 
 
 def xlsx(path) -> IncomingFile:
@@ -109,7 +109,9 @@ async def test_whole_sop_walked(office: Office) -> None:
     tasks = await e.tasks(p("unit3"))
     assert [(t.number, t.state) for t in tasks] == [(6, "returned")]
     fixed = await e.upload(
-        p("unit3"), step6.id, IncomingFile(b"PK fixed workbook", "unit-3-perbaikan.xlsx", XLSX)
+        p("unit3"),
+        step6.id,
+        IncomingFile(workbook("Bidang Politik Dalam Negeri"), "unit-3-perbaikan.xlsx", XLSX),
     )
     assert fixed.file.version == 2
     await e.review(p("perencana2"), fixed.file.id, accept=True)

@@ -17,12 +17,12 @@ KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
 class Action(StrEnum):
-    confirm = "confirm"        # press Selesai (optionally with files)
-    decide = "decide"          # choose one outcome, maybe with a note
+    confirm = "confirm"  # press Selesai (optionally with files)
+    decide = "decide"  # choose one outcome, maybe with a note
     distribute = "distribute"  # send an earlier step's files to roles
-    meeting = "meeting"        # set date, time and place; invite; RSVP
-    collect = "collect"        # one upload from every unit (fan-out, fan-in)
-    validate = "validate"      # accept or return each unit's upload
+    meeting = "meeting"  # set date, time and place; invite; RSVP
+    collect = "collect"  # one upload from every unit (fan-out, fan-in)
+    validate = "validate"  # accept or return each unit's upload
 
 
 class Strict(BaseModel):
@@ -39,6 +39,19 @@ class Reminders(Strict):
     enabled: bool = True
     escalate_after: int | None = Field(default=None, gt=0)
     repeat_every: int | None = Field(default=None, gt=0)
+
+
+class WorkbookCheck(Strict):
+    """Where a unit's workbook keeps what must be filled in (Excel cells)."""
+
+    sheet: str | None = None
+    unit_cell: str | None = Field(default=None, pattern=r"^[A-Z]{1,3}[1-9][0-9]*$")
+    header_row: int | None = Field(default=None, gt=0)
+    first_row: int = Field(gt=0)
+    last_row: int = Field(gt=0)
+    label_column: str = Field(pattern=r"^[A-Z]{1,3}$")
+    numeric_columns: list[str] = Field(default_factory=list)
+    sequence_columns: list[str] = Field(default_factory=list)
 
 
 class Role(Strict):
@@ -87,6 +100,7 @@ class Step(Strict):
     reviewer: str | None = None
     notify: list[str] = Field(default_factory=list)
     reminders: Reminders | None = None
+    workbook: WorkbookCheck | None = None
 
     @field_validator("kelengkapan", mode="before")
     @classmethod

@@ -1,0 +1,82 @@
+"""A first look at a unit's workbook, so obvious mistakes are named at once.
+
+The layout (which cell holds the unit's name, which rows and columns hold
+numbers) comes from the SOP definition (`workbook:` on a step), not code. A
+file that is not a readable workbook is refused; a readable one with
+mistakes is kept, and the mistakes travel with the receipt and the review.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from numbers import Number
+
+from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string
+from openpyxl.utils.exceptions import InvalidFileException
+
+from bot.sop.schema import WorkbookCheck
+
+WORKBOOK_EXTENSIONS = {"xlsx", "xlsm"}
+
+
+class BrokenWorkbook(ValueError):
+    """The bytes are not a workbook openpyxl can read."""
+
+
+def _filled(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[str]:
+    """Problems found in the workbook, in Indonesian; [] when none."""
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise BrokenWorkbook(str(exc)) from exc
+    try:
+        sheet = book[check.sheet] if check.sheet and check.sheet in book.sheetnames else book.active
+        if sheet is None:
+            raise BrokenWorkbook("no sheet")
+        rows = list(sheet.iter_rows(min_row=1, max_row=check.last_row, values_only=True))
+    finally:
+        book.close()
+
+    def cell(row: int, column: str) -> object:
+        index = column_index_from_string(column) - 1
+        values = rows[row - 1] if row - 1 < len(rows) else ()
+        return values[index] if index < len(values) else None
+
+    def header(column: str) -> str:
+        value = cell(check.header_row, column) if check.header_row else None
+        return str(value).strip() if _filled(value) else f"kolom {column}"
+
+    problems: list[str] = []
+    if check.unit_cell:
+        column = "".join(ch for ch in check.unit_cell if ch.isalpha())
+        row = int("".join(ch for ch in check.unit_cell if ch.isdigit()))
+        if not _filled(cell(row, column)):
+            problems.append(f"Nama unit kerja ({check.unit_cell}) belum diisi.")
+    indicators = 0
+    for row in range(check.first_row, check.last_row + 1):
+        if not _filled(cell(row, check.label_column)):
+            continue
+        indicators += 1
+        for column in check.numeric_columns:
+            value = cell(row, column)
+            if _filled(value) and not isinstance(value, Number):
+                problems.append(
+                    f'Baris {row}, {header(column)} ({column}{row}): berisi "{value}", '
+                    "seharusnya angka."
+                )
+        filled = [_filled(cell(row, c)) for c in check.sequence_columns]
+        if any(filled):
+            last = max(i for i, f in enumerate(filled) if f)
+            missing = [check.sequence_columns[i] for i in range(last) if not filled[i]]
+            if missing:
+                names = ", ".join(header(c) for c in missing)
+                problems.append(f"Baris {row}: {names} kosong padahal kolom sesudahnya terisi.")
+    if indicators == 0:
+        problems.append("Belum ada indikator kinerja yang diisi.")
+    return problems
