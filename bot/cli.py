@@ -137,7 +137,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     clock = OffsetClock(settings.clock_start) if settings.clock_start else None
     return run_bot(settings, clock=clock)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from tests.fakes.telegram import FakeBotApi
+from tests.fakes.world import spawn_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,25 +46,7 @@ def test_invite_prints_a_deep_link(
 
 async def test_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
     async with FakeBotApi() as server:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
-            "BOT_TOKEN": server.token,
-            "BOT_API_BASE_URL": server.base_url,
-            "BOT_API_FILE_URL": server.base_file_url,
-            "DATA_DIR": str(tmp_path / "data"),
-            "LOG_LEVEL": "CRITICAL",
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await spawn_bot(server, tmp_path)
         async with asyncio.timeout(60):
             out, err = await proc.communicate()
     assert proc.returncode == 1, err.decode()[-2000:]

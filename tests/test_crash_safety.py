@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.models import Event, Notification, OutboxState
 from bot.services import Services
 from bot.settings import Settings
 from tests.fakes.telegram import FakeBotApi
+from tests.fakes.world import spawn_bot
 
 WIB = ZoneInfo("Asia/Jakarta")
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,28 +54,14 @@ async def prepare(server: FakeBotApi, tmp_path: Path) -> Settings:
 
 
 async def spawn(
-    config: Settings, tmp_path: Path, clock_start: datetime
+    server: FakeBotApi, config: Settings, tmp_path: Path, clock_start: datetime
 ) -> asyncio.subprocess.Process:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "BOT_TOKEN": config.bot_token.get_secret_value() if config.bot_token else "",
-        "BOT_API_BASE_URL": config.bot_api_base_url,
-        "BOT_API_FILE_URL": config.bot_api_file_url,
-        "DATA_DIR": str(config.data_dir),
-        "DATABASE_URL": config.database_url,
-        "CLOCK_START": clock_start.isoformat(),
-        "LOG_LEVEL": os.environ.get("TEST_BOT_LOG", "WARNING"),
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    return await spawn_bot(
+        server,
+        tmp_path,
+        DATABASE_URL=config.database_url,
+        DATA_DIR=str(config.data_dir),
+        CLOCK_START=clock_start.isoformat(),
     )
 
 
@@ -106,7 +92,7 @@ async def test_sigkill_around_the_reminder(tmp_path: Path, delivered: bool) -> N
             deliver=delivered,
             match=lambda params: "Pengingat" in str(params.get("text")),
         )
-        first = await spawn(config, tmp_path, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+        first = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
         try:
             async with asyncio.timeout(60):
                 await hold.arrived.wait()
@@ -115,7 +101,7 @@ async def test_sigkill_around_the_reminder(tmp_path: Path, delivered: bool) -> N
             await first.communicate()
         assert len(reminders(server)) == (1 if delivered else 0)
 
-        second = await spawn(config, tmp_path, datetime(2026, 11, 2, 10, 1, tzinfo=WIB))
+        second = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 10, 1, tzinfo=WIB))
         try:
             await until(lambda: len(reminders(server)) == (2 if delivered else 1))
             await asyncio.sleep(1.5)  # a further sweep would show a second copy here

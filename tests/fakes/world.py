@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +24,7 @@ from tests.fakes.people import FakeUser
 from tests.fakes.telegram import FakeBotApi
 
 ADMIN_ID = 9999
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
@@ -143,3 +146,27 @@ async def running_bot(
             yield world
         finally:
             await stop_app(world.app)
+
+
+async def spawn_bot(server: FakeBotApi, tmp_path: Path, **env: str) -> asyncio.subprocess.Process:
+    """`sopbot run` as a separate process against the fake server."""
+    variables = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": server.token,
+        "BOT_API_BASE_URL": server.base_url,
+        "BOT_API_FILE_URL": server.base_file_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_LEVEL": os.environ.get("TEST_BOT_LOG", "CRITICAL"),
+        **env,
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=tmp_path,
+        env=variables,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
