@@ -11,8 +11,6 @@ from bot.cli import main
 from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import spawn_bot
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.mark.parametrize("token", ["", "not-a-token", "123:short"])
 def test_run_without_a_usable_token(

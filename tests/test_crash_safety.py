@@ -20,7 +20,6 @@ from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import spawn_bot
 
 WIB = ZoneInfo("Asia/Jakarta")
-ROOT = Path(__file__).resolve().parent.parent
 RINA = 1003
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
