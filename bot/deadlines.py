@@ -135,6 +135,7 @@ class Deadlines:
                 )
             ).all()
             context = engine._step_context(run, sop, step, rs)
+            owing_by_boss: dict[str, list[dict[str, object]]] = {}
             for a in assignments:
                 unit = await engine._unit_name(s, a.unit_id)
                 members = await engine._assignees(s, a)
@@ -172,28 +173,26 @@ class Deadlines:
                             seq=seq,
                             late_minutes=late,
                         )
-                if not escalate:
-                    continue
                 boss_role = self.supervisor_of(sop, a.role)
-                if not boss_role:
-                    continue
+                if escalate and boss_role:
+                    owing_by_boss.setdefault(boss_role, []).append(
+                        {
+                            "role_name": sop.roles[a.role].name,
+                            "unit_name": unit,
+                            "names": [m.name for m in members],
+                        }
+                    )
+            # One escalation per supervisor and step, naming everyone late.
+            for boss_role, owing in owing_by_boss.items():
                 for boss in await engine._holders(s, boss_role):
-                    key = f"escalate:{rs.id}:{a.id}:{boss.id}:2:0"
                     queued = await engine._notify(
                         s,
                         boss.id or 0,
                         "escalation",
-                        key,
-                        {
-                            **context,
-                            "unit_name": unit,
-                            "late_minutes": late,
-                            "role_name": sop.roles[a.role].name,
-                            "owing": [m.name for m in members],
-                        },
+                        f"escalate:{rs.id}:{boss.id}:2:0",
+                        {**context, "late_minutes": late, "owing": owing},
                         run=run,
                         run_step_id=rs.id,
-                        assignment_id=a.id,
                     )
                     if queued:
                         escalations += 1
@@ -206,8 +205,7 @@ class Deadlines:
                             step=step.number,
                             member_id=boss.id,
                             name=boss.name,
-                            unit=unit,
-                            owing=[m.name for m in members],
+                            owing=owing,
                             late_minutes=late,
                         )
         return reminders, escalations

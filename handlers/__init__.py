@@ -17,7 +17,8 @@ from handlers import admin, buttons, commands, errors, start, text, updates, upl
 
 
 def register(app: Application) -> None:
-    private = filters.ChatType.PRIVATE
+    # Private chats only; an edited message is not a second answer.
+    private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
     # Group -1: drop an update already handled (Telegram redelivers after a restart).
     app.add_handler(TypeHandler(Update, updates.drop_seen), group=-1)
 

@@ -77,7 +77,13 @@ async def test_escalation_after_waktu_again_and_daily_repeat(office: Office) -> 
     assert (r.reminders, r.escalations) == (0, 1)  # the planners' assignment, to its boss
     esc = await notes(office, "escalation")
     assert {n.member_id for n in esc} == {office.id("sekretaris")}
-    assert esc[0].context["owing"] == ["Perencana Satu", "Perencana Dua"]
+    assert esc[0].context["owing"] == [
+        {
+            "role_name": "Kasubbag Perencanaan / Perencana",
+            "unit_name": None,
+            "names": ["Perencana Satu", "Perencana Dua"],
+        }
+    ]
     office.clock.set(at(2026, 11, 2, 15, 0))
     assert (await d.sweep()).reminders == 0  # still the same working day
     office.clock.set(at(2026, 11, 3, 7, 30))  # next opening: the daily repeat
@@ -107,6 +113,16 @@ async def test_collection_reminds_only_units_that_owe(office: Office) -> None:
     assert (await d.sweep()).reminders == 2
     owed = {n.member_id for n in await notes(office, "reminder")}
     assert owed == {p("unit3"), p("unit5")}
+    office.clock.set(office.engine.calendar.add_working_minutes(s6.due_at, 120))
+    assert (await d.sweep()).escalations == 1  # one message to the secretary
+    [esc] = await notes(office, "escalation")
+    assert esc.member_id == p("sekretaris")
+    assert [o["unit_name"] for o in esc.context["owing"]] == [
+        "Bidang Politik Dalam Negeri",
+        "Bidang Kewaspadaan Nasional dan Penanganan Konflik",
+    ]
+    text = Texts().render("escalation", **esc.context)
+    assert "Bidang Politik Dalam Negeri (Staf 3)" in text
 
 
 async def test_two_concurrent_sweeps_send_once(office: Office) -> None:
