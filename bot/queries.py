@@ -1,0 +1,401 @@
+"""Questions about runs: who may act now, what is open, how late it is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.errors import (
+    AlreadyDone,
+    FileRejected,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RunClosed,
+)
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Event,
+    ReviewState,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+    StoredFile,
+)
+from bot.sop import Action, Step
+from bot.transitions import Transitions
+from bot.views import ADMIN, OWING, RunStatus, StepStatus, Task, TaskAction, UnitDelivery
+
+
+class RunQueries(Transitions):
+    """Read-only views and pre-checks; no state changes here."""
+
+    # ------------------------------------------------------------------ checks
+
+    async def authorize(
+        self,
+        actor_id: int,
+        run_step_id: int,
+        *,
+        unit_id: int | None = None,
+        purpose: str = "act",
+    ) -> Task:
+        """Would this member be allowed to act on the step now? Raises the
+        same refusals the command would; asked before a prompt or a download
+        so a person is not asked for something they cannot give."""
+        async with self.db.session() as s:
+            await self._member(s, actor_id)
+            rs = await s.get(RunStep, run_step_id)
+            if rs is None:
+                raise NotFound("step")
+            run = await s.get(Run, rs.run_id)
+            assert run is not None
+            if run.state != RunState.open:
+                raise RunClosed(run_title=run.title, state=run.state.value)
+            sop = self._sop(run)
+            step = sop.step(rs.step_key)
+            roles = {r.role for r in await self._roles(s, actor_id)}
+            if purpose == "close":
+                allowed = {step.reviewer} if step.action == Action.collect else set(step.actors)
+                if step.action not in (Action.collect, Action.validate):
+                    raise InvalidInput("not_closable")
+                if not roles & allowed:
+                    raise NotAllowed(roles=sorted(r for r in allowed if r))
+                self._require_open(rs)
+                return self._task(run, step, rs, None, None)
+            if step.action == Action.collect:
+                if rs.state != StepState.open and not await self._collection_live(s, run, sop, rs):
+                    self._require_open(rs)
+            else:
+                self._require_open(rs)
+            if purpose == "upload" and step.action != Action.collect and step.files == "none":
+                raise InvalidInput("no_files_here")
+            a = await self._assignment_for(s, actor_id, rs, unit_id)
+            if a.state == AssignmentState.accepted:
+                raise AlreadyDone("accepted")
+            if a.state in (AssignmentState.closed, AssignmentState.done):
+                raise AlreadyDone()
+            return self._task(run, step, rs, a, await self._unit_name(s, a.unit_id))
+
+    def _task(
+        self, run: Run, step: Step, rs: RunStep, a: Assignment | None, unit_name: str | None
+    ) -> Task:
+        return Task(
+            run_id=run.id or 0,
+            run_title=run.title,
+            run_step_id=rs.id or 0,
+            number=step.number,
+            step_key=step.key,
+            uraian=step.uraian,
+            action=step.action.value,
+            due_at=rs.due_at,
+            opened_at=rs.opened_at,
+            waktu=step.waktu,
+            assignment_id=a.id if a else None,
+            unit_id=a.unit_id if a else None,
+            unit_name=unit_name,
+            state=a.state.value if a else rs.state.value,
+            note=a.note if a else None,
+            actions=self._actions(step, rs, a),
+        )
+
+    async def check_upload(
+        self,
+        actor_id: int,
+        run_step_id: int,
+        *,
+        name: str,
+        mime: str,
+        kind: str,
+        size: int | None,
+        unit_id: int | None = None,
+    ) -> Task:
+        """Refuse a file before it is downloaded (size, type, who, when)."""
+        task = await self.authorize(actor_id, run_step_id, unit_id=unit_id, purpose="upload")
+        async with self.db.session() as s:
+            rs = await s.get(RunStep, run_step_id)
+            run = await s.get(Run, rs.run_id) if rs else None
+        assert rs is not None and run is not None
+        step = self._sop(run).step(rs.step_key)
+        # An unknown size (Telegram may omit it) is checked after download.
+        reason = self.check_file(step, name, mime, kind, 1 if size is None else size)
+        if reason:
+            raise FileRejected(
+                reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
+            )
+        return task
+
+    async def check_review(self, actor_id: int, file_id: int) -> StoredFile:
+        """May this member review this file now (before asking for a note)?"""
+        async with self.db.session() as s:
+            await self._member(s, actor_id)
+            stored = await s.get(StoredFile, file_id)
+            if stored is None:
+                raise NotFound("file")
+            rs = await s.get(RunStep, stored.run_step_id)
+            run = await s.get(Run, stored.run_id)
+            assert rs is not None and run is not None
+            if run.state != RunState.open:
+                raise RunClosed(run_title=run.title, state=run.state.value)
+            sop = self._sop(run)
+            step = sop.step(rs.step_key)
+            if step.action != Action.collect or not step.reviewer:
+                raise InvalidInput("not_reviewable")
+            if step.reviewer not in {r.role for r in await self._roles(s, actor_id)}:
+                raise NotAllowed(roles=[step.reviewer])
+            if (
+                rs.state != StepState.open
+                and await self._validation_for(s, run, sop, step.key) is None
+            ):
+                raise AlreadyDone()
+            if stored.review_state != ReviewState.received:
+                raise AlreadyDone(stored.review_state.value)
+            return stored
+
+    # ------------------------------------------------------------------ queries
+
+    async def tasks(self, member_id: int) -> list[Task]:
+        """The member's open tasks, oldest first, each with its actions."""
+        async with self.db.session() as s:
+            rows = (
+                await s.exec(
+                    select(Assignment, RunStep, Run)
+                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(
+                        Run.state == RunState.open,
+                        col(Assignment.state).in_([*OWING, AssignmentState.delivered]),
+                    )
+                    .order_by(col(RunStep.opened_at), col(Assignment.id))
+                )
+            ).all()
+            tasks = []
+            for a, rs, run in rows:
+                if not await self._may_act(s, member_id, a):
+                    continue
+                sop = self._sop(run)
+                step = sop.step(rs.step_key)
+                # A unit may still send a new version before review.
+                live = rs.state == StepState.open or (
+                    step.action == Action.collect
+                    and a.state in (*OWING, AssignmentState.delivered)
+                    and await self._collection_live(s, run, sop, rs)
+                )
+                if not live:
+                    continue
+                if step.action == Action.collect and a.state == AssignmentState.delivered:
+                    state = "delivered"
+                else:
+                    state = a.state.value
+                tasks.append(
+                    Task(
+                        run_id=run.id or 0,
+                        run_title=run.title,
+                        run_step_id=rs.id or 0,
+                        number=step.number,
+                        step_key=step.key,
+                        uraian=step.uraian,
+                        action=step.action.value,
+                        due_at=rs.due_at,
+                        opened_at=rs.opened_at,
+                        waktu=step.waktu,
+                        assignment_id=a.id,
+                        unit_id=a.unit_id,
+                        unit_name=await self._unit_name(s, a.unit_id),
+                        state=state,
+                        note=a.note,
+                        actions=self._actions(step, rs, a),
+                    )
+                )
+            # A reviewer follows the collection while it is open.
+            roles = {r.role for r in await self._roles(s, member_id)}
+            open_steps = (
+                await s.exec(
+                    select(RunStep, Run)
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(Run.state == RunState.open, RunStep.state == StepState.open)
+                )
+            ).all()
+            for rs, run in open_steps:
+                step = self._sop(run).step(rs.step_key)
+                if step.action == Action.collect and step.reviewer in roles:
+                    tasks.append(
+                        Task(
+                            run_id=run.id or 0,
+                            run_title=run.title,
+                            run_step_id=rs.id or 0,
+                            number=step.number,
+                            step_key=step.key,
+                            uraian=step.uraian,
+                            action="review",
+                            due_at=rs.due_at,
+                            opened_at=rs.opened_at,
+                            waktu=step.waktu,
+                            state="open",
+                            actions=[
+                                TaskAction("view", (rs.id or 0,)),
+                                TaskAction("cls", (rs.id or 0,)),
+                            ],
+                        )
+                    )
+            return tasks
+
+    async def upload_targets(self, member_id: int) -> list[Task]:
+        """Tasks that take a file now (for a file sent without context)."""
+        return [t for t in await self.tasks(member_id) if any(a.verb == "up" for a in t.actions)]
+
+    async def collection(self, member_id: int, run_step_id: int) -> tuple[Run, list[UnitDelivery]]:
+        """Each unit's latest file and state, for the reviewer. Accepts the
+        collect step or its validation step."""
+        async with self.db.session() as s:
+            rs = await s.get(RunStep, run_step_id)
+            if rs is None:
+                raise NotFound("step")
+            run = await s.get(Run, rs.run_id)
+            assert run is not None
+            sop = self._sop(run)
+            step = sop.step(rs.step_key)
+            if step.action == Action.validate:
+                collect = await self._latest_step(s, run, step.collection or "")
+                if collect is None:
+                    raise NotFound("step")
+                rs, step = collect, sop.step(collect.step_key)
+            if step.action != Action.collect:
+                raise InvalidInput("not_reviewable")
+            roles = {r.role for r in await self._roles(s, member_id)}
+            if step.reviewer not in roles and ADMIN not in roles:
+                raise NotAllowed(roles=[step.reviewer or ""])
+            result = []
+            for a in (
+                await s.exec(
+                    select(Assignment)
+                    .where(Assignment.run_step_id == rs.id)
+                    .order_by(Assignment.unit_id)
+                )
+            ).all():
+                files = (
+                    await s.exec(
+                        select(StoredFile)
+                        .where(StoredFile.assignment_id == a.id)
+                        .order_by(col(StoredFile.id).desc())
+                    )
+                ).all()
+                live = [f for f in files if f.review_state != ReviewState.superseded]
+                result.append(
+                    UnitDelivery(
+                        assignment_id=a.id or 0,
+                        unit_id=a.unit_id or 0,
+                        unit_name=await self._unit_name(s, a.unit_id) or "",
+                        state=a.state.value,
+                        file=live[0] if live else None,
+                        versions=len(files),
+                    )
+                )
+            return run, result
+
+    async def run_status(
+        self, run_id: int | None = None, *, include_closed: bool = False
+    ) -> list[RunStatus]:
+        """Open runs (or one run): each step with actor, state, time used and lateness."""
+        now = self.clock.now()
+        async with self.db.session() as s:
+            query = select(Run).order_by(Run.id)
+            if run_id is not None:
+                query = query.where(Run.id == run_id)
+            elif not include_closed:
+                query = query.where(Run.state == RunState.open)
+            result = []
+            for run in (await s.exec(query)).all():
+                sop = self._sop(run)
+                steps = (
+                    await s.exec(
+                        select(RunStep)
+                        .where(RunStep.run_id == run.id)
+                        .order_by(RunStep.number, RunStep.iteration)
+                    )
+                ).all()
+                statuses = []
+                for rs in steps:
+                    step = sop.step(rs.step_key)
+                    end = rs.done_at or (now if rs.state == StepState.open else None)
+                    used = (
+                        round(self.calendar.working_minutes_between(rs.opened_at, end), 1)
+                        if rs.opened_at and end
+                        else None
+                    )
+                    late = None
+                    if rs.due_at and end and end > rs.due_at:
+                        late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
+                    pending = []
+                    if step.action == Action.collect and rs.state == StepState.open:
+                        for a in (
+                            await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
+                        ).all():
+                            if a.state in OWING:
+                                pending.append(await self._unit_name(s, a.unit_id) or "")
+                    statuses.append(
+                        StepStatus(
+                            run_step_id=rs.id or 0,
+                            number=rs.number,
+                            key=rs.step_key,
+                            uraian=step.uraian,
+                            actors=[sop.roles[r].name for r in step.actors],
+                            state=rs.state.value,
+                            iteration=rs.iteration,
+                            waktu=step.waktu,
+                            opened_at=rs.opened_at,
+                            due_at=rs.due_at,
+                            done_at=rs.done_at,
+                            used_minutes=used,
+                            late_minutes=late,
+                            pending_units=pending,
+                        )
+                    )
+                result.append(
+                    RunStatus(
+                        run.id or 0,
+                        run.title,
+                        sop.name,
+                        run.state.value,
+                        run.started_at,
+                        statuses,
+                        run.reminders_paused,
+                    )
+                )
+            return result
+
+    async def events(
+        self, run_id: int, *, offset: int = 0, limit: int = 20
+    ) -> tuple[list[Event], int]:
+        async with self.db.session() as s:
+            total = (
+                await s.exec(select(func.count()).select_from(Event).where(Event.run_id == run_id))
+            ).one()
+            rows = (
+                await s.exec(
+                    select(Event)
+                    .where(Event.run_id == run_id)
+                    .order_by(Event.seq)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+            return list(rows), total
+
+    async def runs(self, *, open_only: bool = True) -> Sequence[Run]:
+        async with self.db.session() as s:
+            query = select(Run).order_by(col(Run.id).desc())
+            if open_only:
+                query = query.where(Run.state == RunState.open)
+            return (await s.exec(query)).all()
+
+    async def file(self, file_id: int) -> StoredFile:
+        async with self.db.session() as s:
+            stored = await s.get(StoredFile, file_id)
+            if stored is None:
+                raise NotFound("file")
+            return stored

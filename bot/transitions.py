@@ -1,0 +1,583 @@
+"""Opening and closing steps: the shared core of the run state machine.
+
+Commands (engine.py) and queries (queries.py) build on these helpers; every
+helper works inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.audit import append_event
+from bot.calendar import WorkCalendar
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import (
+    AmbiguousUnit,
+    InvalidInput,
+    NotAllowed,
+    NotEnrolled,
+    NoteRequired,
+    NotFound,
+    RunClosed,
+    WrongUnit,
+)
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Event,
+    Member,
+    MemberRole,
+    Notification,
+    ReviewState,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+    StoredFile,
+    Unit,
+)
+from bot.sop import Action, Sop, SopRegistry, Step
+from bot.storage import FileStorage
+from bot.views import MAX_NOTE, OWING, TaskAction, iso
+
+
+class Transitions:
+    """Helpers that change or read a run inside one transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        sops: SopRegistry,
+        calendar: WorkCalendar,
+        clock: Clock,
+        storage: FileStorage,
+        *,
+        max_file_bytes: int | None = 20 * 1024 * 1024,
+    ) -> None:
+        self.db = db
+        self.sops = sops
+        self.calendar = calendar
+        self.clock = clock
+        self.storage = storage
+        self.max_file_bytes = max_file_bytes
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _member(self, s: AsyncSession, member_id: int) -> Member:
+        member = await s.get(Member, member_id)
+        if member is None or not member.active:
+            raise NotEnrolled()
+        return member
+
+    async def _roles(self, s: AsyncSession, member_id: int) -> list[MemberRole]:
+        return list(
+            (await s.exec(select(MemberRole).where(MemberRole.member_id == member_id))).all()
+        )
+
+    async def _lock_run(self, s: AsyncSession, run_id: int, *, must_be_open: bool = True) -> Run:
+        run = (await s.exec(select(Run).where(Run.id == run_id).with_for_update())).first()
+        if run is None:
+            raise NotFound("run")
+        if must_be_open and run.state != RunState.open:
+            raise RunClosed(run_title=run.title, state=run.state.value)
+        return run
+
+    async def _run_step(self, s: AsyncSession, run_step_id: int) -> tuple[Run, RunStep]:
+        rs = await s.get(RunStep, run_step_id)
+        if rs is None:
+            raise NotFound("step")
+        run = await self._lock_run(s, rs.run_id)
+        await s.refresh(rs)
+        return run, rs
+
+    def _sop(self, run: Run) -> Sop:
+        return self.sops.get(run.sop_key)
+
+    async def _event(
+        self, s: AsyncSession, kind: str, *, run: Run | None, actor_id: int | None, **details: Any
+    ) -> Event:
+        return await append_event(
+            s,
+            kind,
+            at=self.clock.now(),
+            run_id=run.id if run else None,
+            actor_id=actor_id,
+            details=details,
+        )
+
+    async def _notify(
+        self,
+        s: AsyncSession,
+        member_id: int,
+        template: str,
+        key: str,
+        context: dict[str, Any],
+        *,
+        run: Run | None = None,
+        run_step_id: int | None = None,
+        assignment_id: int | None = None,
+        file_id: int | None = None,
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Queue a message in the outbox; a key already queued is skipped."""
+        exists = (await s.exec(select(Notification.id).where(Notification.key == key))).first()
+        if exists is not None:
+            return False
+        now = self.clock.now()
+        s.add(
+            Notification(
+                key=key,
+                member_id=member_id,
+                template=template,
+                context=context,
+                run_id=run.id if run else None,
+                run_step_id=run_step_id,
+                assignment_id=assignment_id,
+                file_id=file_id,
+                created_at=now,
+                not_before=not_before or now,
+            )
+        )
+        await s.flush()
+        return True
+
+    async def _holders(
+        self, s: AsyncSession, role: str, unit_id: int | None = None
+    ) -> list[Member]:
+        query = (
+            select(Member)
+            .join(MemberRole, col(MemberRole.member_id) == col(Member.id))
+            .where(MemberRole.role == role, col(Member.active).is_(True))
+        )
+        if unit_id is not None:
+            query = query.where(MemberRole.unit_id == unit_id)
+        members = (await s.exec(query.order_by(Member.id))).all()
+        return list({m.id: m for m in members}.values())
+
+    async def _assignees(self, s: AsyncSession, a: Assignment) -> list[Member]:
+        if a.member_id is not None:
+            member = await s.get(Member, a.member_id)
+            return [member] if member and member.active else []
+        return await self._holders(s, a.role, a.unit_id)
+
+    async def _unit_name(self, s: AsyncSession, unit_id: int | None) -> str | None:
+        if unit_id is None:
+            return None
+        unit = await s.get(Unit, unit_id)
+        return unit.name if unit else None
+
+    async def _may_act(self, s: AsyncSession, member_id: int, a: Assignment) -> bool:
+        if a.member_id is not None:
+            return a.member_id == member_id
+        for role in await self._roles(s, member_id):
+            if role.role == a.role and (a.unit_id is None or role.unit_id == a.unit_id):
+                return True
+        return False
+
+    async def _assignment_for(
+        self, s: AsyncSession, member_id: int, rs: RunStep, unit_id: int | None = None
+    ) -> Assignment:
+        """The member's assignment on this step, or the reason they have none."""
+        assignments = (
+            await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
+        ).all()
+        mine = [a for a in assignments if await self._may_act(s, member_id, a)]
+        if unit_id is not None:
+            mine = [a for a in mine if a.unit_id == unit_id]
+        if not mine:
+            roles = {r.role for r in await self._roles(s, member_id)}
+            if any(a.role in roles and a.unit_id is not None for a in assignments):
+                raise WrongUnit()
+            raise NotAllowed(roles=sorted({a.role for a in assignments}))
+        owing = [
+            a for a in mine if a.state not in (AssignmentState.accepted, AssignmentState.closed)
+        ]
+        if len({a.unit_id for a in owing}) > 1:
+            units = [(a.unit_id, await self._unit_name(s, a.unit_id)) for a in owing]
+            raise AmbiguousUnit(units=units, run_step_id=rs.id)
+        return (owing or mine)[0]
+
+    def _step_context(self, run: Run, sop: Sop, step: Step, rs: RunStep) -> dict[str, Any]:
+        return {
+            "run_id": run.id,
+            "run_title": run.title,
+            "sop_name": sop.name,
+            "run_step_id": rs.id,
+            "number": step.number,
+            "step_key": step.key,
+            "uraian": step.uraian,
+            "kelengkapan": step.kelengkapan,
+            "waktu": step.waktu,
+            "output": step.output,
+            "keterangan": step.keterangan,
+            "petunjuk": step.petunjuk,
+            "action": step.action.value,
+            "iteration": rs.iteration,
+            "opened_at": iso(rs.opened_at),
+            "due_at": iso(rs.due_at),
+        }
+
+    async def _latest_files(self, s: AsyncSession, run: Run, step_key: str) -> list[StoredFile]:
+        """Files of the latest iteration of a step that has any."""
+        steps = (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run.id, RunStep.step_key == step_key)
+                .order_by(col(RunStep.iteration).desc())
+            )
+        ).all()
+        for rs in steps:
+            files = (
+                await s.exec(
+                    select(StoredFile)
+                    .where(
+                        StoredFile.run_step_id == rs.id,
+                        StoredFile.review_state != ReviewState.superseded,
+                    )
+                    .order_by(StoredFile.id)
+                )
+            ).all()
+            if files:
+                return list(files)
+        return []
+
+    async def _notes_since(self, s: AsyncSession, run: Run, rs: RunStep) -> list[dict[str, Any]]:
+        """Notes left by the steps done since this step last closed (or just
+        the previous step, the first time), so a correction note reaches the
+        person who must act on it."""
+        done = (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run.id, col(RunStep.done_at).is_not(None))
+                .order_by(col(RunStep.done_at), col(RunStep.id))
+            )
+        ).all()
+        previous_self = [d for d in done if d.step_key == rs.step_key and d.id != rs.id]
+        if previous_self:
+            cutoff = previous_self[-1]
+            window = [d for d in done if (d.done_at, d.id) > (cutoff.done_at, cutoff.id)]
+        else:
+            window = list(done[-1:])
+        notes = []
+        for d in window:
+            if d.note:
+                actor = await s.get(Member, d.done_by) if d.done_by else None
+                notes.append(
+                    {
+                        "number": d.number,
+                        "by": actor.name if actor else "",
+                        "note": d.note,
+                        "outcome": d.outcome,
+                    }
+                )
+        return notes
+
+    async def _send_task(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        step: Step,
+        rs: RunStep,
+        a: Assignment,
+        member: Member,
+        *,
+        reason: str = "opened",
+    ) -> None:
+        context = self._step_context(run, sop, step, rs)
+        context.update(
+            assignment_id=a.id,
+            unit_name=await self._unit_name(s, a.unit_id),
+            notes=await self._notes_since(s, run, rs),
+            actions=[t.as_dict() for t in self._actions(step, rs, a)],
+            reason=reason,
+        )
+        key = f"task:{rs.id}:{a.id}:{member.id}:{reason}"
+        if await self._notify(
+            s, member.id, "task", key, context, run=run, run_step_id=rs.id, assignment_id=a.id
+        ):
+            for f in await self._attachments(s, run, step):
+                await self._notify(
+                    s,
+                    member.id,
+                    "attachment",
+                    f"att:{rs.id}:{member.id}:{f.id}",
+                    {"run_title": run.title, "number": step.number, "name": f.original_name},
+                    run=run,
+                    run_step_id=rs.id,
+                    file_id=f.id,
+                )
+
+    async def _attachments(self, s: AsyncSession, run: Run, step: Step) -> list[StoredFile]:
+        for key in step.attach_from:
+            files = await self._latest_files(s, run, key)
+            if files:
+                return files
+        return []
+
+    def _actions(self, step: Step, rs: RunStep, a: Assignment | None) -> list[TaskAction]:
+        rid = rs.id or 0
+        match step.action:
+            case Action.confirm:
+                verbs = [] if step.files == "none" else [TaskAction("up", (rid,))]
+                return [*verbs, TaskAction("ok", (rid,))]
+            case Action.decide:
+                return [TaskAction("dec", (rid, i), o.label) for i, o in enumerate(step.outcomes)]
+            case Action.distribute:
+                return [TaskAction("send", (rid,))]
+            case Action.meeting:
+                return [TaskAction("mtg", (rid,))]
+            case Action.collect:
+                return [TaskAction("up", (rid,))]
+            case Action.validate:
+                return [TaskAction("view", (rid,)), TaskAction("cls", (rid,))]
+        return []
+
+    async def _open_step(
+        self, s: AsyncSession, run: Run, sop: Sop, key: str, *, reason: str = "opened"
+    ) -> RunStep:
+        step = sop.step(key)
+        now = self.clock.now()
+        rs = (
+            await s.exec(
+                select(RunStep).where(
+                    RunStep.run_id == run.id,
+                    RunStep.step_key == key,
+                    RunStep.state == StepState.waiting,
+                )
+            )
+        ).first()
+        if rs is None:
+            last = (
+                await s.exec(
+                    select(func.max(RunStep.iteration)).where(
+                        RunStep.run_id == run.id, RunStep.step_key == key
+                    )
+                )
+            ).one()
+            rs = RunStep(
+                run_id=run.id or 0, step_key=key, number=step.number, iteration=(last or 0) + 1
+            )
+        rs.state = StepState.open
+        rs.opened_at = now
+        rs.due_at = self.calendar.add_working_minutes(now, step.waktu)
+        s.add(rs)
+        await s.flush()
+        await self._event(
+            s,
+            "step_opened",
+            run=run,
+            actor_id=None,
+            run_step_id=rs.id,
+            step=step.number,
+            key=key,
+            iteration=rs.iteration,
+            due_at=iso(rs.due_at),
+        )
+
+        if step.action == Action.validate:
+            # Validation works on the collection's own per-unit assignments.
+            collect_rs = await self._latest_step(s, run, step.collection or "")
+            assignments = [
+                Assignment(run_step_id=rs.id or 0, role=r, updated_at=now) for r in step.actors
+            ]
+            if collect_rs is not None and await self._collection_settled(s, collect_rs):
+                assignments = []
+        elif step.action == Action.collect:
+            units = (
+                await s.exec(select(Unit).where(col(Unit.active).is_(True)).order_by(Unit.id))
+            ).all()
+            role = next(r for r in step.actors if sop.roles[r].per_unit)
+            assignments = [
+                Assignment(run_step_id=rs.id or 0, role=role, unit_id=u.id, updated_at=now)
+                for u in units
+            ]
+        else:
+            assignments = []
+            for role in step.actors:
+                if sop.roles[role].per_unit:
+                    units = (await s.exec(select(Unit).where(col(Unit.active).is_(True)))).all()
+                    assignments += [
+                        Assignment(run_step_id=rs.id or 0, role=role, unit_id=u.id, updated_at=now)
+                        for u in units
+                    ]
+                else:
+                    assignments.append(
+                        Assignment(run_step_id=rs.id or 0, role=role, updated_at=now)
+                    )
+        for a in assignments:
+            s.add(a)
+        await s.flush()
+        for a in assignments:
+            members = await self._assignees(s, a)
+            await self._event(
+                s,
+                "assigned",
+                run=run,
+                actor_id=None,
+                run_step_id=rs.id,
+                assignment_id=a.id,
+                role=a.role,
+                unit=await self._unit_name(s, a.unit_id),
+                members=[m.name for m in members],
+            )
+            if reason == "silent":  # the starter acts on it at once
+                continue
+            for member in members:
+                await self._send_task(s, run, sop, step, rs, a, member, reason=reason)
+        if step.action == Action.validate and not assignments:
+            await self._finish_step(s, run, sop, rs, None, outcome="valid", note=None)
+        return rs
+
+    async def _latest_step(self, s: AsyncSession, run: Run, key: str) -> RunStep | None:
+        return (
+            await s.exec(
+                select(RunStep)
+                .where(
+                    RunStep.run_id == run.id,
+                    RunStep.step_key == key,
+                    RunStep.state != StepState.waiting,
+                )
+                .order_by(col(RunStep.iteration).desc())
+            )
+        ).first()
+
+    async def _finish_step(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        rs: RunStep,
+        actor_id: int | None,
+        *,
+        outcome: str,
+        note: str | None,
+        state: StepState = StepState.done,
+        next_key: str | None | type[Ellipsis] = ...,
+    ) -> None:
+        step = sop.step(rs.step_key)
+        now = self.clock.now()
+        rs.state, rs.done_at, rs.done_by, rs.outcome, rs.note = state, now, actor_id, outcome, note
+        s.add(rs)
+        for a in (await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))).all():
+            # Delivered unit files stay delivered: they still await review.
+            if a.state in OWING:
+                a.state = AssignmentState.done if actor_id else AssignmentState.closed
+                a.updated_at = now
+                s.add(a)
+        await s.flush()
+        await self._event(
+            s,
+            "step_done",
+            run=run,
+            actor_id=actor_id,
+            run_step_id=rs.id,
+            step=step.number,
+            key=step.key,
+            outcome=outcome,
+            note=note,
+            state=state.value,
+            late_minutes=self._late(rs, now),
+        )
+        target = step.next if next_key is ... else next_key
+        if target is None:
+            await self._finish_run(s, run, sop)
+        else:
+            await self._open_step(s, run, sop, str(target))
+
+    def _late(self, rs: RunStep, now: datetime) -> float:
+        if rs.due_at is None or now <= rs.due_at:
+            return 0.0
+        return round(self.calendar.working_minutes_between(rs.due_at, now), 1)
+
+    async def _finish_run(self, s: AsyncSession, run: Run, sop: Sop) -> None:
+        now = self.clock.now()
+        run.state, run.ended_at = RunState.done, now
+        s.add(run)
+        waiting = (
+            await s.exec(
+                select(RunStep).where(RunStep.run_id == run.id, RunStep.state == StepState.waiting)
+            )
+        ).all()
+        for rs in waiting:
+            rs.state = StepState.skipped
+            s.add(rs)
+        await s.flush()
+        await self._event(
+            s, "run_done", run=run, actor_id=None, skipped=[r.number for r in waiting]
+        )
+        summary = await self._summary(s, run, sop)
+        for member_id in await self._involved(s, run):
+            await self._notify(
+                s, member_id, "run_done", f"run_done:{run.id}:{member_id}", summary, run=run
+            )
+
+    async def _involved(self, s: AsyncSession, run: Run) -> list[int]:
+        """Everyone who acted in or was assigned to the run."""
+        ids: set[int] = set()
+        if run.started_by:
+            ids.add(run.started_by)
+        steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
+        for rs in steps:
+            if rs.done_by:
+                ids.add(rs.done_by)
+            for a in (
+                await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
+            ).all():
+                ids.update(m.id for m in await self._assignees(s, a) if m.id)
+        return sorted(ids)
+
+    async def _summary(self, s: AsyncSession, run: Run, sop: Sop) -> dict[str, Any]:
+        steps = (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run.id, RunStep.state != StepState.skipped)
+                .order_by(col(RunStep.opened_at), col(RunStep.id))
+            )
+        ).all()
+        files = (
+            await s.exec(
+                select(func.count()).select_from(StoredFile).where(StoredFile.run_id == run.id)
+            )
+        ).one()
+        used = 0.0
+        late = []
+        for rs in steps:
+            if rs.opened_at and rs.done_at:
+                used += self.calendar.working_minutes_between(rs.opened_at, rs.done_at)
+                if rs.due_at and rs.done_at > rs.due_at:
+                    late.append(rs.number)
+        return {
+            "run_id": run.id,
+            "run_title": run.title,
+            "sop_name": sop.name,
+            "started_at": iso(run.started_at),
+            "ended_at": iso(run.ended_at),
+            "steps_done": len(steps),
+            "files": files,
+            "used_minutes": round(used),
+            "standard_minutes": sop.total_waktu,
+            "late_steps": sorted(set(late)),
+        }
+
+    async def _collection_settled(self, s: AsyncSession, collect_rs: RunStep) -> bool:
+        assignments = (
+            await s.exec(select(Assignment).where(Assignment.run_step_id == collect_rs.id))
+        ).all()
+        return all(
+            a.state in (AssignmentState.accepted, AssignmentState.closed) for a in assignments
+        )
+
+    def _check_note(self, note: str | None, rule: str) -> str | None:
+        note = (note or "").strip() or None
+        if note and len(note) > MAX_NOTE:
+            raise InvalidInput("note_too_long", limit=MAX_NOTE)
+        if rule == "required" and not note:
+            raise NoteRequired()
+        return note if rule != "none" else None

@@ -1,0 +1,118 @@
+"""Plain values the engine hands out: tasks, statuses, receipts.
+
+Nothing here touches the database or Telegram; handlers render these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.models import (
+    AssignmentState,
+    StoredFile,
+)
+
+ADMIN = "admin"
+MAX_NOTE = 1000
+MAX_TITLE = 200
+PHOTO_EXTENSIONS = {"jpg", "jpeg", "png"}
+OWING = (AssignmentState.open, AssignmentState.returned)
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file as received, before it is stored."""
+
+    data: bytes
+    original_name: str
+    mime_type: str
+    kind: str = "document"  # document | photo
+    telegram_file_id: str | None = None
+    batch: str | None = None  # album id: pages sent together form one version
+
+
+@dataclass(frozen=True)
+class TaskAction:
+    """Something a person can do now: a verb and the ids it acts on."""
+
+    verb: str
+    args: tuple[int, ...]
+    label: str | None = None  # from the SOP file (a decision's outcome label)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verb": self.verb, "args": list(self.args), "label": self.label}
+
+
+@dataclass
+class Task:
+    run_id: int
+    run_title: str
+    run_step_id: int
+    number: int
+    step_key: str
+    uraian: str
+    action: str
+    due_at: datetime | None
+    opened_at: datetime | None
+    waktu: int
+    assignment_id: int | None = None
+    unit_id: int | None = None
+    unit_name: str | None = None
+    state: str = "open"
+    note: str | None = None
+    actions: list[TaskAction] = field(default_factory=list)
+
+
+@dataclass
+class StepStatus:
+    run_step_id: int
+    number: int
+    key: str
+    uraian: str
+    actors: list[str]
+    state: str
+    iteration: int
+    waktu: int
+    opened_at: datetime | None
+    due_at: datetime | None
+    done_at: datetime | None
+    used_minutes: float | None
+    late_minutes: float | None
+    pending_units: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunStatus:
+    run_id: int
+    title: str
+    sop_name: str
+    state: str
+    started_at: datetime
+    steps: list[StepStatus]
+    reminders_paused: bool = False
+
+
+@dataclass
+class UnitDelivery:
+    assignment_id: int
+    unit_id: int
+    unit_name: str
+    state: str
+    file: StoredFile | None
+    versions: int
+
+
+@dataclass
+class Receipt:
+    file: StoredFile
+    run_title: str
+    step_number: int
+    unit_name: str | None
+    step_closed: bool
+    checks: list[str] = field(default_factory=list)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
