@@ -187,30 +187,7 @@ class RunQueries(Transitions):
                 )
                 if not live:
                     continue
-                if step.action == Action.collect and a.state == AssignmentState.delivered:
-                    state = "delivered"
-                else:
-                    state = a.state.value
-                tasks.append(
-                    Task(
-                        run_id=run.id or 0,
-                        run_title=run.title,
-                        run_step_id=rs.id or 0,
-                        number=step.number,
-                        step_key=step.key,
-                        uraian=step.uraian,
-                        action=step.action.value,
-                        due_at=rs.due_at,
-                        opened_at=rs.opened_at,
-                        waktu=step.waktu,
-                        assignment_id=a.id,
-                        unit_id=a.unit_id,
-                        unit_name=await self._unit_name(s, a.unit_id),
-                        state=state,
-                        note=a.note,
-                        actions=self._actions(step, rs, a),
-                    )
-                )
+                tasks.append(self._task(run, step, rs, a, await self._unit_name(s, a.unit_id)))
             # A reviewer follows the collection while it is open.
             roles = {r.role for r in await self._roles(s, member_id)}
             open_steps = (
@@ -223,25 +200,13 @@ class RunQueries(Transitions):
             for rs, run in open_steps:
                 step = self._sop(run).step(rs.step_key)
                 if step.action == Action.collect and step.reviewer in roles:
-                    tasks.append(
-                        Task(
-                            run_id=run.id or 0,
-                            run_title=run.title,
-                            run_step_id=rs.id or 0,
-                            number=step.number,
-                            step_key=step.key,
-                            uraian=step.uraian,
-                            action="review",
-                            due_at=rs.due_at,
-                            opened_at=rs.opened_at,
-                            waktu=step.waktu,
-                            state="open",
-                            actions=[
-                                TaskAction("view", (rs.id or 0,)),
-                                TaskAction("cls", (rs.id or 0,)),
-                            ],
-                        )
-                    )
+                    follow = self._task(run, step, rs, None, None)
+                    follow.action, follow.state = "review", "open"
+                    follow.actions = [
+                        TaskAction("view", (rs.id or 0,)),
+                        TaskAction("cls", (rs.id or 0,)),
+                    ]
+                    tasks.append(follow)
             return tasks
 
     async def upload_targets(self, member_id: int) -> list[Task]:
