@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -170,3 +170,22 @@ async def test_digest_once_a_day_at_opening(office: Office) -> None:
     assert [s["number"] for s in run["late"]] == [2]
     text = Texts().render("digest", **digest.context)
     assert "Langkah 2 terlambat" in text and "Selasa, 3 November 2026" in text
+
+
+async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.sop import SopRegistry
+    from bot.sop.schema import Reminders
+    from tests.support import build_office
+
+    seed = SopRegistry.load().get("pengumpulan-data-kinerja")
+    custom = seed.model_copy(update={"reminders": Reminders(escalate_after=15, repeat_every=30)})
+    office = await build_office(db, clock, tmp_path, sops=SopRegistry([custom]))
+    d = Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 8, 0))
+    await office.engine.start_run(office.id("kepala"), "TW III")  # step 2 due 09:00
+    results = []
+    for minute in (0, 14, 15, 29, 30, 61):
+        office.clock.set(at(2026, 11, 2, 9, 0) + timedelta(minutes=minute))
+        r = await d.sweep()
+        results.append((minute, r.reminders, r.escalations))
+    assert results == [(0, 2, 0), (14, 0, 0), (15, 0, 1), (29, 0, 0), (30, 2, 0), (61, 2, 0)]
