@@ -63,9 +63,18 @@ async def on_button(update: Update, context: Context, member: MemberInfo) -> Non
         await _drop_buttons(update)
 
 
+async def _held_note(context: Context, member: MemberInfo, run_step_id: int) -> str | None:
+    """A note typed as a reply to this task, waiting for its button."""
+    pending = await services(context).waiting.get(member.id)
+    if pending and pending.kind == "note_ready" and pending.payload["run_step_id"] == run_step_id:
+        return str(pending.payload["note"])
+    return None
+
+
 async def _ok(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
     await services(context).engine.authorize(member.id, run_step_id)
-    await actions.complete(update, context, member, run_step_id)
+    note = await _held_note(context, member, run_step_id)
+    await actions.complete(update, context, member, run_step_id, note)
     return True
 
 
@@ -73,7 +82,8 @@ async def _dec(
     update: Update, context: Context, member: MemberInfo, run_step_id: int, outcome: int
 ) -> bool:
     await services(context).engine.authorize(member.id, run_step_id)
-    await actions.decide(update, context, member, run_step_id, outcome)
+    note = await _held_note(context, member, run_step_id)
+    await actions.decide(update, context, member, run_step_id, outcome, note)
     return True
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.engine import Task
 from bot.errors import InvalidInput
 from bot.members import MemberInfo
 from handlers import actions
-from handlers.common import Context, enrolled, reply, services
+from handlers.common import Context, enrolled, keyboard, reply, services, texts
 from handlers.parsing import parse_meeting
 from handlers.uploads import step_of_reply
 
@@ -58,6 +59,9 @@ async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
             step = await svc.engine.close_step(member.id, int(data["run_step_id"]), text)
             await svc.waiting.clear(member.id)
             await reply(update, context, "closed_ack", number=step.number, reason=text)
+        case "note_ready":
+            task = await svc.engine.authorize(member.id, int(data["run_step_id"]))
+            await keep_note(update, context, member, task, text)
         case "upload" | "held":
             await reply(update, context, "expecting_file")
         case _:
@@ -86,11 +90,21 @@ async def answer_task(
     task = await svc.engine.authorize(member.id, run_step_id)
     if task.action == "meeting":
         await schedule(update, context, member, run_step_id, text)
-    elif task.action in ("confirm", "distribute"):
-        await actions.complete(update, context, member, run_step_id, text)
-    elif task.action == "decide":
-        await reply(update, context, "use_buttons")
+    elif task.action in ("confirm", "distribute", "decide"):
+        await keep_note(update, context, member, task, text)
     else:
         await reply(
             update, context, "expecting_file" if task.action == "collect" else "use_buttons"
         )
+
+
+async def keep_note(
+    update: Update, context: Context, member: MemberInfo, task: Task, text: str
+) -> None:
+    """Hold a typed note for the task; it is used when a button is pressed,
+    so a casual reply never finishes a step by itself."""
+    await services(context).waiting.set(
+        member.id, "note_ready", run_step_id=task.run_step_id, note=text
+    )
+    markup = keyboard(texts(context), [a.as_dict() for a in task.actions])
+    await reply(update, context, "note_saved", markup, number=task.number, note=text)

@@ -175,10 +175,16 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         assert "Capaian TW III perlu dicek" in p["rina"].latest("Keputusan Kepala Badan")["text"]
         task11 = with_buttons(p["sekretaris"], "Langkah 11")
         assert "&lt;ulang&gt;" not in task11["text"] and "<ulang>" in task11["text"]
-        await p["sekretaris"].press(task11, "Selesai")
+        # A reply to the task message keeps a note; the button then finishes the step.
+        await p["sekretaris"].send_text("Mohon diperbaiki hari ini.", reply_to=task11)
+        await idle()
+        saved = with_buttons(p["sekretaris"], "Catatan untuk langkah 11 disimpan")
+        assert p["rina"].find("putaran ke-2") == []  # not finished by the reply alone
+        await p["sekretaris"].press(saved, "Selesai")
         await idle()
         task8b = with_buttons(p["rina"], "Langkah 8")
         assert "putaran ke-2" in task8b["text"] and "dicek <ulang>" in task8b["text"]
+        assert "Mohon diperbaiki hari ini." in task8b["text"]
         await p["rina"].press(task8b, "Unggah berkas")
         await idle()
         await p["rina"].send_document(b"PK compiled v2", "dokumen-kinerja-v2.xlsx", XLSX)
