@@ -20,9 +20,10 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.engine import ADMIN
 from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
-from bot.models import Invitation, Member, MemberRole, Unit
+from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.sop import SopRegistry
 
+STRANGER_QUIET = timedelta(hours=1)
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -327,16 +328,26 @@ class Membership:
             )
             return await self._info(s, member)
 
-    async def record_stranger(self, telegram_id: int, what: str) -> None:
-        """Audit an attempt by someone not enrolled; what they sent is not kept."""
+    async def record_stranger(self, telegram_id: int, what: str) -> bool:
+        """Audit an attempt by someone not enrolled; what they sent is not kept.
+        One entry per person per hour, so a flood cannot bloat the log."""
+        now = self.clock.now()
         async with self.db.transaction() as s:
+            recent = (
+                await s.exec(
+                    select(Event).where(Event.kind == "stranger", Event.at > now - STRANGER_QUIET)
+                )
+            ).all()
+            if any(e.details.get("telegram_id") == telegram_id for e in recent):
+                return False
             await append_event(
                 s,
                 "stranger",
-                at=self.clock.now(),
+                at=now,
                 actor_id=None,
                 details={"telegram_id": telegram_id, "kind": what},
             )
+            return True
 
     async def mark_blocked(self, member_id: int, blocked: bool) -> None:
         async with self.db.transaction() as s:

@@ -51,3 +51,20 @@ async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
             ).one()
         assert sorted(members) == ["Admin", "Rina"]
         assert strangers == 1
+
+
+async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    async with running_bot(tmp_path) as world:
+        rina = await world.join("rina", 3001, "Rina", "perencana")
+
+        async def broken(member_id: int) -> list[object]:
+            raise RuntimeError("database went away")
+
+        world.services.engine.tasks = broken  # type: ignore[method-assign]
+        with caplog.at_level("ERROR", logger="sopbot.errors"):
+            await rina.send_command("/tugas")
+            await world.idle()
+        assert rina.messages[-1]["text"].startswith("⚠️ Terjadi kesalahan")
+        assert len(rina.messages[-1]["text"].splitlines()) == 1
+        record = next(r for r in caplog.records if r.name == "sopbot.errors")
+        assert "/tugas" in record.getMessage() and "database went away" in record.getMessage()
