@@ -25,6 +25,7 @@ COMMANDS = [
     ("tugas", "Tugas saya yang masih terbuka"),
     ("status", "Status kegiatan yang berjalan"),
     ("riwayat", "Riwayat peristiwa sebuah kegiatan"),
+    ("laporan", "Laporan monev kegiatan (Excel)"),
     ("mulai", "Mulai kegiatan baru (Kepala Badan/admin)"),
     ("batal", "Batalkan isian yang sedang ditunggu"),
     ("bantuan", "Apa yang dapat saya lakukan"),

@@ -119,6 +119,33 @@ def cmd_invite(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.errors import EngineError
+    from bot.report import run_report
+    from bot.services import Services
+
+    settings = _settings()
+
+    async def go() -> bytes | None:
+        services = Services.build(settings)
+        try:
+            await services.start()
+            return await run_report(services.engine, args.run, services.office.name)
+        except (EngineError, RuntimeError) as exc:
+            print(f"Laporan tidak dapat dibuat: {exc}", file=sys.stderr)
+            return None
+        finally:
+            await services.close()
+
+    data = asyncio.run(go())
+    if data is None:
+        return 1
+    out = Path(args.output or f"laporan-monev-kegiatan-{args.run}.xlsx")
+    out.write_bytes(data)
+    print(f"Laporan ditulis ke {out}")
+    return 0
+
+
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = _settings()
     token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
@@ -163,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True
     )
     audit.add_parser("verify", help="periksa rantai hash").set_defaults(func=cmd_audit_verify)
+
+    report = sub.add_parser("report", help="laporan monev sebuah kegiatan (xlsx)")
+    report.add_argument("run", type=int)
+    report.add_argument("-o", "--output")
+    report.set_defaults(func=cmd_report)
 
     invite = sub.add_parser("invite", help="buat tautan undangan")
     invite.add_argument("--role", required=True)

@@ -28,6 +28,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("tugas", commands.tugas, filters=private))
     app.add_handler(CommandHandler("status", commands.status, filters=private))
     app.add_handler(CommandHandler("riwayat", commands.riwayat, filters=private))
+    app.add_handler(CommandHandler("laporan", commands.laporan, filters=private))
     app.add_handler(CommandHandler("batal", commands.batal, filters=private))
     app.add_handler(CommandHandler("hentikan", commands.hentikan, filters=private))
     app.add_handler(CommandHandler("anggota", admin.anggota, filters=private))

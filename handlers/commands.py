@@ -1,12 +1,13 @@
-"""Commands: /mulai /tugas /status /riwayat /bantuan /batal /hentikan."""
+"""Commands: /mulai /tugas /status /riwayat /laporan /bantuan /batal /hentikan."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.engine import ADMIN, Task
-from bot.errors import InvalidInput, NotFound
+from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.members import MemberInfo
+from bot.report import run_report
 from handlers.common import (
     Context,
     button,
@@ -22,6 +23,7 @@ from handlers.parsing import split_title
 
 MAX_TASK_MESSAGES = 10
 HISTORY_PAGE = 10
+REPORT_ROLES = ("kepala_badan", "sekretaris", "perencana", ADMIN)
 
 
 def _args_text(update: Update) -> str:
@@ -127,7 +129,14 @@ async def bantuan(update: Update, context: Context) -> None:
     if member is None:
         await stranger(update, context)
         return
-    await reply(update, context, "help", roles=member.role_names, is_admin=member.has(ADMIN))
+    await reply(
+        update,
+        context,
+        "help",
+        roles=member.role_names,
+        is_admin=member.has(ADMIN),
+        can_report=member.has(*REPORT_ROLES),
+    )
 
 
 @enrolled
@@ -153,3 +162,27 @@ async def unknown(update: Update, context: Context) -> None:
         await stranger(update, context)
         return
     await reply(update, context, "unknown_command")
+
+
+@enrolled
+async def laporan(update: Update, context: Context, member: MemberInfo) -> None:
+    """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
+    if not member.has(*REPORT_ROLES):
+        raise NotAllowed(roles=list(REPORT_ROLES))
+    svc = services(context)
+    arg = _args_text(update)
+    if arg and not arg.isdigit():
+        raise NotFound("run")
+    runs = await svc.engine.runs(open_only=False)
+    run = next((r for r in runs if r.id == int(arg)), None) if arg else (runs[0] if runs else None)
+    if run is None:
+        raise NotFound("run")
+    data = await run_report(svc.engine, run.id or 0, svc.office.name)
+    assert update.effective_chat is not None
+    caption = texts(context).render("report_caption", max_chars=1024, title=run.title)
+    await context.bot.send_document(
+        update.effective_chat.id,
+        data,
+        caption=caption,
+        filename=f"laporan-monev-kegiatan-{run.id}.xlsx",
+    )

@@ -278,3 +278,15 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await admin.press(history, "Berikutnya")
         await idle()
         assert "(11–20 dari" in admin.messages[-1]["text"]
+
+        # The head downloads the monev report; a unit member may not.
+        await p["kepala"].send_command("/laporan")
+        await p["unit1"].send_command("/laporan")
+        await idle()
+        report = p["kepala"].documents()[-1]
+        assert report["document"]["file_name"] == "laporan-monev-kegiatan-1.xlsx"
+        book = openpyxl.load_workbook(
+            io.BytesIO(world.server.file_bytes(report["document"]["file_id"]))
+        )
+        assert book["Ringkasan"]["B5"].value == "Data Kinerja Triwulan III 2026"
+        assert "tidak berwenang" in p["unit1"].messages[-1]["text"]

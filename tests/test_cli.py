@@ -40,6 +40,8 @@ def test_invite_prints_a_deep_link(
     assert main(["invite", "--role", "anggota_tim"]) == 1
     assert "memerlukan unit" in capsys.readouterr().err
     assert main(["invite", "--role", "bupati"]) == 1
+    assert main(["report", "1"]) == 1  # no such run yet
+    assert "tidak dapat dibuat" in capsys.readouterr().err
 
 
 async def test_refuses_a_database_that_is_behind(tmp_path: Path) -> None:

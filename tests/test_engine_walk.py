@@ -223,3 +223,23 @@ async def test_whole_sop_walked(office: Office) -> None:
         verification = await verify_chain(s)
     assert verification.ok, verification.reason
     assert verification.checked >= len(kinds)
+
+    # The monev report of the run.
+    import io
+
+    import openpyxl
+
+    from bot.report import run_report
+
+    book = openpyxl.load_workbook(io.BytesIO(await run_report(e, run.id, "Bakesbangpol Uji")))
+    summary = {row[0]: row[1] for row in book["Ringkasan"].iter_rows(min_row=3, values_only=True)}
+    assert summary["Kegiatan"] == "Data Kinerja Triwulan III 2026"
+    assert summary["Status"] == "selesai" and summary["Rantai log peristiwa"] == "utuh"
+    assert summary["Waktu standar total (menit kerja)"] == 785
+    assert summary["Berkas tercatat"] == len(files)
+    steps_rows = list(book["Langkah"].iter_rows(min_row=2, values_only=True))
+    assert len(steps_rows) == len(steps)
+    assert [r[0] for r in steps_rows[:3]] == [1, 2, 3]
+    assert all(r[10] is not None for r in steps_rows)  # working minutes used, per step
+    assert len(list(book["Berkas"].iter_rows(min_row=2))) == len(files)
+    assert len(list(book["Peristiwa"].iter_rows(min_row=2))) == len(kinds)

@@ -1,0 +1,161 @@
+"""The monitoring and evaluation (monev) report of a run, as a workbook.
+
+The SOP's waktu is a service standard; what a monev reports on is the time
+each step actually took against it, who acted, which files were received
+and how they were judged. The layout and headings are a document template
+(templates/documents/laporan-monev.xlsx); this module fills in the rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+
+from openpyxl import load_workbook
+from sqlmodel import col, select
+
+from bot.audit import verify_chain
+from bot.engine import Engine
+from bot.errors import NotFound
+from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
+from bot.texts import TEMPLATES_DIR
+
+TEMPLATE = TEMPLATES_DIR / "documents" / "laporan-monev.xlsx"
+STATE_TEXT = {
+    "done": "selesai",
+    "returned": "dikembalikan",
+    "open": "terbuka",
+    "waiting": "menunggu",
+    "skipped": "dilewati",
+    "cancelled": "dibatalkan",
+}
+REVIEW_TEXT = {
+    "received": "menunggu",
+    "accepted": "diterima",
+    "returned": "dikembalikan",
+    "superseded": "diganti versi baru",
+}
+
+
+async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
+    """The filled workbook for one run."""
+    tz = engine.calendar.tz
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(tz).strftime("%d-%m-%Y %H:%M") if moment else ""
+
+    async with engine.db.session() as s:
+        run = await s.get(Run, run_id)
+        if run is None:
+            raise NotFound("run")
+        sop = engine.sops.get(run.sop_key)
+        names = {m.id: m.name for m in (await s.exec(select(Member))).all()}
+        units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+        steps = (
+            await s.exec(
+                select(RunStep)
+                .where(RunStep.run_id == run_id)
+                .order_by(col(RunStep.opened_at).is_(None), col(RunStep.opened_at), RunStep.number)
+            )
+        ).all()
+        files = (
+            await s.exec(
+                select(StoredFile).where(StoredFile.run_id == run_id).order_by(StoredFile.id)
+            )
+        ).all()
+        events = (
+            await s.exec(select(Event).where(Event.run_id == run_id).order_by(Event.seq))
+        ).all()
+        chain = await verify_chain(s)
+
+    book = load_workbook(TEMPLATE)
+    used_total = 0.0
+    late_steps = []
+    sheet = book["Langkah"]
+    for rs in steps:
+        step = sop.step(rs.step_key)
+        end = rs.done_at or (engine.clock.now() if rs.state.value == "open" else None)
+        used = (
+            engine.calendar.working_minutes_between(rs.opened_at, end)
+            if rs.opened_at and end
+            else None
+        )
+        late = (
+            engine.calendar.working_minutes_between(rs.due_at, end)
+            if rs.due_at and end and end > rs.due_at
+            else 0.0
+        )
+        if used is not None:
+            used_total += used
+        if late:
+            late_steps.append(str(rs.number))
+        sheet.append(
+            [
+                rs.number,
+                step.uraian,
+                ", ".join(sop.roles[r].name for r in step.actors),
+                rs.iteration,
+                STATE_TEXT.get(rs.state.value, rs.state.value),
+                local(rs.opened_at),
+                local(rs.due_at),
+                local(rs.done_at),
+                names.get(rs.done_by or 0, ""),
+                step.waktu,
+                round(used, 1) if used is not None else None,
+                round(late, 1) if late else None,
+                rs.outcome or "",
+                rs.note or "",
+            ]
+        )
+
+    sheet = book["Berkas"]
+    step_numbers = {rs.id: rs.number for rs in steps}
+    for n, f in enumerate(files, start=1):
+        sheet.append(
+            [
+                n,
+                step_numbers.get(f.run_step_id),
+                units.get(f.unit_id or 0, ""),
+                f.original_name,
+                f.version,
+                f.kind,
+                f.size,
+                f.sha256,
+                names.get(f.uploader_id, ""),
+                local(f.received_at),
+                REVIEW_TEXT.get(f.review_state.value, f.review_state.value),
+                f.review_note or "",
+            ]
+        )
+    sheet = book["Peristiwa"]
+    for e in events:
+        sheet.append(
+            [
+                e.seq,
+                local(e.at),
+                e.kind,
+                names.get(e.actor_id or 0, ""),
+                json.dumps(e.details, ensure_ascii=False),
+                e.hash,
+            ]
+        )
+    summary = book["Ringkasan"]
+    values = [
+        office_name,
+        sop.name,
+        run.title,
+        STATE_TEXT.get(run.state.value, run.state.value),
+        local(run.started_at),
+        local(run.ended_at),
+        sop.total_waktu,
+        round(used_total),
+        ", ".join(dict.fromkeys(late_steps)) or "-",
+        len(files),
+        "utuh" if chain.ok else f"RUSAK pada peristiwa {chain.broken_seq}: {chain.reason}",
+    ]
+    for row, value in enumerate(values, start=3):
+        summary.cell(row=row, column=2, value=value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
