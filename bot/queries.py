@@ -19,6 +19,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Event,
+    Member,
     ReviewState,
     Run,
     RunState,
@@ -29,6 +30,8 @@ from bot.models import (
 from bot.sop import Action, Step
 from bot.transitions import Transitions
 from bot.views import ADMIN, OWING, RunStatus, StepStatus, Task, TaskAction, UnitDelivery
+
+MAX_DELEGATES = 40
 
 
 class RunQueries(Transitions):
@@ -364,3 +367,32 @@ class RunQueries(Transitions):
             if stored is None:
                 raise NotFound("file")
             return stored
+
+    async def delegation_candidates(self, actor_id: int, assignment_id: int) -> list[Member]:
+        """Who the actor could hand this assignment to: colleagues with the
+        same role (and unit) first, then everyone else who is active."""
+        async with self.db.session() as s:
+            await self._member(s, actor_id)
+            a = await s.get(Assignment, assignment_id)
+            if a is None:
+                raise NotFound("assignment")
+            rs = await s.get(RunStep, a.run_step_id)
+            run = await s.get(Run, rs.run_id) if rs else None
+            assert rs is not None and run is not None
+            if run.state != RunState.open:
+                raise RunClosed(run_title=run.title, state=run.state.value)
+            if rs.state != StepState.open or a.state not in OWING:
+                raise AlreadyDone()
+            roles = {r.role for r in await self._roles(s, actor_id)}
+            if not (ADMIN in roles or await self._may_act(s, actor_id, a)):
+                raise NotAllowed(roles=[a.role, ADMIN])
+            colleagues = await self._holders(s, a.role, a.unit_id)
+            everyone = (
+                await s.exec(
+                    select(Member).where(col(Member.active).is_(True)).order_by(Member.name)
+                )
+            ).all()
+            ordered = {m.id: m for m in [*colleagues, *everyone]}
+            ordered.pop(actor_id, None)
+            ordered.pop(a.member_id, None)
+            return list(ordered.values())[:MAX_DELEGATES]

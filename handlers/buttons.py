@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bot.errors import InvalidInput
@@ -15,6 +15,7 @@ from handlers import actions
 from handlers.commands import history_page
 from handlers.common import (
     Context,
+    button,
     decode,
     enrolled,
     keyboard,
@@ -56,6 +57,8 @@ async def on_button(update: Update, context: Context, member: MemberInfo) -> Non
         "pick": _pick,
         "page": _page,
         "cancel": _cancel,
+        "dlg": _delegate,
+        "to": _delegate_to,
     }[verb]
     drop = await handler(update, context, member, *args)
     await query.answer()
@@ -202,4 +205,25 @@ async def _page(
 async def _cancel(update: Update, context: Context, member: MemberInfo) -> bool:
     had = await services(context).waiting.clear(member.id)
     await reply(update, context, "cancelled_input", had=had is not None)
+    return True
+
+
+async def _delegate(
+    update: Update, context: Context, member: MemberInfo, assignment_id: int
+) -> bool:
+    """Ask whom to hand the task to, with a button per candidate."""
+    t = texts(context)
+    candidates = await services(context).engine.delegation_candidates(member.id, assignment_id)
+    rows = [[button(t, "to", assignment_id, m.id or 0, label=m.name[:60])] for m in candidates]
+    rows.append([button(t, "cancel")])
+    await reply(update, context, "pick_delegate", InlineKeyboardMarkup(rows))
+    return False
+
+
+async def _delegate_to(
+    update: Update, context: Context, member: MemberInfo, assignment_id: int, to_member_id: int
+) -> bool:
+    await services(context).engine.reassign(member.id, assignment_id, to_member_id)
+    target = await services(context).members.get(to_member_id)
+    await reply(update, context, "delegated_ack", name=target.name)
     return True

@@ -62,12 +62,11 @@ async def send_tasks(update: Update, context: Context, member: MemberInfo) -> No
         update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
     )
     for task in tasks[:MAX_TASK_MESSAGES]:
+        actions = [a.as_dict() for a in task.actions]
+        if task.assignment_id and task.state in ("open", "returned"):
+            actions.append({"verb": "dlg", "args": [task.assignment_id]})
         await reply(
-            update,
-            context,
-            "task_line",
-            keyboard(texts(context), [a.as_dict() for a in task.actions]),
-            **task_view(task),
+            update, context, "task_line", keyboard(texts(context), actions), **task_view(task)
         )
 
 

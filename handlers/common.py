@@ -27,6 +27,8 @@ VERBS = {
     "view": 1,
     "cls": 1,
     "acc": 1,
+    "dlg": 1,
+    "to": 2,
     "ret": 1,
     "rsvp": 2,
     "pick": 2,

@@ -81,10 +81,11 @@ async def test_everyday_commands(tmp_path: Path) -> None:
         await rina.send_command("/bantuan")
         await rina.send_command("/perintahaneh")
         await world.idle()
-        task = rina.latest("Langkah 2: Membuat format")
+        task = next(m for m in reversed(rina.messages) if "Limpahkan" in str(m.get("reply_markup")))
         assert [b["text"] for row in task["reply_markup"]["inline_keyboard"] for b in row] == [
             "📤 Unggah berkas",
             "✅ Selesai",
+            "👥 Limpahkan",
         ]
         assert "/tugas" in rina.latest("Bantuan")["text"]
         assert "/mulai" not in rina.latest("Bantuan")["text"]
@@ -160,3 +161,32 @@ async def test_member_of_two_units_is_asked_where_a_file_goes(tmp_path: Path) ->
         await world.idle()
         assert "Bidang Politik Dalam Negeri" in staf.latest("Tanda terima")["text"]
         assert world.server.errors() == []
+
+
+async def test_a_planner_hands_a_task_to_a_colleague(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        dodi = await world.join("dodi", 1004, "Dodi", "perencana")
+        unit = await world.join("unit1", 2001, "Staf", "anggota_tim", "Sekretariat")
+        await kepala.send_command("/mulai", "TW IV 2026")
+        await rina.send_command("/tugas")
+        await world.idle()
+        line = next(m for m in reversed(rina.messages) if "Limpahkan" in str(m.get("reply_markup")))
+        await unit.press(line, "Limpahkan")  # not theirs: refused
+        await rina.press(line, "Limpahkan")
+        await world.idle()
+        assert "tidak berwenang" in list(world.server.callback_answers.values())[-2]["text"]
+        question = rina.latest("Limpahkan tugas ini kepada siapa")
+        names = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
+        assert names[0] == "Dodi" and "Rina" not in names  # colleagues first, never oneself
+        await rina.press(question, "Dodi")
+        await world.idle()
+        assert "dilimpahkan kepada Dodi" in rina.latest("dilimpahkan")["text"]
+        assert dodi.latest("Tugas dilimpahkan kepada Anda")
+        await rina.send_command("/tugas")
+        await world.idle()
+        assert "Tidak ada tugas" in rina.messages[-1]["text"]
+        async with world.services.db.session() as s:
+            ev = (await s.exec(select(Event).where(Event.kind == "reassigned"))).one()
+        assert (ev.details["by"], ev.details["to_member"]) == ("Rina", "Dodi")
