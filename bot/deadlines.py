@@ -29,8 +29,6 @@ from bot.sop import Sop, Step
 
 log = logging.getLogger(__name__)
 
-DIGEST_ROLES = ("kepala_badan", "sekretaris")
-
 
 @dataclass
 class SweepResult:
@@ -211,7 +209,7 @@ class Deadlines:
         return reminders, escalations
 
     async def _digest(self, now: datetime) -> int:
-        """The morning summary for the head and the secretary, once a day."""
+        """The morning summary for the digest roles (office file), once a day."""
         today = now.astimezone(self.calendar.tz).date()
         statuses = await self.engine.run_status()
         end_of_day = self.calendar.intervals(today)
@@ -253,7 +251,10 @@ class Deadlines:
                 await s.exec(
                     select(MemberRole.member_id)
                     .join(Member, col(Member.id) == col(MemberRole.member_id))
-                    .where(col(MemberRole.role).in_(DIGEST_ROLES), col(Member.active).is_(True))
+                    .where(
+                        col(MemberRole.role).in_(self.office.digest_roles),
+                        col(Member.active).is_(True),
+                    )
                 )
             ).all()
             for member_id in sorted(set(ids)):

@@ -31,6 +31,12 @@ class OfficeConfig(BaseModel):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     # role -> supervising role; overrides the SOP's own `supervisor` entries.
     supervisors: dict[str, str] = Field(default_factory=dict)
+    # Who gets the morning digest, and who may download a run's monev report
+    # (admins always may).
+    digest_roles: list[str] = Field(default_factory=lambda: ["kepala_badan", "sekretaris"])
+    report_roles: list[str] = Field(
+        default_factory=lambda: ["kepala_badan", "sekretaris", "perencana"]
+    )
 
     @field_validator("units")
     @classmethod

@@ -23,7 +23,6 @@ from handlers.parsing import split_title
 
 MAX_TASK_MESSAGES = 10
 HISTORY_PAGE = 10
-REPORT_ROLES = ("kepala_badan", "sekretaris", "perencana", ADMIN)
 
 
 def _args_text(update: Update) -> str:
@@ -134,7 +133,7 @@ async def bantuan(update: Update, context: Context) -> None:
         "help",
         roles=member.role_names,
         is_admin=member.has(ADMIN),
-        can_report=member.has(*REPORT_ROLES),
+        can_report=member.has(*services(context).office.report_roles, ADMIN),
     )
 
 
@@ -166,9 +165,9 @@ async def unknown(update: Update, context: Context) -> None:
 @enrolled
 async def laporan(update: Update, context: Context, member: MemberInfo) -> None:
     """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
-    if not member.has(*REPORT_ROLES):
-        raise NotAllowed(roles=list(REPORT_ROLES))
     svc = services(context)
+    if not member.has(*svc.office.report_roles, ADMIN):
+        raise NotAllowed(roles=[*svc.office.report_roles, ADMIN])
     arg = _args_text(update)
     if arg and not arg.isdigit():
         raise NotFound("run")
