@@ -23,9 +23,18 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.engine import OWING, Engine, iso
 from bot.errors import NotAllowed, NotFound, StepNotOpen
-from bot.models import Assignment, Member, MemberRole, Run, RunState, RunStep, StepState
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Member,
+    MemberRole,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+)
 from bot.office import OfficeConfig
-from bot.sop import Sop, Step
+from bot.sop import Action, Sop, Step
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +141,30 @@ class Deadlines:
                     )
                 )
             ).all()
-            context = engine._step_context(run, sop, step, rs)
             owing_by_boss: dict[str, list[dict[str, object]]] = {}
-            for a in assignments:
+            step_context = engine._step_context(run, sop, step, rs)
+            targets = [(a, step, rs) for a in assignments]
+            if step.action == Action.validate and step.collection:
+                # Units whose files were sent back owe a new upload to the collection.
+                collect_rs = await engine._latest_step(s, run, step.collection)
+                if collect_rs is not None:
+                    returned = (
+                        await s.exec(
+                            select(Assignment).where(
+                                Assignment.run_step_id == collect_rs.id,
+                                Assignment.state == AssignmentState.returned,
+                            )
+                        )
+                    ).all()
+                    targets += [(a, sop.step(collect_rs.step_key), collect_rs) for a in returned]
+            for a, owed_step, owed_rs in targets:
+                context = {
+                    **engine._step_context(run, sop, owed_step, owed_rs),
+                    "due_at": iso(rs.due_at),
+                }
                 unit = await engine._unit_name(s, a.unit_id)
                 members = await engine._assignees(s, a)
-                actions = [t.as_dict() for t in engine._actions(step, rs, a)]
+                actions = [t.as_dict() for t in engine._actions(owed_step, owed_rs, a)]
                 for m in members:
                     key = f"remind:{rs.id}:{a.id}:{m.id}:1:{seq}"
                     queued = await engine._notify(
@@ -188,7 +215,7 @@ class Deadlines:
                         boss.id or 0,
                         "escalation",
                         f"escalate:{rs.id}:{boss.id}:2:0",
-                        {**context, "late_minutes": late, "owing": owing},
+                        {**step_context, "late_minutes": late, "owing": owing},
                         run=run,
                         run_step_id=rs.id,
                     )

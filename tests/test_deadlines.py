@@ -189,3 +189,33 @@ async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -
         r = await d.sweep()
         results.append((minute, r.reminders, r.escalations))
     assert results == [(0, 2, 0), (14, 0, 0), (15, 0, 1), (29, 0, 0), (30, 2, 0), (61, 2, 0)]
+
+
+async def test_a_returned_unit_is_reminded_during_validation(office: Office) -> None:
+    e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 7, 30))
+    run = await e.start_run(p("kepala"), "TW III")
+    s2 = await open_step(office, run.id)
+    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+    await e.complete(p("perencana"), s2.id)
+    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
+    await e.schedule_meeting(
+        p("sekretaris"), (await open_step(office, run.id)).id, at(2026, 11, 3, 9, 0), "Aula"
+    )
+    await e.complete(p("kepala"), (await open_step(office, run.id)).id)
+    s6 = await open_step(office, run.id)
+    receipts = [
+        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
+        for i in range(1, 6)
+    ]
+    for r in receipts[:4]:
+        await e.review(p("perencana"), r.file.id, accept=True)
+    await e.review(p("perencana"), receipts[4].file.id, accept=False, note="Lampiran kurang")
+    s7 = await open_step(office, run.id)
+    office.clock.set(s7.due_at)
+    await d.sweep()
+    reminded = {n.member_id: n for n in await notes(office, "reminder")}
+    assert set(reminded) == {p("unit5"), p("perencana"), p("perencana2")}
+    unit5 = reminded[p("unit5")]
+    assert unit5.context["number"] == 6 and unit5.context["actions"][0]["verb"] == "up"
+    assert unit5.context["due_at"] == s7.due_at.isoformat()
