@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from telegram import Message, Update
@@ -9,6 +10,7 @@ from telegram import Message, Update
 from bot.engine import Task
 from bot.errors import FileRejected
 from bot.members import MemberInfo
+from bot.storage import extension_of
 from handlers import actions
 from handlers.common import (
     Context,
@@ -23,13 +25,24 @@ from handlers.common import (
 STEP_VERBS = {"ok", "up", "dec", "send", "mtg", "view", "cls"}
 
 
+def _named(name: str | None, mime: str | None) -> str:
+    """Telegram may omit a document's name; give it one with the extension
+    its MIME type implies, so the type check still works."""
+    name = (name or "").strip() or "dokumen"
+    if not extension_of(name) and mime:
+        guessed = mimetypes.guess_extension(mime.split(";")[0].strip())
+        if guessed:
+            name += guessed
+    return name
+
+
 def held_file(message: Message) -> dict[str, Any]:
     """What we need to fetch the file later; for a photo, the largest size."""
     if message.document is not None:
         doc = message.document
         return {
             "file_id": doc.file_id,
-            "name": doc.file_name or "dokumen",
+            "name": _named(doc.file_name, doc.mime_type),
             "mime": doc.mime_type or "application/octet-stream",
             "kind": "document",
             "size": doc.file_size,

@@ -1,0 +1,54 @@
+"""Reading what people type and what buttons carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from handlers.common import decode, encode
+from handlers.parsing import parse_meeting, parse_moment, split_title
+from handlers.uploads import _named
+
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+def test_meeting_text() -> None:
+    assert parse_meeting("25-11-2026 09:00 Ruang Rapat", WIB) == (
+        datetime(2026, 11, 25, 9, 0, tzinfo=WIB),
+        "Ruang Rapat",
+    )
+    assert parse_meeting("25/11/2026 pukul 13.30 WIB, Aula Lt. 2", WIB) == (
+        datetime(2026, 11, 25, 13, 30, tzinfo=WIB),
+        "Aula Lt. 2",
+    )
+    for bad in ("besok jam 9", "31-02-2026 09:00 Aula", "25-11-2026 09:00", ""):
+        assert parse_meeting(bad, WIB) is None
+    assert parse_moment("27-11-2026 14:00", WIB) == datetime(2026, 11, 27, 14, 0, tzinfo=WIB)
+    assert parse_moment("27-11-2026", WIB) is None
+
+
+def test_title_and_note() -> None:
+    assert split_title("Data Kinerja TW III | Mohon segera") == (
+        "Data Kinerja TW III",
+        "Mohon segera",
+    )
+    assert split_title("Data Kinerja TW III") == ("Data Kinerja TW III", None)
+
+
+def test_button_data_round_trip_and_forgery() -> None:
+    assert decode(encode("dec", 12, 1)) == ("dec", (12, 1))
+    for forged in (None, "", "dec:12", "dec:12:x", "rm:1", "ok:-1", "ok:" + "9" * 60, "ok:1:2"):
+        assert decode(forged) is None
+    with pytest.raises(AssertionError):
+        encode("to", 10**30, 10**30)  # never more than Telegram's 64 bytes
+
+
+def test_a_document_without_a_name_keeps_its_type() -> None:
+    assert _named(None, "application/pdf") == "dokumen.pdf"
+    assert (
+        _named("laporan", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        == "laporan.xlsx"
+    )
+    assert _named("a.xlsx", "application/octet-stream") == "a.xlsx"
