@@ -118,39 +118,15 @@ async def test_everyday_commands(tmp_path: Path) -> None:
 
 async def test_member_of_two_units_is_asked_where_a_file_goes(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as world:
-        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
-        rina = await world.join("rina", 1003, "Rina", "perencana")
+        await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+        await world.join("rina", 1003, "Rina", "perencana")
         staf = await world.join("staf", 2001, "Staf", "anggota_tim", "Sekretariat")
         await staf.send_command(
             "/start", await world.invite("anggota_tim", "Bidang Politik Dalam Negeri")
         )
         await world.idle()
-        e, m = world.services.engine, world.services.members
-        ids = {
-            k: (await m.by_telegram(u.id)).id
-            for k, u in {"kepala": kepala, "rina": rina, "sekretaris": kepala}.items()
-        }
-        await e.start_run(ids["kepala"], "TW IV 2026")
-        [t2] = await e.tasks(ids["rina"])
-        from bot.engine import IncomingFile
-
-        await e.upload(ids["rina"], t2.run_step_id, IncomingFile(b"PK", "f.xlsx", XLSX))
-        await e.complete(ids["rina"], t2.run_step_id)
-        [t3] = await e.tasks(ids["rina"])
-        await e.complete(ids["rina"], t3.run_step_id)
-        sek = await world.join("sekretaris", 1002, "Sek", "sekretaris")
-        [t4] = await e.tasks((await m.by_telegram(sek.id)).id)
-        from datetime import timedelta
-
-        await e.schedule_meeting(
-            (await m.by_telegram(sek.id)).id,
-            t4.run_step_id,
-            world.clock.now() + timedelta(hours=1),
-            "Aula",
-        )
-        [t5] = await e.tasks(ids["kepala"])
-        await e.complete(ids["kepala"], t5.run_step_id)
-        await world.idle()
+        await world.to_collection()
 
         await staf.send_document(workbook("Bidang Politik Dalam Negeri"), "data.xlsx", XLSX)
         await world.idle()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import func, select
 
-from bot.engine import IncomingFile
 from bot.models import Event, Notification, RunStep, StoredFile
 from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
-from tests.support import DATA, FORM, UNIT_FILES, XLSX
+from tests.support import DATA, UNIT_FILES, XLSX
 
 
 async def state(world: World) -> tuple[int, int, int, list[tuple[int, str]]]:
@@ -45,22 +43,7 @@ async def to_collection(world: World) -> dict[str, FakeUser]:
     units = list(UNIT_FILES)
     p["unit1"] = await world.join("unit1", 2001, "Staf 1", "anggota_tim", units[0])
     p["unit2"] = await world.join("unit2", 2002, "Staf 2", "anggota_tim", units[1])
-    e, m = world.services.engine, world.services.members
-    ids = {k: (await m.by_telegram(u.id)).id for k, u in p.items()}
-    run = await e.start_run(ids["kepala"], "TW III")
-    [t2] = await e.tasks(ids["rina"])
-    await e.upload(ids["rina"], t2.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(ids["rina"], t2.run_step_id)
-    [t3] = await e.tasks(ids["rina"])
-    await e.complete(ids["rina"], t3.run_step_id)
-    [t4] = await e.tasks(ids["sekretaris"])
-    await e.schedule_meeting(
-        ids["sekretaris"], t4.run_step_id, world.clock.now() + timedelta(hours=2), "Aula"
-    )
-    [t5] = await e.tasks(ids["kepala"])
-    await e.complete(ids["kepala"], t5.run_step_id)
-    assert run.id
-    await world.idle()
+    await world.to_collection()
     return p
 
 

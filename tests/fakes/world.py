@@ -69,6 +69,35 @@ class World:
         await self.idle()
         return person
 
+    async def to_collection(self) -> None:
+        """Bring a new run to step 6 through the engine (the chat parts are
+        tested elsewhere): needs people with keys kepala, sekretaris, rina."""
+        from datetime import timedelta
+
+        from bot.engine import IncomingFile
+        from tests.support import FORM, XLSX
+
+        e, m = self.services.engine, self.services.members
+        ids = {
+            k: (await m.by_telegram(self.people[k].id)).id  # type: ignore[union-attr]
+            for k in ("kepala", "sekretaris", "rina")
+        }
+        await e.start_run(ids["kepala"], "TW III")
+        [form] = await e.tasks(ids["rina"])
+        await e.upload(
+            ids["rina"], form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+        )
+        await e.complete(ids["rina"], form.run_step_id)
+        [send] = await e.tasks(ids["rina"])
+        await e.complete(ids["rina"], send.run_step_id)
+        [invite] = await e.tasks(ids["sekretaris"])
+        await e.schedule_meeting(
+            ids["sekretaris"], invite.run_step_id, self.clock.now() + timedelta(hours=2), "Aula"
+        )
+        [meeting] = await e.tasks(ids["kepala"])
+        await e.complete(ids["kepala"], meeting.run_step_id)
+        await self.idle()
+
     async def restart(self) -> None:
         """Stop the Application and start a new one on the same database,
         as after a process restart."""
