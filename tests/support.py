@@ -95,3 +95,27 @@ def workbook(unit: str = "Sekretariat", seed: int = 1) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def to_collection(office: Office, title: str = "TW IV 2026") -> int:
+    """Start a run and bring it to step 6 (collection); returns the run id."""
+    from datetime import timedelta
+
+    from bot.engine import IncomingFile
+
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), title)
+    [form] = await e.tasks(p("perencana"))
+    await e.upload(
+        p("perencana"), form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+    )
+    await e.complete(p("perencana"), form.run_step_id)
+    [send] = await e.tasks(p("perencana"))
+    await e.complete(p("perencana"), send.run_step_id)
+    [invite] = await e.tasks(p("sekretaris"))
+    await e.schedule_meeting(
+        p("sekretaris"), invite.run_step_id, office.clock.now() + timedelta(hours=3), "Aula"
+    )
+    meeting = next(t for t in await e.tasks(p("perencana")) if t.number == 5)
+    await e.complete(p("perencana"), meeting.run_step_id)
+    return run.id or 0

@@ -13,7 +13,7 @@ from bot.engine import IncomingFile
 from bot.models import Event, Notification, RunStep, StepState
 from bot.office import OfficeConfig
 from bot.texts import Texts
-from tests.support import FORM, XLSX, Office, workbook
+from tests.support import XLSX, Office, to_collection, workbook
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -97,16 +97,8 @@ async def test_escalation_after_waktu_again_and_daily_repeat(office: Office) -> 
 async def test_collection_reminds_only_units_that_owe(office: Office) -> None:
     e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
     office.clock.set(at(2026, 11, 2, 7, 30))
-    run = await e.start_run(p("kepala"), "TW III")
-    s2 = await open_step(office, run.id)
-    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(p("perencana"), s2.id)
-    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
-    await e.schedule_meeting(
-        p("sekretaris"), (await open_step(office, run.id)).id, at(2026, 11, 3, 9, 0), "Aula"
-    )
-    await e.complete(p("kepala"), (await open_step(office, run.id)).id)
-    s6 = await open_step(office, run.id)
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
     for i in (1, 2, 4):
         await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
     office.clock.set(s6.due_at)
@@ -194,16 +186,8 @@ async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -
 async def test_a_returned_unit_is_reminded_during_validation(office: Office) -> None:
     e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
     office.clock.set(at(2026, 11, 2, 7, 30))
-    run = await e.start_run(p("kepala"), "TW III")
-    s2 = await open_step(office, run.id)
-    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(p("perencana"), s2.id)
-    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
-    await e.schedule_meeting(
-        p("sekretaris"), (await open_step(office, run.id)).id, at(2026, 11, 3, 9, 0), "Aula"
-    )
-    await e.complete(p("kepala"), (await open_step(office, run.id)).id)
-    s6 = await open_step(office, run.id)
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
     receipts = [
         await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
         for i in range(1, 6)
@@ -211,7 +195,7 @@ async def test_a_returned_unit_is_reminded_during_validation(office: Office) -> 
     for r in receipts[:4]:
         await e.review(p("perencana"), r.file.id, accept=True)
     await e.review(p("perencana"), receipts[4].file.id, accept=False, note="Lampiran kurang")
-    s7 = await open_step(office, run.id)
+    s7 = await open_step(office, run_id)
     office.clock.set(s7.due_at)
     await d.sweep()
     reminded = {n.member_id: n for n in await notes(office, "reminder")}

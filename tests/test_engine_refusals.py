@@ -19,7 +19,7 @@ from bot.errors import (
     WrongUnit,
 )
 from bot.models import Event, Notification, RunStep, StepState
-from tests.support import FORM, XLSX, Office, workbook
+from tests.support import FORM, XLSX, Office, to_collection, workbook
 
 
 async def snapshot(office: Office) -> tuple[int, int, list[tuple[int, str]]]:
@@ -43,25 +43,6 @@ async def step_of(office: Office, run_id: int, number: int) -> RunStep:
                 .order_by(RunStep.iteration.desc())
             )
         ).first()
-
-
-async def to_collection(office: Office) -> int:
-    e, p = office.engine, office.id
-    run = await e.start_run(p("kepala"), "TW IV 2026")
-    s2 = await step_of(office, run.id, 2)
-    await e.upload(p("perencana"), s2.id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(p("perencana"), s2.id)
-    await e.complete(p("perencana"), (await step_of(office, run.id, 3)).id)
-    from datetime import timedelta
-
-    await e.schedule_meeting(
-        p("sekretaris"),
-        (await step_of(office, run.id, 4)).id,
-        office.clock.now() + timedelta(hours=3),
-        "Aula",
-    )
-    await e.complete(p("perencana"), (await step_of(office, run.id, 5)).id)
-    return run.id
 
 
 async def test_wrong_role_and_not_enrolled(office: Office) -> None:
