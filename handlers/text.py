@@ -3,10 +3,12 @@ database), a reply to a task message, or a message out of turn."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import Update
 
 from bot.engine import Task
-from bot.errors import InvalidInput
+from bot.errors import EngineError, InvalidInput
 from bot.members import MemberInfo
 from handlers import actions
 from handlers.common import Context, enrolled, keyboard, reply, services, texts
@@ -31,8 +33,33 @@ async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
             return
         await reply(update, context, "out_of_turn")
         return
-    data = pending.payload
-    match pending.kind:
+    try:
+        await answer_pending(update, context, member, pending.kind, pending.payload, text)
+    except EngineError as exc:
+        if exc.code in STALE:
+            # The question no longer stands (someone else acted, the run ended).
+            await svc.waiting.clear(member.id)
+        raise
+
+
+# Refusals after which what the bot was waiting for no longer makes sense.
+STALE = {
+    "already_done",
+    "run_closed",
+    "not_allowed",
+    "step_not_open",
+    "not_found",
+    "wrong_unit",
+    "not_enrolled",
+}
+
+
+async def answer_pending(
+    update: Update, context: Context, member: MemberInfo, kind: str, data: dict[str, Any], text: str
+) -> None:
+    """Text that answers what the bot asked for."""
+    svc = services(context)
+    match kind:
         case "note":
             if data.get("verb") == "dec":
                 await actions.decide(

@@ -139,3 +139,28 @@ async def test_twice_and_redelivered_update(tmp_path: Path) -> None:
                 )
             ).one()
         assert accepted == 1
+
+
+async def test_a_question_that_no_longer_stands_is_dropped(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await to_collection(world)
+        dodi = await world.join("dodi", 1004, "Dodi", "perencana")
+        name = list(UNIT_FILES.values())[0]
+        await p["unit1"].send_document(DATA / name, name, XLSX)
+        await world.idle()
+        rina_review = [
+            m for m in p["rina"].documents() if "Berkas masuk" in (m.get("caption") or "")
+        ]
+        dodi_review = [m for m in dodi.documents() if "Berkas masuk" in (m.get("caption") or "")]
+        await p["rina"].press(rina_review[-1], "Kembalikan")  # Rina starts to write a note...
+        await dodi.press(dodi_review[-1], "Terima")  # ...while Dodi accepts the file
+        await world.idle()
+        await p["rina"].send_text("Tolong perbaiki")
+        await world.idle()
+        assert "Sudah diproses" in p["rina"].messages[-1]["text"]
+        await p["rina"].send_text("halo?")
+        await world.idle()
+        assert "tidak sedang ditunggu" in p["rina"].messages[-1]["text"]
+        async with world.services.db.session() as s:
+            kinds = [e.kind for e in (await s.exec(select(Event))).all()]
+        assert kinds.count("file_accepted") == 1 and "file_returned" not in kinds
