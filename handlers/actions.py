@@ -13,16 +13,18 @@ from handlers.common import Context, reply, services
 
 async def complete(
     update: Update, context: Context, member: MemberInfo, run_step_id: int, note: str | None = None
-) -> None:
+) -> bool:
+    """Finish the step; False when a note must be asked for first."""
     svc = services(context)
     try:
         step = await svc.engine.complete(member.id, run_step_id, note)
     except NoteRequired:
         await svc.waiting.set(member.id, "note", verb="ok", run_step_id=run_step_id)
         await reply(update, context, "prompt_note")
-        return
+        return False
     await svc.waiting.clear(member.id)
     await reply(update, context, "step_done_ack", number=step.number, note=step.note)
+    return True
 
 
 async def decide(
@@ -32,7 +34,8 @@ async def decide(
     run_step_id: int,
     outcome: int,
     note: str | None = None,
-) -> None:
+) -> bool:
+    """Record the decision; False when a note must be asked for first."""
     svc = services(context)
     try:
         step = await svc.engine.decide(member.id, run_step_id, outcome, note)
@@ -41,11 +44,12 @@ async def decide(
             member.id, "note", verb="dec", run_step_id=run_step_id, outcome=outcome
         )
         await reply(update, context, "prompt_note")
-        return
+        return False
     await svc.waiting.clear(member.id)
     await reply(
         update, context, "decision_ack", number=step.number, outcome=step.outcome, note=step.note
     )
+    return True
 
 
 async def store_file(

@@ -77,8 +77,7 @@ async def _held_note(context: Context, member: MemberInfo, run_step_id: int) -> 
 async def _ok(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
     await services(context).engine.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
-    await actions.complete(update, context, member, run_step_id, note)
-    return True
+    return await actions.complete(update, context, member, run_step_id, note)
 
 
 async def _dec(
@@ -86,8 +85,7 @@ async def _dec(
 ) -> bool:
     await services(context).engine.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
-    await actions.decide(update, context, member, run_step_id, outcome, note)
-    return True
+    return await actions.decide(update, context, member, run_step_id, outcome, note)
 
 
 async def _up(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
