@@ -32,11 +32,26 @@ def _args_text(update: Update) -> str:
 
 @enrolled
 async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
-    title, note = split_title(_args_text(update))
+    """/mulai [kunci-sop:] Judul | catatan — the first SOP unless one is named."""
+    svc = services(context)
+    text = _args_text(update)
+    sop_key, _, rest = text.partition(":")
+    if rest and sop_key.strip() in svc.sops:
+        text = rest
+    else:
+        sop_key = ""
+    title, note = split_title(text)
     if not title:
         raise InvalidInput("title_missing")
-    run = await services(context).engine.start_run(member.id, title, note=note)
-    await reply(update, context, "run_started", title=run.title, note=note)
+    run = await svc.engine.start_run(member.id, title, note=note, sop_key=sop_key.strip() or None)
+    await reply(
+        update,
+        context,
+        "run_started",
+        title=run.title,
+        note=note,
+        sop=svc.sops.get(run.sop_key).name,
+    )
 
 
 def task_view(task: Task) -> dict[str, object]:

@@ -166,3 +166,20 @@ async def test_a_planner_hands_a_task_to_a_colleague(tmp_path: Path) -> None:
         async with world.services.db.session() as s:
             ev = (await s.exec(select(Event).where(Event.kind == "reassigned"))).one()
         assert (ev.details["by"], ev.details["to_member"]) == ("Rina", "Dodi")
+
+
+async def test_mulai_can_name_another_sop(tmp_path: Path) -> None:
+    from bot.sop import parse_sop
+    from tests.test_second_sop import CUTI
+
+    async with running_bot(tmp_path) as world:
+        world.services.sops.add(parse_sop(CUTI))
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
+        await admin.send_command("/mulai", "permohonan-cuti: Cuti Desember | mohon diproses")
+        await admin.send_command("/mulai", "Data Kinerja: TW IV")  # a colon in a plain title
+        await world.idle()
+        started = admin.find("dimulai")
+        assert "Permohonan Cuti Pegawai" in started[0]["text"]
+        assert "Data Kinerja: TW IV" in started[1]["text"]
+        assert "Mekanisme Pengumpulan Data Kinerja" in started[1]["text"]
