@@ -74,7 +74,7 @@ async def test_everyday_commands(tmp_path: Path) -> None:
         await kepala.send_command("/mulai")
         await world.idle()
         assert "Tidak ada tugas" in rina.messages[-1]["text"]
-        assert "Tuliskan nama atau periode" in kepala.messages[-1]["text"]
+        assert kepala.latest("Tuliskan nama atau periode")
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
         await rina.send_command("/tugas")
@@ -107,7 +107,7 @@ async def test_everyday_commands(tmp_path: Path) -> None:
 
         await kepala.send_command("/status")
         await world.idle()
-        status = kepala.latest("TW IV 2026")["text"]
+        status = kepala.latest("(kegiatan #1)")["text"]
         assert "2. Membuat format" in status and "standar 1 jam" in status
         await kepala.send_command("/hentikan", "1 Salah periode")
         await world.idle()

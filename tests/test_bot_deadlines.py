@@ -103,7 +103,7 @@ async def test_network_error_retried_and_blocked_person_recorded(tmp_path: Path)
         assert blocked.attempts == 1 and "member_blocked_bot" in kinds
         await world.people["kepala"].send_command("/status")
         await world.idle()
-        assert "memblokir bot" in world.people["kepala"].latest("TW III 2026")["text"]
+        assert "memblokir bot" in world.people["kepala"].latest("(kegiatan #1)")["text"]
         assert "Dodi" in world.people["kepala"].latest("memblokir")["text"]
 
 
