@@ -9,6 +9,7 @@ Telegram; callers pass member ids and plain values.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -254,7 +255,7 @@ class Engine(RunQueries):
             )
             return rs
 
-    def _check_workbook(self, step: Step, incoming: IncomingFile) -> list[str]:
+    def _check_workbook(self, step: Step, incoming: IncomingFile) -> list[dict[str, Any]]:
         """Mistakes found in a unit's workbook; a broken one is refused."""
         if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
             return []

@@ -111,7 +111,7 @@ class Receipt:
     step_number: int
     unit_name: str | None
     step_closed: bool
-    checks: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -3,7 +3,7 @@
 The layout (which cell holds the unit's name, which rows and columns hold
 numbers) comes from the SOP definition (`workbook:` on a step), not code. A
 file that is not a readable workbook is refused; a readable one with
-mistakes is kept, and the mistakes travel with the receipt and the review.
+mistakes is kept, and the findings travel with the receipt and the review.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from numbers import Number
+from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import column_index_from_string
@@ -29,8 +30,9 @@ def _filled(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[str]:
-    """Problems found in the workbook, in Indonesian; [] when none."""
+def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[dict[str, Any]]:
+    """Findings as plain data ({"code": ..., details}); [] when none. The
+    words for them are in templates/workbook_findings.html.j2."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
@@ -48,16 +50,16 @@ def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[str]:
         values = rows[row - 1] if row - 1 < len(rows) else ()
         return values[index] if index < len(values) else None
 
-    def header(column: str) -> str:
+    def header(column: str) -> str | None:
         value = cell(check.header_row, column) if check.header_row else None
-        return str(value).strip() if _filled(value) else f"kolom {column}"
+        return str(value).strip() if _filled(value) else None
 
-    problems: list[str] = []
+    findings: list[dict[str, Any]] = []
     if check.unit_cell:
         column = "".join(ch for ch in check.unit_cell if ch.isalpha())
         row = int("".join(ch for ch in check.unit_cell if ch.isdigit()))
         if not _filled(cell(row, column)):
-            problems.append(f"Nama unit kerja ({check.unit_cell}) belum diisi.")
+            findings.append({"code": "unit_missing", "cell": check.unit_cell})
     indicators = 0
     for row in range(check.first_row, check.last_row + 1):
         if not _filled(cell(row, check.label_column)):
@@ -66,17 +68,23 @@ def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[str]:
         for column in check.numeric_columns:
             value = cell(row, column)
             if _filled(value) and not isinstance(value, Number):
-                problems.append(
-                    f'Baris {row}, {header(column)} ({column}{row}): berisi "{value}", '
-                    "seharusnya angka."
+                findings.append(
+                    {
+                        "code": "not_number",
+                        "row": row,
+                        "cell": f"{column}{row}",
+                        "header": header(column),
+                        "value": str(value)[:80],
+                    }
                 )
         filled = [_filled(cell(row, c)) for c in check.sequence_columns]
         if any(filled):
             last = max(i for i, f in enumerate(filled) if f)
             missing = [check.sequence_columns[i] for i in range(last) if not filled[i]]
             if missing:
-                names = ", ".join(header(c) for c in missing)
-                problems.append(f"Baris {row}: {names} kosong padahal kolom sesudahnya terisi.")
+                findings.append(
+                    {"code": "gap", "row": row, "headers": [header(c) or c for c in missing]}
+                )
     if indicators == 0:
-        problems.append("Belum ada indikator kinerja yang diisi.")
-    return problems
+        findings.append({"code": "no_indicators"})
+    return findings

@@ -112,9 +112,9 @@ async def history_page(
     t = texts(context)
     nav = []
     if offset > 0:
-        nav.append(button(t, "page", run_id, max(0, offset - HISTORY_PAGE), label="⬅️ Sebelumnya"))
+        nav.append(button(t, "page", run_id, max(0, offset - HISTORY_PAGE), label="prev"))
     if offset + HISTORY_PAGE < total:
-        nav.append(button(t, "page", run_id, offset + HISTORY_PAGE, label="Berikutnya ➡️"))
+        nav.append(button(t, "page", run_id, offset + HISTORY_PAGE, label="next"))
     return text, InlineKeyboardMarkup([nav]) if nav else None
 
 

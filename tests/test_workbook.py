@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sop import SopRegistry
+from bot.texts import Texts
 from bot.workbook import BrokenWorkbook, inspect_workbook
 from tests.support import DATA, FORM, UNIT_FILES, workbook
 
@@ -22,16 +23,28 @@ def test_filled_copies_are_clean(check) -> None:  # type: ignore[no-untyped-def]
 
 def test_the_copy_with_mistakes(check) -> None:  # type: ignore[no-untyped-def]
     salah = DATA / UNIT_FILES["Bidang Politik Dalam Negeri"]
-    assert inspect_workbook(salah.read_bytes(), check) == [
-        "Nama unit kerja (C2) belum diisi.",
-        'Baris 6, Realisasi TW III (H6): berisi "belum ada data", seharusnya angka.',
+    findings = inspect_workbook(salah.read_bytes(), check)
+    assert findings == [
+        {"code": "unit_missing", "cell": "C2"},
+        {
+            "code": "not_number",
+            "row": 6,
+            "cell": "H6",
+            "header": "Realisasi TW III",
+            "value": "belum ada data",
+        },
+    ]
+    text = Texts().render("workbook_findings", checks=findings)
+    assert text.splitlines() == [
+        "• Nama unit kerja (C2) belum diisi.",
+        '• Baris 6, Realisasi TW III (H6): berisi "belum ada data", seharusnya angka.',
     ]
 
 
 def test_blank_form_and_gaps(check) -> None:  # type: ignore[no-untyped-def]
-    assert inspect_workbook(FORM.read_bytes(), check) == [
-        "Nama unit kerja (C2) belum diisi.",
-        "Belum ada indikator kinerja yang diisi.",
+    assert [f["code"] for f in inspect_workbook(FORM.read_bytes(), check)] == [
+        "unit_missing",
+        "no_indicators",
     ]
     import io
 
@@ -42,9 +55,11 @@ def test_blank_form_and_gaps(check) -> None:  # type: ignore[no-untyped-def]
     book.active["G6"] = None
     out = io.BytesIO()
     book.save(out)
-    assert inspect_workbook(out.getvalue(), check) == [
-        "Baris 6: Realisasi TW I, Realisasi TW II kosong padahal kolom sesudahnya terisi."
-    ]
+    gap = inspect_workbook(out.getvalue(), check)
+    assert gap == [{"code": "gap", "row": 6, "headers": ["Realisasi TW I", "Realisasi TW II"]}]
+    assert Texts().render("workbook_findings", checks=gap) == (
+        "• Baris 6: Realisasi TW I, Realisasi TW II kosong padahal kolom sesudahnya terisi."
+    )
 
 
 @pytest.mark.parametrize("data", [b"", b"PK\x03\x04 rusak", b"%PDF-1.4", b"\x00" * 100])
