@@ -19,7 +19,7 @@ from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
 from bot.engine import ADMIN
-from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
+from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotFound
 from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.sop import SopRegistry
 
@@ -348,17 +348,3 @@ class Membership:
                 details={"telegram_id": telegram_id, "kind": what},
             )
             return True
-
-    async def mark_blocked(self, member_id: int, blocked: bool) -> None:
-        async with self.db.transaction() as s:
-            member = await s.get(Member, member_id)
-            if member is None:
-                return
-            member.blocked_at = self.clock.now() if blocked else None
-            s.add(member)
-
-    async def require(self, telegram_id: int) -> MemberInfo:
-        info = await self.by_telegram(telegram_id)
-        if info is None:
-            raise NotEnrolled()
-        return info

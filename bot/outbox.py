@@ -193,10 +193,3 @@ class Outbox:
             for other in later:
                 other.state, other.last_error = OutboxState.blocked, "blocked"
                 s.add(other)
-
-    async def pending_count(self) -> int:
-        async with self.db.session() as s:
-            rows = await s.exec(
-                select(Notification.id).where(Notification.state == OutboxState.pending)
-            )
-            return len(rows.all())

@@ -59,6 +59,3 @@ class FileStorage:
 
     def read(self, relative: str) -> bytes:
         return self.path(relative).read_bytes()
-
-    def remove(self, relative: str) -> None:
-        self.path(relative).unlink(missing_ok=True)

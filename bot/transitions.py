@@ -80,11 +80,11 @@ class Transitions:
             (await s.exec(select(MemberRole).where(MemberRole.member_id == member_id))).all()
         )
 
-    async def _lock_run(self, s: AsyncSession, run_id: int, *, must_be_open: bool = True) -> Run:
+    async def _lock_run(self, s: AsyncSession, run_id: int) -> Run:
         run = (await s.exec(select(Run).where(Run.id == run_id).with_for_update())).first()
         if run is None:
             raise NotFound("run")
-        if must_be_open and run.state != RunState.open:
+        if run.state != RunState.open:
             raise RunClosed(run_title=run.title, state=run.state.value)
         return run
 

@@ -17,7 +17,6 @@ from bot.models import (
 ADMIN = "admin"
 MAX_NOTE = 1000
 MAX_TITLE = 200
-PHOTO_EXTENSIONS = {"jpg", "jpeg", "png"}
 OWING = (AssignmentState.open, AssignmentState.returned)
 
 

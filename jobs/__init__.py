@@ -12,15 +12,29 @@ from jobs.outbox import OutboxSender
 JOB_KWARGS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
 
 
-def schedule_jobs(app: Application, *, outbox_interval: float = 2.0,
-                  sweep_interval: float = 60.0) -> None:
+def schedule_jobs(
+    app: Application, *, outbox_interval: float = 2.0, sweep_interval: float = 60.0
+) -> None:
     services = app.bot_data["services"]
     sender = OutboxSender(services)
     app.bot_data["outbox"] = sender
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
-    app.job_queue.run_repeating(sender.job, interval=outbox_interval, first=0.5, name="outbox",
-                                job_kwargs=JOB_KWARGS)
+    app.job_queue.run_repeating(
+        sender.job, interval=outbox_interval, first=0.5, name="outbox", job_kwargs=JOB_KWARGS
+    )
     deadlines = DeadlineJobs(services.deadlines, JOB_KWARGS)
     app.bot_data["deadlines"] = deadlines
-    app.job_queue.run_repeating(deadlines.sweep, interval=sweep_interval, first=1,
-                                name="deadline-sweep", job_kwargs=JOB_KWARGS)
+    app.job_queue.run_repeating(
+        deadlines.sweep,
+        interval=sweep_interval,
+        first=1,
+        name="deadline-sweep",
+        job_kwargs=JOB_KWARGS,
+    )
+
+    async def prune_updates(_context: object) -> None:
+        await services.updates.prune()  # update ids older than a week
+
+    app.job_queue.run_repeating(
+        prune_updates, interval=24 * 3600, first=3600, name="prune-updates", job_kwargs=JOB_KWARGS
+    )

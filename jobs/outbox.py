@@ -82,12 +82,14 @@ class OutboxSender:
         texts = self.services.texts
         markup = keyboard(texts, n.context.get("actions"))
         if n.file_id is None:
-            return await bot.send_message(chat_id, texts.render(n.template, **n.context),
-                                          reply_markup=markup)
+            return await bot.send_message(
+                chat_id, texts.render(n.template, **n.context), reply_markup=markup
+            )
         stored = await self.services.engine.file(n.file_id)
         caption = texts.render(n.template, max_chars=CAPTION_LIMIT, **n.context)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
             return await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)
-        return await bot.send_document(chat_id, source, caption=caption, reply_markup=markup,
-                                       filename=stored.original_name)
+        return await bot.send_document(
+            chat_id, source, caption=caption, reply_markup=markup, filename=stored.original_name
+        )
