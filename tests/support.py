@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +82,13 @@ async def build_office(
     return office
 
 
+@functools.cache
 def workbook(unit: str = "Sekretariat", seed: int = 1) -> bytes:
-    """A correctly filled copy of the form (distinct bytes for each seed)."""
+    """A correctly filled copy of the form (distinct bytes for each seed).
+
+    Cached: openpyxl stamps the save time into the file, so two calls a
+    second apart would otherwise give different bytes for the same seed.
+    """
     import io
 
     import openpyxl
