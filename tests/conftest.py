@@ -3,12 +3,15 @@ TEST_DATABASE_URL names one), a controlled clock, and an office with people."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from bot.calendar import WorkCalendar
@@ -22,12 +25,42 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 DB_PARAMS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test process's own, made from
+    TEST_DATABASE_URL's, so two test runs on one server never collide."""
+    import asyncpg
+
+    url = make_url(PG_URL)
+    name = f"{url.database}_sopbot_{os.getpid()}"
+    server = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def statement(sql: str) -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def execute(sql: str) -> None:
+        # First asked for inside a running test loop: run on a thread of its own.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, statement(sql)).result()
+
+    execute(f'DROP DATABASE IF EXISTS "{name}"')
+    execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=DB_PARAMS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     if request.param == "sqlite":
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
     else:
-        database = Database(PG_URL)
+        database = Database(request.getfixturevalue("pg_url"))
         from bot import models  # noqa: F401
 
         async with database.engine.begin() as conn:
