@@ -32,14 +32,21 @@ async def walk(office, clock) -> None:  # type: ignore[no-untyped-def]
     await e.upload(p("perencana"), s.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
     await e.complete(p("perencana"), s.run_step_id)
     await e.complete(p("perencana"), (await open_step(run.id)).run_step_id)
-    await e.schedule_meeting(p("sekretaris"), (await open_step(run.id)).run_step_id,
-                             clock.now() + timedelta(days=1), "Aula")
+    await e.schedule_meeting(
+        p("sekretaris"),
+        (await open_step(run.id)).run_step_id,
+        clock.now() + timedelta(days=1),
+        "Aula",
+    )
     await e.complete(p("kepala"), (await open_step(run.id)).run_step_id)
     s6 = await open_step(run.id)
     receipts = []
     for i, name in enumerate(UNIT_FILES.values(), start=1):
-        receipts.append(await e.upload(p(f"unit{i}"), s6.run_step_id,
-                                       IncomingFile((DATA / name).read_bytes(), name, XLSX)))
+        receipts.append(
+            await e.upload(
+                p(f"unit{i}"), s6.run_step_id, IncomingFile((DATA / name).read_bytes(), name, XLSX)
+            )
+        )
     for r in receipts:
         await e.review(p("perencana"), r.file.id, accept=True)
     for who in ("perencana", "sekretaris"):
@@ -61,6 +68,7 @@ async def main(runs: int, url: str | None) -> None:
             from sqlmodel import SQLModel
 
             from bot import models  # noqa: F401
+
             async with db.engine.begin() as conn:
                 await conn.run_sync(SQLModel.metadata.drop_all)
         await db.create_all()

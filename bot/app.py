@@ -8,10 +8,12 @@ import time and tests can build as many Applications as they like.
 from __future__ import annotations
 
 import logging
+import sys
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.clock import Clock
@@ -99,4 +101,10 @@ def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
     except DatabaseBehind as exc:
         print(str(exc))
         return 1
+    except InvalidToken:
+        # PTB's own message repeats the token; never print it.
+        from bot.cli import NO_TOKEN
+
+        print(NO_TOKEN.format(what="ditolak oleh Telegram"), file=sys.stderr)
+        return 2
     return 0

@@ -13,11 +13,32 @@ from pathlib import Path
 from bot.settings import Settings
 
 TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,}$")
+# Telegram's rule for X-Telegram-Bot-Api-Secret-Token.
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 EXIT_USAGE = 2
+NO_TOKEN = (
+    "BOT_TOKEN {what}. Buat bot dan ambil tokennya dari @BotFather di Telegram, "
+    "lalu tulis di berkas .env sebagai BOT_TOKEN=123456:ABC... (lihat .env.example)."
+)
+
+
+class UsageError(Exception):
+    """Something the person fixes in .env: printed as one line, exit code 2."""
 
 
 def _settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        wrong = ", ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}={error.get('input')!r}"
+            for error in exc.errors()
+        )
+        raise UsageError(
+            f"Pengaturan tidak sah: {wrong}. Perbaiki di berkas .env (lihat .env.example)."
+        ) from None
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
@@ -146,17 +167,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
-    settings = _settings()
+def _check_run_settings(settings: Settings) -> None:
+    """Refuse, before anything starts, what would fail later or run unsafely."""
     token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
     if not TOKEN_RE.match(token):
-        what = "belum diisi" if not token else "tidak sah"
-        print(
-            f"BOT_TOKEN {what}. Buat bot dan ambil tokennya dari @BotFather di Telegram, "
-            "lalu tulis di berkas .env sebagai BOT_TOKEN=123456:ABC... (lihat .env.example).",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        raise UsageError(NO_TOKEN.format(what="belum diisi" if not token else "tidak sah"))
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        if not SECRET_RE.match(secret):
+            # Without it anyone who finds the URL could post forged updates.
+            raise UsageError(
+                "Mode webhook memerlukan WEBHOOK_SECRET: 1-256 karakter huruf, angka, _ atau -. "
+                "Isi di berkas .env, atau kosongkan WEBHOOK_URL untuk long polling."
+            )
+        if not settings.webhook_url.startswith("https://"):
+            raise UsageError("WEBHOOK_URL harus alamat HTTPS publik (syarat Telegram).")
+
+
+def _drop_invalid_token(record: logging.LogRecord) -> bool:
+    """python-telegram-bot logs a rejected token with a traceback that names
+    it; run_bot says it in one line instead, without the token."""
+    from telegram.error import InvalidToken
+
+    return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    _check_run_settings(settings)
     from bot.app import run_bot
     from bot.clock import OffsetClock
 
@@ -166,6 +204,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     )
     for noisy in ("httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_invalid_token)
     clock = OffsetClock(settings.clock_start) if settings.clock_start else None
     return run_bot(settings, clock=clock)
 
@@ -206,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

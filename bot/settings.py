@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     # Tests and demos only: run the bot's clock from this moment (ISO 8601).
     clock_start: datetime | None = None
 
-    @field_validator("office_file", "sop_dir", mode="before")
+    @field_validator(
+        "office_file", "sop_dir", "clock_start", "webhook_secret", "bot_token", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -52,3 +52,48 @@ async def test_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
     assert proc.returncode == 1, err.decode()[-2000:]
     assert "sopbot db upgrade" in out.decode()
     assert server.calls("getUpdates") == []
+
+
+async def test_a_token_telegram_rejects_is_one_line_and_never_printed(tmp_path: Path) -> None:
+    wrong = "987654321:AAwrong-token-that-looks-right-but-is-not"
+    async with FakeBotApi() as server:
+        # getMe comes first, before the schema check: no database needed.
+        proc = await spawn_bot(server, tmp_path, BOT_TOKEN=wrong, LOG_LEVEL="INFO")
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    text = out.decode() + err.decode()
+    assert proc.returncode == 2, text[-2000:]
+    assert "ditolak oleh Telegram" in err.decode() and "@BotFather" in err.decode()
+    assert "Traceback" not in text
+    assert wrong.split(":")[1] not in text
+
+
+def test_settings_that_do_not_parse_are_named_in_one_line(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADMIN_TELEGRAM_IDS", "@budi")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "ADMIN_TELEGRAM_IDS='@budi'" in err and ".env" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "says"),
+    [
+        ("https://bot.example.go.id/hook", "", "WEBHOOK_SECRET"),
+        ("https://bot.example.go.id/hook", "ada spasi", "WEBHOOK_SECRET"),
+        ("http://bot.example.go.id/hook", "rahasia", "HTTPS"),
+    ],
+)
+def test_webhook_mode_needs_a_secret_and_https(
+    url: str, secret: str, says: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_TOKEN", FakeBotApi.token)
+    monkeypatch.setenv("WEBHOOK_URL", url)
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
