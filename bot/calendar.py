@@ -116,6 +116,24 @@ class WorkCalendar:
         )
         return dict(table.items())
 
+    def years_without_joint_holidays(self, years: list[int]) -> list[int]:
+        """Years for which the holidays package knows no cuti bersama yet.
+
+        Cuti bersama are decreed each year (SKB 3 Menteri); until the package
+        has them, those days count as working time unless the office lists
+        them in closed_dates. Checked at start so an admin is told in time.
+        """
+        if "government" not in self.config.holiday_categories:
+            return []
+        missing = []
+        for year in years:
+            known = holidays.country_holidays(
+                self.config.holiday_country, years=year, categories=("government",)
+            )
+            if not known and not any(d.year == year for d in self._closed):
+                missing.append(year)
+        return missing
+
     # ------------------------------------------------------------------ days
 
     def holiday_name(self, day: date) -> str | None:

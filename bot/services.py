@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.calendar import WorkCalendar
@@ -17,6 +18,8 @@ from bot.sop import SopRegistry
 from bot.storage import FileStorage
 from bot.texts import Texts
 from bot.updates import SeenUpdates
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +75,13 @@ class Services:
 
         await require_current(self.db)
         await self.members.sync_units(self.office.units)
+        this_year = self.clock.now().astimezone(self.calendar.tz).year
+        for year in self.calendar.years_without_joint_holidays([this_year, this_year + 1]):
+            log.warning(
+                "cuti bersama %s belum dikenal paket holidays: perbarui paketnya "
+                "(pip install -U holidays) atau tulis tanggalnya di closed_dates berkas kantor",
+                year,
+            )
 
     async def close(self) -> None:
         await self.db.dispose()

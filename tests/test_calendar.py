@@ -136,3 +136,12 @@ def test_fake_clock_moves_only_when_told() -> None:
     assert clock.now() == wib(2026, 11, 3, 8, 0)
     assert clock.advance(minutes=90) == wib(2026, 11, 3, 9, 30)
     assert clock.now().tzinfo == UTC
+
+
+def test_years_whose_cuti_bersama_are_not_known_yet_are_named() -> None:
+    # Cuti bersama are decreed year by year: 2026 is in the package, 2099 cannot be.
+    assert WorkCalendar().years_without_joint_holidays([2026, 2099]) == [2099]
+    listed = WorkCalendar(CalendarConfig(closed_dates=[date(2099, 12, 24)]))
+    assert listed.years_without_joint_holidays([2099]) == []
+    public_only = WorkCalendar(CalendarConfig(holiday_categories=["public"]))
+    assert public_only.years_without_joint_holidays([2099]) == []
