@@ -13,11 +13,11 @@ from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.clock import Clock
-from bot.migrate import DatabaseBehind
+from bot.migrate import DatabaseBehind, DatabaseUnavailable
 from bot.services import Services
 from bot.settings import Settings
 
@@ -98,7 +98,7 @@ def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
             app.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
-    except DatabaseBehind as exc:
+    except (DatabaseBehind, DatabaseUnavailable) as exc:
         print(str(exc))
         return 1
     except InvalidToken:
@@ -107,4 +107,12 @@ def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
 
         print(NO_TOKEN.format(what="ditolak oleh Telegram"), file=sys.stderr)
         return 2
+    except NetworkError as exc:
+        # Only start-up gets here: later network errors are retried by PTB.
+        print(
+            f"Server Bot API tidak dapat dihubungi ({settings.bot_api_base_url}): {exc}. "
+            "Periksa jaringan, atau BOT_API_BASE_URL di .env.",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -149,6 +149,16 @@ class WorkCalendar:
             return False
         return bool(self._hours.get(day.weekday()))
 
+    def next_working_day(self, after: datetime) -> datetime:
+        """09:00 (office time) of the first working day after `after`'s own
+        day: a plausible example when asking for a meeting time."""
+        day = _aware(after).astimezone(self.tz).date()
+        for _ in range(SEARCH_DAYS):
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                return datetime.combine(day, time(9, 0), self.tz)
+        raise ValueError("tidak ada hari kerja dalam 3 tahun: periksa konfigurasi")
+
     def _day_hours(self, day: date) -> list[tuple[time, time]]:
         if not self.is_working_day(day):
             return []

@@ -105,13 +105,14 @@ def cmd_invite(args: argparse.Namespace) -> int:
     from bot.services import Services
 
     settings = _settings()
+    days = args.days if args.days is not None else settings.invite_ttl_days
 
     async def go() -> int:
         services = Services.build(settings)
         try:
             await services.start()
             token = await services.members.create_invitation(
-                args.role, unit=args.unit, ttl_days=args.days or settings.invite_ttl_days
+                args.role, unit=args.unit, ttl_days=days
             )
         except EngineError as exc:
             print(
@@ -132,7 +133,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
                 unit=args.unit,
                 link=link,
                 token=token,
-                days=args.days or settings.invite_ttl_days,
+                days=days,
             )
         )
         return 0
@@ -152,16 +153,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         try:
             await services.start()
             return await run_report(services.engine, args.run, services.office.name)
-        except (EngineError, RuntimeError) as exc:
-            print(f"Laporan tidak dapat dibuat: {exc}", file=sys.stderr)
+        except EngineError as exc:
+            why = services.texts.render(f"errors/{exc.code}", detail=exc.detail, **exc.context)
+            print(f"Laporan tidak dapat dibuat: {why}", file=sys.stderr)
             return None
         finally:
             await services.close()
 
+    out = Path(args.output or f"laporan-monev-kegiatan-{args.run}.xlsx")
+    if not out.parent.is_dir():
+        raise UsageError(f"Folder {out.parent} tidak ada: buat dulu, atau pilih -o yang lain.")
     data = asyncio.run(go())
     if data is None:
         return 1
-    out = Path(args.output or f"laporan-monev-kegiatan-{args.run}.xlsx")
     out.write_bytes(data)
     print(f"Laporan ditulis ke {out}")
     return 0
@@ -184,12 +188,15 @@ def _check_run_settings(settings: Settings) -> None:
             raise UsageError("WEBHOOK_URL harus alamat HTTPS publik (syarat Telegram).")
 
 
-def _drop_invalid_token(record: logging.LogRecord) -> bool:
-    """python-telegram-bot logs a rejected token with a traceback that names
-    it; run_bot says it in one line instead, without the token."""
-    from telegram.error import InvalidToken
+def _drop_start_failures(record: logging.LogRecord) -> bool:
+    """python-telegram-bot logs a failed start with a traceback (a rejected
+    token's names the token); run_bot says it in one line instead."""
+    from telegram.error import InvalidToken, NetworkError
 
-    return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, InvalidToken):
+        return False
+    return not (isinstance(error, NetworkError) and "Bootstrap" in record.getMessage())
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
@@ -205,9 +212,19 @@ def cmd_run(_args: argparse.Namespace) -> int:
     for noisy in ("httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_drop_invalid_token)
+        handler.addFilter(_drop_start_failures)
     clock = OffsetClock(settings.clock_start) if settings.clock_start else None
     return run_bot(settings, clock=clock)
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 365:
+        raise argparse.ArgumentTypeError(f"'{text}' bukan jumlah hari 1-365")
+    return days
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,18 +256,33 @@ def build_parser() -> argparse.ArgumentParser:
     invite = sub.add_parser("invite", help="buat tautan undangan")
     invite.add_argument("--role", required=True)
     invite.add_argument("--unit")
-    invite.add_argument("--days", type=int)
+    invite.add_argument("--days", type=_days, help="masa berlaku (hari, 1-365)")
     invite.set_defaults(func=cmd_invite)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot.db import BadDatabaseUrl
+    from bot.migrate import DatabaseBehind, DatabaseUnavailable
+    from bot.office import OfficeFileError
+    from bot.sop import SopError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
+    except (UsageError, BadDatabaseUrl, OfficeFileError, SopError) as exc:
+        # Configuration the person fixes: one line, no traceback.
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except (DatabaseBehind, DatabaseUnavailable) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # DATA_DIR or an output file the process may not write.
+        print(f"Tidak dapat memakai {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -41,8 +41,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+class BadDatabaseUrl(ValueError):
+    """DATABASE_URL names a database or driver the bot cannot use."""
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL the async engine cannot use, naming the one to write
+    (`postgresql://...` is the usual slip: it means a sync driver)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise BadDatabaseUrl(f"DATABASE_URL tidak dapat dibaca: {url!r}") from None
+    wanted = ASYNC_DRIVERS.get(parsed.get_backend_name())
+    if wanted is None:
+        raise BadDatabaseUrl(
+            f"DATABASE_URL: database {parsed.get_backend_name()!r} tidak didukung "
+            "(gunakan sqlite+aiosqlite:///... atau postgresql+asyncpg://...)"
+        )
+    if parsed.drivername != wanted:
+        raise BadDatabaseUrl(
+            f"DATABASE_URL harus diawali {wanted}:// (bukan {parsed.drivername}://)"
+        )
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -74,6 +100,7 @@ class Database:
     """Owns the engine; hands out sessions and one-transaction scopes."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
+        check_url(url)
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self._sessions = async_sessionmaker(

@@ -102,10 +102,11 @@ class Membership:
 
     async def _unit_by_name(self, s: AsyncSession, name: str) -> Unit:
         wanted = " ".join(name.split()).casefold()
-        for unit in (await s.exec(select(Unit).where(col(Unit.active).is_(True)))).all():
+        units = (await s.exec(select(Unit).where(col(Unit.active).is_(True)))).all()
+        for unit in units:
             if unit.name.casefold() == wanted:
                 return unit
-        raise NotFound("unit", unit=name)
+        raise NotFound("unit", unit=name, units=[u.name for u in units])
 
     def _check_role(self, role: str, unit: str | None) -> bool:
         roles = self.roles()

@@ -3,13 +3,16 @@ that refuses to run on a database that is behind."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.db import Database
 
@@ -23,6 +26,26 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened; the message says which and why."""
+
+
+@contextmanager
+def _reachable(db: Database) -> Iterator[None]:
+    """Turn a failed connection into one line naming the database (no password)."""
+    try:
+        yield
+    except (OSError, SQLAlchemyError) as exc:
+        if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DBAPIError):
+            raise
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+        where = make_url(db.url).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"Database tidak dapat dibuka ({where}): {reason}. "
+            "Periksa DATABASE_URL di .env dan bahwa server databasenya berjalan."
+        ) from exc
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
     cfg = alembic_config(db.url)
 
@@ -30,8 +53,9 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    with _reachable(db):
+        async with db.engine.begin() as conn:
+            await conn.run_sync(run)
 
 
 async def pending(db: Database) -> tuple[set[str], set[str]]:
@@ -41,8 +65,9 @@ async def pending(db: Database) -> tuple[set[str], set[str]]:
     def current(conn: Connection) -> set[str]:
         return set(MigrationContext.configure(conn).get_current_heads())
 
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(current), heads
+    with _reachable(db):
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(current), heads
 
 
 class DatabaseBehind(RuntimeError):

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.calendar import CalendarConfig
 
@@ -49,15 +49,35 @@ class OfficeConfig(BaseModel):
         return cleaned
 
 
+class OfficeFileError(ValueError):
+    """The office file cannot be used; the message says where and why."""
+
+
 def load_office(path: Path | None, timezone: str | None = None) -> OfficeConfig:
     """The office file at `path`, or the bundled default; TIMEZONE applies
     when the file names none."""
-    if path is not None:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    else:
-        text = (resources.files("bot") / "office.default.yaml").read_text(encoding="utf-8")
+    source = str(path) if path is not None else "bot/office.default.yaml"
+    try:
+        if path is not None:
+            text = Path(path).read_text(encoding="utf-8")
+        else:
+            text = (resources.files("bot") / "office.default.yaml").read_text(encoding="utf-8")
         raw = yaml.safe_load(text) or {}
+    except FileNotFoundError:
+        raise OfficeFileError(f"Berkas kantor (OFFICE_FILE) tidak ditemukan: {source}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OfficeFileError(f"Berkas kantor {source} tidak dapat dibaca: {first}") from None
+    if not isinstance(raw, dict):
+        raise OfficeFileError(f"Berkas kantor {source} harus berisi pasangan kunci: nilai")
     calendar = raw.setdefault("calendar", {})
-    if timezone and "timezone" not in calendar:
+    if timezone and isinstance(calendar, dict) and "timezone" not in calendar:
         calendar["timezone"] = timezone
-    return OfficeConfig.model_validate(raw)
+    try:
+        return OfficeConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(isi)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise OfficeFileError(f"Berkas kantor {source} tidak sah: {problems}") from None

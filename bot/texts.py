@@ -91,8 +91,13 @@ class Texts:
             menit=minutes_text,
             ukuran=size_text,
             pendek=lambda v, n=12: (v or "")[:n],
+            isian=self.typed_time,
         )
         self.env.globals["zona"] = self.tz_label
+
+    def typed_time(self, value: datetime) -> str:
+        """'27-11-2026 09:00': a moment as people type it to the bot."""
+        return value.astimezone(self.tz).strftime("%d-%m-%Y %H:%M")
 
     def local_time(self, value: datetime | str | None, with_day: bool = True) -> str:
         """'Senin, 2 November 2026 08:00 WIB' in the office time zone."""

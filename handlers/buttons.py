@@ -11,7 +11,7 @@ from telegram.error import BadRequest
 from bot.errors import InvalidInput
 from bot.members import MemberInfo
 from bot.texts import CAPTION_LIMIT
-from handlers import actions
+from handlers import actions, text
 from handlers.commands import history_page
 from handlers.common import (
     Context,
@@ -107,7 +107,7 @@ async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id
     svc = services(context)
     await svc.engine.authorize(member.id, run_step_id)
     await svc.waiting.set(member.id, "meeting", run_step_id=run_step_id)
-    await reply(update, context, "prompt_meeting")
+    await reply(update, context, "prompt_meeting", example=text.meeting_example(context))
     return False
 
 

@@ -3,6 +3,7 @@ database), a reply to a task message, or a message out of turn."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from telegram import Update
@@ -96,13 +97,19 @@ async def answer_pending(
             await reply(update, context, "out_of_turn")
 
 
+def meeting_example(context: Context) -> datetime:
+    """Tomorrow's (next working day's) 09:00, so the example can be typed as is."""
+    svc = services(context)
+    return svc.calendar.next_working_day(svc.clock.now())
+
+
 async def schedule(
     update: Update, context: Context, member: MemberInfo, run_step_id: int, text: str
 ) -> None:
     svc = services(context)
     parsed = parse_meeting(text, svc.texts.tz)
     if parsed is None:
-        raise InvalidInput("meeting_format")
+        raise InvalidInput("meeting_format", example=meeting_example(context))
     starts_at, place = parsed
     meeting = await svc.engine.schedule_meeting(member.id, run_step_id, starts_at, place)
     await svc.waiting.clear(member.id)

@@ -87,9 +87,12 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         # Steps 4-5: the meeting.
         await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 4"), "Atur rapat")
         await idle()
+        # The example is the next working day (Monday's run: Tuesday), so it can be typed.
+        prompt = p["sekretaris"].latest("Tulis tanggal")["text"]
+        assert "03-11-2026 09:00 Ruang Rapat Badan" in prompt
         await p["sekretaris"].send_text("besok jam sembilan")
         await idle()
-        assert p["sekretaris"].latest("Format belum dikenali")
+        assert "03-11-2026 09:00" in p["sekretaris"].latest("Format belum dikenali")["text"]
         await p["sekretaris"].send_text("03-11-2026 09:00 Ruang Rapat Badan")
         await idle()
         assert p["sekretaris"].latest("Rapat dijadwalkan")

@@ -97,3 +97,56 @@ def test_webhook_mode_needs_a_secret_and_https(
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "says"),
+    [
+        ({"OFFICE_FILE": "ofice.yaml"}, 2, "tidak ditemukan: ofice.yaml"),
+        ({"DATABASE_URL": "postgresql://postgres@127.0.0.1/test"}, 2, "postgresql+asyncpg://"),
+        ({"DATABASE_URL": "mysql://root@127.0.0.1/test"}, 2, "tidak didukung"),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://sop:geheim@127.0.0.1:1/sop"},
+            1,
+            "Database tidak dapat dibuka (postgresql+asyncpg://sop:***@127.0.0.1:1/sop)",
+        ),
+    ],
+)
+def test_configuration_mistakes_are_one_line(
+    env: dict[str, str], code: int, says: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["invite", "--role", "perencana"]) == code
+    err = capsys.readouterr().err
+    assert says in err and "geheim" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_broken_office_file_names_the_field(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "office.yaml").write_text("name: Kantor\ncalendar:\n  timezone: Asia/Bali\n")
+    monkeypatch.setenv("OFFICE_FILE", "office.yaml")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    assert main(["invite", "--role", "perencana"]) == 2
+    err = capsys.readouterr().err
+    assert "calendar.timezone" in err and "Asia/Bali" in err
+
+
+def test_invitation_and_report_mistakes(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    assert main(["db", "upgrade"]) == 0
+    for days in ("0", "-3", "tujuh"):
+        with pytest.raises(SystemExit) as info:
+            main(["invite", "--role", "perencana", "--days", days])
+        assert info.value.code == 2
+        assert "bukan jumlah hari 1-365" in capsys.readouterr().err
+    assert main(["invite", "--role", "anggota_tim", "--unit", "Bidang Poldagri"]) == 1
+    assert "Unit yang terdaftar: Sekretariat, " in capsys.readouterr().err
+    assert main(["report", "99"]) == 1
+    assert "tidak ditemukan" in capsys.readouterr().err
+    assert main(["report", "99", "-o", str(tmp_path / "tidak-ada" / "x.xlsx")]) == 2
+    assert "tidak-ada tidak ada" in capsys.readouterr().err
