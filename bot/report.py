@@ -8,8 +8,10 @@ and how they were judged. The layout and headings are a document template
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 from datetime import datetime
 
 from openpyxl import load_workbook
@@ -19,7 +21,8 @@ from bot.audit import verify_chain
 from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
-from bot.texts import TEMPLATES_DIR
+from bot.sop import Step
+from bot.texts import TEMPLATES_DIR, Texts
 
 TEMPLATE = TEMPLATES_DIR / "documents" / "laporan-monev.xlsx"
 STATE_TEXT = {
@@ -30,6 +33,10 @@ STATE_TEXT = {
     "skipped": "dilewati",
     "cancelled": "dibatalkan",
 }
+# Outcomes the engine writes itself; a decision's outcome is named by its
+# label in the SOP definition.
+OUTCOME_TEXT = {"done": "selesai", "lengkap": "lengkap", "valid": "valid", "ditutup": "ditutup"}
+KIND_TEXT = {"document": "dokumen", "photo": "foto"}
 REVIEW_TEXT = {
     "received": "menunggu",
     "accepted": "diterima",
@@ -69,6 +76,13 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         ).all()
         chain = await verify_chain(s)
 
+    texts = Texts(engine.calendar.config.timezone)
+    event_line = texts.env.get_template("event.html.j2")
+
+    def described(event: Event) -> str:
+        """The event as the history page words it, without its HTML."""
+        return html.unescape(re.sub(r"<[^>]+>", "", event_line.render(e=event))).strip()
+
     book = load_workbook(TEMPLATE)
     used_total = 0.0
     late_steps = []
@@ -104,7 +118,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 step.waktu,
                 round(used, 1) if used is not None else None,
                 round(late, 1) if late else None,
-                rs.outcome or "",
+                _outcome(step, rs.outcome),
                 rs.note or "",
             ]
         )
@@ -119,7 +133,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 units.get(f.unit_id or 0, ""),
                 f.original_name,
                 f.version,
-                f.kind,
+                KIND_TEXT.get(f.kind, f.kind),
                 f.size,
                 f.sha256,
                 names.get(f.uploader_id, ""),
@@ -134,7 +148,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
             [
                 e.seq,
                 local(e.at),
-                e.kind,
+                described(e),
                 names.get(e.actor_id or 0, ""),
                 json.dumps(e.details, ensure_ascii=False),
                 e.hash,
@@ -159,3 +173,8 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _outcome(step: Step, outcome: str | None) -> str:
+    labels = {o.key: o.label for o in step.outcomes}
+    return labels.get(outcome or "", OUTCOME_TEXT.get(outcome or "", outcome or ""))

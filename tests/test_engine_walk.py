@@ -243,3 +243,13 @@ async def test_whole_sop_walked(office: Office) -> None:
     assert all(r[10] is not None for r in steps_rows)  # working minutes used, per step
     assert len(list(book["Berkas"].iter_rows(min_row=2))) == len(files)
     assert len(list(book["Peristiwa"].iter_rows(min_row=2))) == len(kinds)
+    # People read it: Indonesian words, not the engine's codes.
+    outcomes = {r[12] for r in steps_rows}
+    assert outcomes >= {"selesai", "valid", "Setujui", "Kembalikan dengan catatan"}
+    assert {r[5] for r in book["Berkas"].iter_rows(min_row=2, values_only=True)} <= {
+        "dokumen",
+        "foto",
+    }
+    events_rows = list(book["Peristiwa"].iter_rows(min_row=2, values_only=True))
+    assert events_rows[0][2] == "kegiatan dimulai"
+    assert not any(r[2] in kinds for r in events_rows)
