@@ -349,3 +349,13 @@ class Membership:
                 details={"telegram_id": telegram_id, "kind": what},
             )
             return True
+
+    async def admin_chats(self) -> list[int]:
+        """Telegram ids of the active admins: who is told when the bot fails."""
+        async with self.db.session() as s:
+            rows = await s.exec(
+                select(Member.telegram_id)
+                .join(MemberRole, col(MemberRole.member_id) == col(Member.id))
+                .where(MemberRole.role == ADMIN, col(Member.active).is_(True))
+            )
+            return sorted(set(rows.all()))

@@ -55,6 +55,8 @@ async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
 
 async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     async with running_bot(tmp_path) as world:
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
         rina = await world.join("rina", 3001, "Rina", "perencana")
 
         async def broken(member_id: int) -> list[object]:
@@ -68,3 +70,15 @@ async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -
         assert len(rina.messages[-1]["text"].splitlines()) == 1
         record = next(r for r in caplog.records if r.name == "sopbot.errors")
         assert "/tugas" in record.getMessage() and "database went away" in record.getMessage()
+        # The admin gets a report naming the command, the person and the error,
+        # once: the same kind of error again within ten minutes is not re-reported.
+        [report] = admin.find("Laporan galat")
+        assert "/tugas" in report["text"] and "Rina" in report["text"]
+        assert "RuntimeError" in report["text"] and "database went away" in report["text"]
+        await rina.send_command("/tugas")
+        await world.idle()
+        assert len(admin.find("Laporan galat")) == 1
+        world.clock.advance(minutes=11)
+        await rina.send_command("/tugas")
+        await world.idle()
+        assert len(admin.find("Laporan galat")) == 2
