@@ -16,29 +16,42 @@ from pathlib import Path
 
 from bot.clock import FakeClock
 from bot.db import Database
+from bot.deadlines import Deadlines
 from bot.engine import IncomingFile
+from bot.office import OfficeConfig
 from tests.support import DATA, FORM, UNIT_FILES, XLSX, build_office
+
+
+async def open_step_of(office, run_id: int):  # type: ignore[no-untyped-def]
+    statuses = await office.engine.run_status(run_id)
+    return next(s for s in statuses[0].steps if s.state == "open")
+
+
+async def to_collection(office, clock, title: str):  # type: ignore[no-untyped-def]
+    """Steps 1-5 of a new run; returns the run, now at step 6."""
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), title)
+    s = await open_step_of(office, run.id)
+    await e.upload(p("perencana"), s.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+    await e.complete(p("perencana"), s.run_step_id)
+    await e.complete(p("perencana"), (await open_step_of(office, run.id)).run_step_id)
+    await e.schedule_meeting(
+        p("sekretaris"),
+        (await open_step_of(office, run.id)).run_step_id,
+        clock.now() + timedelta(days=1),
+        "Aula",
+    )
+    await e.complete(p("kepala"), (await open_step_of(office, run.id)).run_step_id)
+    return run
 
 
 async def walk(office, clock) -> None:  # type: ignore[no-untyped-def]
     e, p = office.engine, office.id
 
     async def open_step(run_id: int):  # type: ignore[no-untyped-def]
-        statuses = await e.run_status(run_id)
-        return next(s for s in statuses[0].steps if s.state == "open")
+        return await open_step_of(office, run_id)
 
-    run = await e.start_run(p("kepala"), "Bench")
-    s = await open_step(run.id)
-    await e.upload(p("perencana"), s.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(p("perencana"), s.run_step_id)
-    await e.complete(p("perencana"), (await open_step(run.id)).run_step_id)
-    await e.schedule_meeting(
-        p("sekretaris"),
-        (await open_step(run.id)).run_step_id,
-        clock.now() + timedelta(days=1),
-        "Aula",
-    )
-    await e.complete(p("kepala"), (await open_step(run.id)).run_step_id)
+    run = await to_collection(office, clock, "Bench")
     s6 = await open_step(run.id)
     receipts = []
     for i, name in enumerate(UNIT_FILES.values(), start=1):
@@ -61,7 +74,7 @@ async def walk(office, clock) -> None:  # type: ignore[no-untyped-def]
     await e.complete(p("perencana"), (await open_step(run.id)).run_step_id)
 
 
-async def main(runs: int, url: str | None) -> None:
+async def main(runs: int, open_runs: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
         if url:
@@ -78,26 +91,37 @@ async def main(runs: int, url: str | None) -> None:
         for _ in range(runs):
             await walk(office, clock)
         elapsed = time.perf_counter() - start
+        for n in range(open_runs):  # left at step 6, so /tugas and the sweep have work
+            await to_collection(office, clock, f"Terbuka {n + 1}")
         t0 = time.perf_counter()
-        tasks = await office.engine.tasks(office.id("perencana"))
+        tasks = await office.engine.tasks(office.id("unit1"))
         t_tasks = time.perf_counter() - t0
         t0 = time.perf_counter()
         await office.engine.run_status(include_closed=True)
         t_status = time.perf_counter() - t0
+        # Past every step-6 due time, on a working morning: one sweep queues
+        # a reminder for each unit of each open run.
+        clock.set(datetime(2026, 11, 4, 1, 0, tzinfo=UTC))  # Wednesday 08:00 WIB
+        deadlines = Deadlines(office.engine, OfficeConfig())
+        t0 = time.perf_counter()
+        swept = await deadlines.sweep()
+        t_sweep = time.perf_counter() - t0
         await db.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"database:            {'postgresql' if url else 'sqlite'}")
     print(f"runs walked:         {runs} (15 steps, 5 unit uploads each)")
     print(f"total:               {elapsed:.2f} s")
     print(f"per run:             {elapsed / runs * 1000:.0f} ms")
-    print(f"/tugas query:        {t_tasks * 1000:.1f} ms ({len(tasks)} tasks)")
-    print(f"/status (all runs):  {t_status * 1000:.1f} ms")
+    print(f"/tugas query:        {t_tasks * 1000:.1f} ms ({len(tasks)} open tasks of a unit)")
+    print(f"/status (all runs):  {t_status * 1000:.1f} ms ({runs + open_runs} runs)")
+    print(f"deadline sweep:      {t_sweep * 1000:.1f} ms ({swept})")
     print(f"peak RSS:            {rss:.0f} MiB")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="whole runs walked")
+    parser.add_argument("--open", type=int, default=10, help="runs left open at step 6")
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.database_url))
+    asyncio.run(main(args.runs, args.open, args.database_url))
