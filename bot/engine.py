@@ -41,6 +41,7 @@ from bot.queries import RunQueries
 from bot.sop import Action, Sop, Step
 from bot.sop.loader import fingerprint
 from bot.storage import extension_of
+from bot.transitions import upload_action
 from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
     ADMIN,
     MAX_TITLE,
@@ -523,7 +524,7 @@ class Engine(RunQueries):
                             **context,
                             "actions": []
                             if accept
-                            else [TaskAction("up", (rs.id or 0,)).as_dict()],
+                            else [upload_action(rs.id or 0, a.unit_id).as_dict()],
                         },
                         run=run,
                         run_step_id=rs.id,

@@ -47,6 +47,13 @@ from bot.storage import FileStorage
 from bot.views import MAX_NOTE, OWING, TaskAction, iso
 
 
+def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
+    """The upload button names the unit too: a member of two units has two
+    tasks on one step, and each task message must say which one it is. The
+    unit is a hint for finding the assignment, never a permission."""
+    return TaskAction("up", (run_step_id, unit_id) if unit_id else (run_step_id,))
+
+
 class Transitions:
     """Helpers that change or read a run inside one transaction."""
 
@@ -200,7 +207,13 @@ class Transitions:
         ]
         if len({a.unit_id for a in owing}) > 1:
             units = [(a.unit_id, await self._unit_name(s, a.unit_id)) for a in owing]
-            raise AmbiguousUnit(units=units, run_step_id=rs.id)
+            run = await s.get(Run, rs.run_id)
+            raise AmbiguousUnit(
+                units=units,
+                run_step_id=rs.id,
+                number=rs.number,
+                run_title=run.title if run else "",
+            )
         return (owing or mine)[0]
 
     def _step_context(self, run: Run, sop: Sop, step: Step, rs: RunStep) -> dict[str, Any]:
@@ -323,9 +336,10 @@ class Transitions:
 
     def _actions(self, step: Step, rs: RunStep, a: Assignment | None) -> list[TaskAction]:
         rid = rs.id or 0
+        up = upload_action(rid, a.unit_id if a is not None else None)
         match step.action:
             case Action.confirm:
-                verbs = [] if step.files == "none" else [TaskAction("up", (rid,))]
+                verbs = [] if step.files == "none" else [up]
                 return [*verbs, TaskAction("ok", (rid,))]
             case Action.decide:
                 return [TaskAction("dec", (rid, i), o.label) for i, o in enumerate(step.outcomes)]
@@ -334,7 +348,7 @@ class Transitions:
             case Action.meeting:
                 return [TaskAction("mtg", (rid,))]
             case Action.collect:
-                return [TaskAction("up", (rid,))]
+                return [up]
             case Action.validate:
                 return [TaskAction("view", (rid,)), TaskAction("cls", (rid,))]
         return []

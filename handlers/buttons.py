@@ -8,10 +8,10 @@ from contextlib import suppress
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.errors import InvalidInput
+from bot.errors import AmbiguousUnit, InvalidInput
 from bot.members import MemberInfo
 from bot.texts import CAPTION_LIMIT
-from handlers import actions, text
+from handlers import actions, text, uploads
 from handlers.commands import history_page
 from handlers.common import (
     Context,
@@ -88,9 +88,20 @@ async def _dec(
     return await actions.decide(update, context, member, run_step_id, outcome, note)
 
 
-async def _up(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+async def _up(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int = 0
+) -> bool:
+    """Wait for a file for this task. The unit in the button only picks which
+    of the member's tasks is meant; the engine checks it like any other."""
     svc = services(context)
-    task = await svc.engine.authorize(member.id, run_step_id, purpose="upload")
+    try:
+        task = await svc.engine.authorize(
+            member.id, run_step_id, unit_id=unit_id or None, purpose="upload"
+        )
+    except AmbiguousUnit as exc:  # a button from before the unit was carried
+        await uploads.ask_unit(update, context, member, exc)
+        return False
+    dropped = await uploads.held_names(context, member)
     await svc.waiting.set(member.id, "upload", run_step_id=run_step_id, unit_id=task.unit_id)
     await reply(
         update,
@@ -99,6 +110,7 @@ async def _up(update: Update, context: Context, member: MemberInfo, run_step_id:
         number=task.number,
         unit=task.unit_name,
         run_title=task.run_title,
+        dropped=dropped,
     )
     return False
 
@@ -175,15 +187,16 @@ async def _rsvp(
 
 
 async def _pick(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int
+    update: Update,
+    context: Context,
+    member: MemberInfo,
+    run_step_id: int,
+    unit_id: int,
+    group_id: int | None = None,
 ) -> bool:
-    """The person chose where a held file (or album) belongs."""
-    svc = services(context)
-    pending = await svc.waiting.get(member.id)
-    if pending is None or pending.kind != "held":
-        raise InvalidInput("bad_button")
-    files = list(pending.payload.get("files", []))
-    await svc.waiting.clear(member.id)
+    """The person chose where a held file (or album) belongs; other files
+    held meanwhile wait for their own question."""
+    files = await uploads.take_held(context, member, group_id)
     for held in files:
         await actions.store_file(update, context, member, run_step_id, held, unit_id or None)
     return True
@@ -201,8 +214,9 @@ async def _page(
 
 
 async def _cancel(update: Update, context: Context, member: MemberInfo) -> bool:
+    dropped = await uploads.held_names(context, member)
     had = await services(context).waiting.clear(member.id)
-    await reply(update, context, "cancelled_input", had=had is not None)
+    await reply(update, context, "cancelled_input", had=had is not None, dropped=dropped)
     return True
 
 

@@ -17,23 +17,26 @@ from bot.texts import Texts
 
 Context = ContextTypes.DEFAULT_TYPE
 
-# verb -> number of integer arguments it carries
-VERBS = {
-    "ok": 1,
-    "up": 1,
-    "dec": 2,
-    "send": 1,
-    "mtg": 1,
-    "view": 1,
-    "cls": 1,
-    "acc": 1,
-    "dlg": 1,
-    "to": 2,
-    "ret": 1,
-    "rsvp": 2,
-    "pick": 2,
-    "page": 2,
-    "cancel": 0,
+# verb -> the numbers of integer arguments it may carry. "up" carries the
+# step and the unit (a member of two units has two tasks on one step); a
+# button sent before the unit was carried has the step only. "pick" names the
+# held file group it places (older questions did not).
+VERBS: dict[str, frozenset[int]] = {
+    "ok": frozenset({1}),
+    "up": frozenset({1, 2}),
+    "dec": frozenset({2}),
+    "send": frozenset({1}),
+    "mtg": frozenset({1}),
+    "view": frozenset({1}),
+    "cls": frozenset({1}),
+    "acc": frozenset({1}),
+    "dlg": frozenset({1}),
+    "to": frozenset({2}),
+    "ret": frozenset({1}),
+    "rsvp": frozenset({2}),
+    "pick": frozenset({2, 3}),
+    "page": frozenset({2}),
+    "cancel": frozenset({0}),
 }
 
 
@@ -56,7 +59,7 @@ def decode(data: str | None) -> tuple[str, tuple[int, ...]] | None:
     if not data or len(data) > 64:
         return None
     verb, *parts = data.split(":")
-    if verb not in VERBS or len(parts) != VERBS[verb]:
+    if verb not in VERBS or len(parts) not in VERBS[verb]:
         return None
     try:
         args = tuple(int(p) for p in parts)

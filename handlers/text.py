@@ -30,7 +30,7 @@ async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
     if pending is None:
         target = step_of_reply(message)
         if target is not None:
-            await answer_task(update, context, member, target, text)
+            await answer_task(update, context, member, *target, text=text)
             return
         await reply(update, context, "out_of_turn")
         return
@@ -117,11 +117,17 @@ async def schedule(
 
 
 async def answer_task(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, text: str
+    update: Update,
+    context: Context,
+    member: MemberInfo,
+    run_step_id: int,
+    unit_id: int | None = None,
+    *,
+    text: str,
 ) -> None:
     """A text sent as a reply to a task message belongs to that task."""
     svc = services(context)
-    task = await svc.engine.authorize(member.id, run_step_id)
+    task = await svc.engine.authorize(member.id, run_step_id, unit_id=unit_id)
     if task.action == "meeting":
         await schedule(update, context, member, run_step_id, text)
     elif task.action in ("confirm", "distribute", "decide"):

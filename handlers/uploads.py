@@ -5,10 +5,10 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 
 from bot.engine import Task
-from bot.errors import FileRejected
+from bot.errors import AlreadyDone, AmbiguousUnit, FileRejected
 from bot.members import MemberInfo
 from bot.storage import extension_of
 from handlers import actions
@@ -59,17 +59,80 @@ def held_file(message: Message) -> dict[str, Any]:
     }
 
 
-def step_of_reply(message: Message) -> int | None:
-    """The step a reply belongs to, read from the task message's buttons."""
+def step_of_reply(message: Message) -> tuple[int, int | None] | None:
+    """The task a reply belongs to, read from the task message's buttons:
+    its step, and its unit when the upload button names one (a member of two
+    units has a task message per unit on the same step)."""
     replied = message.reply_to_message
     if replied is None or replied.reply_markup is None:
         return None
+    found: tuple[int, int | None] | None = None
     for row in replied.reply_markup.inline_keyboard:
         for btn in row:
             parsed = decode(btn.callback_data if isinstance(btn.callback_data, str) else None)
-            if parsed and parsed[0] in STEP_VERBS:
-                return parsed[1][0]
-    return None
+            if not parsed or parsed[0] not in STEP_VERBS:
+                continue
+            verb, args = parsed
+            if verb == "up" and len(args) == 2:
+                return args[0], args[1] or None
+            found = found or (args[0], None)
+    return found
+
+
+# ---------------------------------------------------------------- held files
+#
+# While the bot asks where a file goes, the file is "held": kept in the
+# database as a list of groups (a single file, or the pages of one album),
+# each answered by its own question. A second file sent meanwhile is a new
+# group with a question of its own, never a silent replacement.
+
+
+def held_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The held groups; a row written before groups existed is one group."""
+    if "groups" in payload:
+        return list(payload["groups"])
+    if payload.get("files"):
+        return [{"id": 0, "batch": payload.get("batch"), "files": list(payload["files"])}]
+    return []
+
+
+async def hold(context: Context, member: MemberInfo, held: dict[str, Any]) -> dict[str, Any]:
+    """Hold a file as a new group beside any already held; returns the group."""
+    waiting = services(context).waiting
+    pending = await waiting.get(member.id)
+    groups = held_groups(pending.payload) if pending is not None and pending.kind == "held" else []
+    group = {
+        "id": max((int(g["id"]) for g in groups), default=0) + 1,
+        "batch": held["batch"],
+        "files": [held],
+    }
+    await waiting.set(member.id, "held", groups=[*groups, group])
+    return group
+
+
+async def take_held(context: Context, member: MemberInfo, group_id: int | None) -> list[dict]:
+    """Remove a held group (the first one for a question without a group id)
+    and return its files; the other groups stay held. None held: refused."""
+    waiting = services(context).waiting
+    pending = await waiting.get(member.id)
+    groups = held_groups(pending.payload) if pending is not None and pending.kind == "held" else []
+    chosen = next((g for g in groups if group_id is None or int(g["id"]) == group_id), None)
+    if chosen is None:
+        raise AlreadyDone()
+    rest = [g for g in groups if g is not chosen]
+    if rest:
+        await waiting.set(member.id, "held", groups=rest)
+    else:
+        await waiting.clear(member.id)
+    return list(chosen["files"])
+
+
+async def held_names(context: Context, member: MemberInfo) -> list[str]:
+    """Names of the files held now (to say which were not stored)."""
+    pending = await services(context).waiting.get(member.id)
+    if pending is None or pending.kind != "held":
+        return []
+    return [str(f["name"]) for g in held_groups(pending.payload) for f in g["files"]]
 
 
 @enrolled
@@ -80,24 +143,24 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
     held = held_file(message)
     pending = await svc.waiting.get(member.id)
 
-    target = step_of_reply(message)
+    target: int | None = None
     unit_id: int | None = None
+    replied = step_of_reply(message)
+    if replied is not None:
+        target, unit_id = replied
     if target is None and pending is not None and pending.kind in ("upload", "album"):
         same_album = pending.kind == "album" and pending.payload.get("batch") == held["batch"]
         if pending.kind == "upload" or same_album:
             target = int(pending.payload["run_step_id"])
             unit_id = pending.payload.get("unit_id")
-    if (
-        target is None
-        and pending is not None
-        and pending.kind == "held"
-        and held["batch"]
-        and pending.payload.get("batch") == held["batch"]
-    ):
-        # Another page of an album whose destination is being asked.
-        files = [*pending.payload["files"], held]
-        await svc.waiting.set(member.id, "held", batch=held["batch"], files=files)
-        return
+    if target is None and pending is not None and pending.kind == "held" and held["batch"]:
+        groups = held_groups(pending.payload)
+        album = next((g for g in groups if g.get("batch") == held["batch"]), None)
+        if album is not None:
+            # Another page of an album whose destination is being asked.
+            album["files"] = [*album["files"], held]
+            await svc.waiting.set(member.id, "held", groups=groups)
+            return
     if target is None:
         options = await svc.engine.upload_targets(member.id)
         if not options:
@@ -108,7 +171,12 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
         else:
             await ask_target(update, context, member, options, held)
             return
-    await actions.store_file(update, context, member, target, held, unit_id)
+    try:
+        await actions.store_file(update, context, member, target, held, unit_id)
+    except AmbiguousUnit as exc:
+        # The reply or button named the step but not the unit: ask which.
+        await ask_unit(update, context, member, exc, held)
+        return
     if held["batch"]:
         # The album's other pages follow as separate messages: same destination.
         await svc.waiting.set(
@@ -118,25 +186,74 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
         await svc.waiting.clear(member.id)
 
 
+def _check_size(context: Context, held: dict[str, Any]) -> None:
+    """Refuse at once what no option could take (an empty or a too large file)."""
+    engine = services(context).engine
+    reason = engine.check_file_size(int(held["size"])) if held["size"] is not None else ""
+    if reason:
+        raise FileRejected(reason, limit_mb=(engine.max_file_bytes or 0) // 2**20)
+
+
 async def ask_target(
     update: Update, context: Context, member: MemberInfo, options: list[Task], held: dict[str, Any]
 ) -> None:
     """Several open tasks take a file: hold it and ask which, with buttons."""
-    from telegram import InlineKeyboardMarkup
-
-    svc = services(context)
+    _check_size(context, held)
+    earlier = await held_names(context, member)
+    group = await hold(context, member, held)
     t = texts(context)
-    # Refuse at once what no option could take (an empty or a 30 MB file).
-    reason = svc.engine.check_file_size(int(held["size"] or 0)) if held["size"] is not None else ""
-    if reason:
-        raise FileRejected(reason, limit_mb=(svc.engine.max_file_bytes or 0) // 2**20)
-    await svc.waiting.set(member.id, "held", batch=held["batch"], files=[held])
     rows = []
     for o in options:
         label = t.render("pick_label", number=o.number, unit=o.unit_name, run_title=o.run_title)
-        rows.append([button(t, "pick", o.run_step_id, o.unit_id or 0, label=label[:60])])
+        rows.append(
+            [button(t, "pick", o.run_step_id, o.unit_id or 0, group["id"], label=label[:60])]
+        )
     rows.append([button(t, "cancel")])
-    await reply(update, context, "pick_target", InlineKeyboardMarkup(rows))
+    await reply(
+        update,
+        context,
+        "pick_target",
+        InlineKeyboardMarkup(rows),
+        name=held["name"],
+        earlier=earlier,
+    )
+
+
+async def ask_unit(
+    update: Update,
+    context: Context,
+    member: MemberInfo,
+    exc: AmbiguousUnit,
+    held: dict[str, Any] | None = None,
+) -> None:
+    """The step is known but the member has a task on it for several units:
+    ask which unit, with a button per candidate unit. With a file in hand it
+    is held until the answer; without one, the answer is an upload button."""
+    t = texts(context)
+    run_step_id = int(exc.context["run_step_id"])
+    number, run_title = exc.context.get("number"), exc.context.get("run_title")
+    units = [(int(uid or 0), str(name or "")) for uid, name in exc.context.get("units", [])]
+    earlier: list[str] = []
+    if held is not None:
+        _check_size(context, held)
+        earlier = await held_names(context, member)
+        group = await hold(context, member, held)
+    rows = []
+    for uid, name in units:
+        label = t.render("pick_label", number=number, unit=name, run_title=run_title)
+        if held is not None:
+            rows.append([button(t, "pick", run_step_id, uid, group["id"], label=label[:60])])
+        else:
+            rows.append([button(t, "up", run_step_id, uid, label=label[:60])])
+    rows.append([button(t, "cancel")])
+    await reply(
+        update,
+        context,
+        "pick_unit",
+        InlineKeyboardMarkup(rows),
+        name=held["name"] if held is not None else None,
+        earlier=earlier,
+    )
 
 
 @enrolled
