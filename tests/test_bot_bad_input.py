@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 
-from bot.models import Event, Notification, RunStep, StoredFile
+from bot.models import (
+    Assignment,
+    Attendance,
+    Event,
+    Meeting,
+    Notification,
+    PendingInput,
+    Run,
+    RunStep,
+    StoredFile,
+)
+from handlers.common import _plain as plain
 from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX
@@ -31,6 +42,47 @@ async def state(world: World) -> tuple[int, int, int, list[tuple[int, str]]]:
             for r in (await s.exec(select(RunStep).order_by(RunStep.id))).all()
         ]
     return events, outbox, files, steps
+
+
+async def rows(world: World) -> dict[str, list[dict[str, object]]]:
+    """Every row a refused action must leave as it was (stranger audit
+    entries and the morning digest, which may go out meanwhile, aside)."""
+    tables: list[type[SQLModel]] = [
+        Run,
+        RunStep,
+        Assignment,
+        StoredFile,
+        Event,
+        Notification,
+        PendingInput,
+        Meeting,
+        Attendance,
+    ]
+    out: dict[str, list[dict[str, object]]] = {}
+    async with world.services.db.session() as s:
+        for table in tables:
+            found = (await s.exec(select(table))).all()
+            out[table.__name__] = sorted(
+                (
+                    r.model_dump()
+                    for r in found
+                    if getattr(r, "kind", "") != "stranger"
+                    and getattr(r, "template", "") != "digest"
+                ),
+                key=repr,
+            )
+    return out
+
+
+def not_allowed(world: World, *roles: str) -> str:
+    """Exactly what a refused button press shows: the not-allowed template."""
+    return plain(world.services.texts.render("errors/not_allowed", roles=list(roles)))[:190]
+
+
+def task6_step(task6: dict[str, object]) -> int:
+    markup = task6["reply_markup"]
+    assert isinstance(markup, dict)
+    return int(markup["inline_keyboard"][0][0]["callback_data"].split(":")[1])
 
 
 async def to_collection(world: World) -> dict[str, FakeUser]:
@@ -63,15 +115,12 @@ async def test_bad_input_changes_nothing(tmp_path: Path) -> None:
         assert "tidak dikenali" in answers[0]["text"]
         assert "tidak ditemukan" in answers[-1]["text"]
 
-        # A button pressed by the wrong person (the perencana's step-7 verbs
-        # are not theirs; a unit pressing "Selesai" on step 2 that is done).
+        # A button pressed by the wrong person: the perencana's "Tutup dengan
+        # alasan" on the collection, which is open, pressed by a unit.
         step2 = (await world.services.engine.run_status())[0].steps[1].run_step_id
-        q = await unit2.press_data(task6, f"ok:{step2}")
+        q = await unit2.press_data(task6, f"cls:{task6_step(task6)}")
         await world.idle()
-        assert (
-            "tidak berwenang" in world.server.callback_answers[q]["text"]
-            or "Sudah diproses" in world.server.callback_answers[q]["text"]
-        )
+        assert world.server.callback_answers[q]["text"] == not_allowed(world, "perencana")
 
         # A message out of turn.
         await unit1.send_text("sudah saya kirim ya pak")
@@ -164,3 +213,57 @@ async def test_a_question_that_no_longer_stands_is_dropped(tmp_path: Path) -> No
         async with world.services.db.session() as s:
             kinds = [e.kind for e in (await s.exec(select(Event))).all()]
         assert kinds.count("file_accepted") == 1 and "file_returned" not in kinds
+
+
+async def test_the_wrong_person_on_an_open_step_is_refused(tmp_path: Path) -> None:
+    """Buttons of steps that are still open, pressed by someone whose step it
+    is not: exactly the not-allowed reply, and not one row changes."""
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        unit1 = await world.join("unit1", 2001, "Staf 1", "anggota_tim", list(UNIT_FILES)[0])
+        unit2 = await world.join("unit2", 2002, "Staf 2", "anggota_tim", list(UNIT_FILES)[1])
+
+        # Step 2 is open for the perencana: a unit presses its Selesai and
+        # its upload button.
+        await kepala.send_command("/mulai", "TW III")
+        await world.idle()
+        form_task = rina.latest("Langkah 2")
+        step2 = int(form_task["reply_markup"]["inline_keyboard"][0][0]["callback_data"][3:])
+        before = await rows(world)
+        pressed = [
+            await unit1.press_data(form_task, f"ok:{step2}"),
+            await unit1.press_data(form_task, f"up:{step2}"),
+        ]
+        await world.idle()
+        for q in pressed:
+            assert world.server.callback_answers[q]["text"] == not_allowed(world, "perencana")
+        assert await rows(world) == before
+
+        # Step 6: a unit's file awaits review; another unit presses the
+        # perencana's Terima and Kembalikan on it, and uploads for unit 1.
+        await world.to_collection(start=False)
+        name = list(UNIT_FILES.values())[0]
+        await unit1.send_document(DATA / name, name, XLSX)
+        await world.idle()
+        review = [m for m in rina.documents() if "Berkas masuk" in (m.get("caption") or "")][-1]
+        [accept, back] = [b["callback_data"] for b in review["reply_markup"]["inline_keyboard"][0]]
+        assert accept.startswith("acc:") and back.startswith("ret:")
+        task6 = unit2.latest("Langkah 6")
+        before = await rows(world)
+        pressed = [
+            await unit2.press_data(task6, accept),
+            await unit2.press_data(task6, back),
+        ]
+        await world.idle()
+        for q in pressed:
+            assert world.server.callback_answers[q]["text"] == not_allowed(world, "perencana")
+        unit1_task = unit1.latest("Langkah 6")
+        own_up = unit1_task["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        q = await unit2.press_data(task6, own_up)  # unit 1's upload button, with its unit
+        await world.idle()
+        wrong_unit = plain(world.services.texts.render("errors/wrong_unit"))
+        assert world.server.callback_answers[q]["text"] == wrong_unit
+        assert await rows(world) == before
+        assert world.server.errors() == []

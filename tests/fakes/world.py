@@ -69,9 +69,10 @@ class World:
         await self.idle()
         return person
 
-    async def to_collection(self) -> None:
-        """Bring a new run to step 6 through the engine (the chat parts are
-        tested elsewhere): needs people with keys kepala, sekretaris, rina."""
+    async def to_collection(self, *, start: bool = True) -> None:
+        """Bring a new run (or, with start=False, the run just started) to
+        step 6 through the engine (the chat parts are tested elsewhere):
+        needs people with keys kepala, sekretaris, rina."""
         from datetime import timedelta
 
         from bot.engine import IncomingFile
@@ -82,7 +83,8 @@ class World:
             k: (await m.by_telegram(self.people[k].id)).id  # type: ignore[union-attr]
             for k in ("kepala", "sekretaris", "rina")
         }
-        await e.start_run(ids["kepala"], "TW III")
+        if start:
+            await e.start_run(ids["kepala"], "TW III")
         [form] = await e.tasks(ids["rina"])
         await e.upload(
             ids["rina"], form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
