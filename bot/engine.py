@@ -8,6 +8,7 @@ Telegram; callers pass member ids and plain values.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -310,15 +311,19 @@ class Engine(RunQueries):
             if a.state == AssignmentState.closed:
                 raise StepNotOpen()
             reason = self.check_file(
-                step, incoming.original_name, incoming.mime_type, incoming.kind, len(incoming.data)
+                step, incoming.original_name, incoming.mime_type, incoming.kind, incoming.size
             )
             if reason:
                 raise FileRejected(
                     reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
                 )
             checks = self._check_workbook(step, incoming)
-            saved = self.storage.save(
-                incoming.data, run_id=run.id or 0, original_name=incoming.original_name
+            # A file on disk may be large: copy and hash it off the event loop.
+            saved = await asyncio.to_thread(
+                self.storage.save,
+                incoming.data,
+                run_id=run.id or 0,
+                original_name=incoming.original_name,
             )
             previous = (
                 await s.exec(

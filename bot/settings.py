@@ -15,6 +15,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
+# Telegram's own Bot API serves files of at most 20 MB. A local Bot API
+# server serves up to 2000 MB, but every file is copied to disk and checked,
+# so a limit stays, larger by default.
+CLOUD_LIMIT_MB = 20
+LOCAL_DEFAULT_MB = 200
 
 
 class Settings(BaseSettings):
@@ -36,7 +41,9 @@ class Settings(BaseSettings):
 
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     invite_ttl_days: int = 7
-    max_download_mb: int = 20
+    # Largest file taken from a phone; empty: 20 MB, or 200 MB with a local
+    # Bot API server. Never above 20 MB through Telegram's own Bot API.
+    max_download_mb: int | None = Field(default=None, gt=0)
 
     webhook_url: str = ""
     webhook_listen: str = "0.0.0.0"
@@ -48,7 +55,13 @@ class Settings(BaseSettings):
     clock_start: datetime | None = None
 
     @field_validator(
-        "office_file", "sop_dir", "clock_start", "webhook_secret", "bot_token", mode="before"
+        "office_file",
+        "sop_dir",
+        "clock_start",
+        "webhook_secret",
+        "bot_token",
+        "max_download_mb",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -75,6 +88,13 @@ class Settings(BaseSettings):
         return self.data_dir / "files"
 
     @property
-    def download_limit_bytes(self) -> int | None:
-        """Largest file the Bot API lets us fetch; None with a local server."""
-        return None if self.local_bot_api else self.max_download_mb * 1024 * 1024
+    def download_limit_bytes(self) -> int:
+        """Largest file the bot takes. With a local Bot API server files up to
+        2000 MB could come, so a limit (MAX_DOWNLOAD_MB, default 200) keeps
+        disk use and checking time bounded; Telegram's own Bot API refuses
+        anything over 20 MB, so a larger setting would only promise too much."""
+        if self.local_bot_api:
+            mb = self.max_download_mb or LOCAL_DEFAULT_MB
+        else:
+            mb = min(self.max_download_mb or CLOUD_LIMIT_MB, CLOUD_LIMIT_MB)
+        return mb * 1024 * 1024

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+CHUNK = 1024 * 1024  # bytes read at a time when copying a file into storage
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
 
@@ -36,20 +37,43 @@ class FileStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def save(self, data: bytes, *, run_id: int, original_name: str) -> SavedFile:
-        """Write atomically (temp file, fsync, rename) and return its digest."""
+    def save(self, data: bytes | Path, *, run_id: int, original_name: str) -> SavedFile:
+        """Write atomically (temp file, fsync, rename) and return its digest.
+        A file on disk is copied in chunks and hashed on the way, so a large
+        file is never whole in memory."""
         ext = extension_of(original_name)
         name = secrets.token_hex(12) + (f".{ext}" if ext else "")
         relative = f"run-{run_id}/{name}"
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".part")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        return SavedFile(relative, len(data), hashlib.sha256(data).hexdigest())
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                if isinstance(data, bytes):
+                    out.write(data)
+                    digest.update(data)
+                    size = len(data)
+                else:
+                    with open(data, "rb") as src:
+                        while chunk := src.read(CHUNK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return SavedFile(relative, size, digest.hexdigest())
+
+    def temporary(self) -> Path:
+        """A fresh path for a download in progress, under DATA_DIR (on the
+        same disk as the files, never in memory); the caller removes it."""
+        folder = self.root / ".incoming"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{secrets.token_hex(12)}.part"
 
     def path(self, relative: str) -> Path:
         resolved = (self.root / relative).resolve()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bot.models import (
@@ -22,14 +23,19 @@ OWING = (AssignmentState.open, AssignmentState.returned)
 
 @dataclass(frozen=True)
 class IncomingFile:
-    """A file as received, before it is stored."""
+    """A file as received, before it is stored: its bytes, or a file on disk
+    (a large file is never read into memory whole)."""
 
-    data: bytes
+    data: bytes | Path
     original_name: str
     mime_type: str
     kind: str = "document"  # document | photo
     telegram_file_id: str | None = None
     batch: str | None = None  # album id: pages sent together form one version
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if isinstance(self.data, bytes) else self.data.stat().st_size
 
 
 @dataclass(frozen=True)

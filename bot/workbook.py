@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from numbers import Number
+from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
@@ -30,20 +31,25 @@ def _filled(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def inspect_workbook(data: bytes, check: WorkbookCheck) -> list[dict[str, Any]]:
+def inspect_workbook(data: bytes | Path, check: WorkbookCheck) -> list[dict[str, Any]]:
     """Findings as plain data ({"code": ..., details}); [] when none. The
     words for them are in templates/workbook_findings.html.j2."""
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise BrokenWorkbook(str(exc)) from exc
-    try:
-        sheet = book[check.sheet] if check.sheet and check.sheet in book.sheetnames else book.active
-        if sheet is None:
-            raise BrokenWorkbook("no sheet")
-        rows = list(sheet.iter_rows(min_row=1, max_row=check.last_row, values_only=True))
-    finally:
-        book.close()
+    # A file on disk is opened as a stream: openpyxl judges a path by its
+    # extension, and a download in progress is named *.part.
+    with io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb") as source:
+        try:
+            book = load_workbook(source, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+            raise BrokenWorkbook(str(exc)) from exc
+        try:
+            sheet = (
+                book[check.sheet] if check.sheet and check.sheet in book.sheetnames else book.active
+            )
+            if sheet is None:
+                raise BrokenWorkbook("no sheet")
+            rows = list(sheet.iter_rows(min_row=1, max_row=check.last_row, values_only=True))
+        finally:
+            book.close()
 
     def cell(row: int, column: str) -> object:
         index = column_index_from_string(column) - 1

@@ -3,10 +3,13 @@ storing a file. Buttons, replies and files all end up here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from telegram import Update
+from telegram.error import BadRequest
 
 from bot.engine import IncomingFile
-from bot.errors import NoteRequired
+from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
 from handlers.common import Context, reply, services
 
@@ -52,6 +55,41 @@ async def decide(
     return True
 
 
+def _too_big(context: Context) -> FileRejected:
+    limit = services(context).engine.max_file_bytes or 0
+    return FileRejected("too_big", limit_mb=limit // (1024 * 1024))
+
+
+async def download(context: Context, file_id: str) -> tuple[Path, bool]:
+    """The file on this disk, and whether it is a temporary copy to remove.
+
+    Never the whole file in memory: a local Bot API server gives the path of
+    its own copy, read in place; from Telegram's servers (at most 20 MB) the
+    file goes to a temporary file under DATA_DIR. A file over the limit is
+    refused before it is fetched, also when the update did not say its size.
+    """
+    svc = services(context)
+    try:
+        tg_file = await context.bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in exc.message.lower():  # Telegram's own 20 MB limit
+            raise _too_big(context) from exc
+        raise
+    if tg_file.file_size is not None and svc.engine.check_file_size(tg_file.file_size):
+        raise _too_big(context) if tg_file.file_size > 0 else FileRejected("empty")
+    # python-telegram-bot makes a download URL of the path, except when it
+    # names a file on this machine (a local Bot API server's own copy).
+    if tg_file.file_path and Path(tg_file.file_path).is_absolute():
+        return Path(tg_file.file_path), False
+    tmp = svc.storage.temporary()
+    try:
+        await tg_file.download_to_drive(custom_path=tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, True
+
+
 async def store_file(
     update: Update,
     context: Context,
@@ -74,21 +112,24 @@ async def store_file(
         size=int(size) if size is not None else None,  # type: ignore[call-overload]
         unit_id=unit_id,
     )
-    tg_file = await context.bot.get_file(str(held["file_id"]))
-    data = bytes(await tg_file.download_as_bytearray())
-    receipt = await svc.engine.upload(
-        member.id,
-        run_step_id,
-        IncomingFile(
-            data,
-            name,
-            mime,
-            kind=kind,
-            telegram_file_id=str(held["file_id"]),
-            batch=str(held["batch"]) if held.get("batch") else None,
-        ),
-        unit_id=unit_id,
-    )
+    source, ours = await download(context, str(held["file_id"]))
+    try:
+        receipt = await svc.engine.upload(
+            member.id,
+            run_step_id,
+            IncomingFile(
+                source,
+                name,
+                mime,
+                kind=kind,
+                telegram_file_id=str(held["file_id"]),
+                batch=str(held["batch"]) if held.get("batch") else None,
+            ),
+            unit_id=unit_id,
+        )
+    finally:
+        if ours:
+            source.unlink(missing_ok=True)
     f = receipt.file
     await reply(
         update,

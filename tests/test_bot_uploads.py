@@ -183,3 +183,113 @@ async def test_a_second_file_while_asking_is_kept_too(tmp_path: Path) -> None:
         assert "tidak disimpan" in staf.messages[-1]["text"]
         assert len(await stored_files(world)) == 2
         assert world.server.errors() == []
+
+
+# ------------------------------------------------------------- large files
+
+MB = 1024 * 1024
+
+
+def pdf(size: int) -> bytes:
+    """A PDF-named blob of exactly `size` bytes, not all alike."""
+    head = b"%PDF-1.4\n"
+    body = bytes(range(256)) * (size // 256 + 1)
+    return (head + body)[:size]
+
+
+async def one_unit(world: World) -> FakeUser:
+    await world.join("kepala", 1001, "Kepala", "kepala_badan")
+    await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+    await world.join("rina", 1003, "Rina", "perencana")
+    staf = await world.join("staf", 2001, "Staf", "anggota_tim", SEKRETARIAT)
+    await world.to_collection()
+    return staf
+
+
+async def received_events(world: World) -> int:
+    from bot.models import Event
+
+    async with world.services.db.session() as s:
+        return len((await s.exec(select(Event).where(Event.kind == "file_received"))).all())
+
+
+def leftovers(world: World) -> list[Path]:
+    """Temporary downloads still on disk (there must be none)."""
+    return list((world.services.settings.files_dir / ".incoming").glob("*"))
+
+
+def test_download_limits_from_settings() -> None:
+    from bot.settings import Settings
+
+    def limit(**kw: object) -> int:
+        return Settings(_env_file=None, **kw).download_limit_bytes  # type: ignore[call-arg]
+
+    assert limit() == 20 * MB
+    assert limit(max_download_mb=50) == 20 * MB  # Telegram's own servers stop at 20
+    assert limit(max_download_mb=5) == 5 * MB
+    assert limit(local_bot_api=True) == 200 * MB
+    assert limit(local_bot_api=True, max_download_mb=500) == 500 * MB
+    assert limit(local_bot_api=True, max_download_mb="") == 200 * MB  # empty in .env
+
+
+async def test_local_bot_api_server_large_file_streamed_and_limited(tmp_path: Path) -> None:
+    """With a local Bot API server a file over 20 MB is taken, read from the
+    server's copy on disk in chunks (never whole in memory), and stored
+    byte-identical; one over MAX_DOWNLOAD_MB is refused clearly, also when
+    the update does not say its size, and nothing is recorded."""
+    import tracemalloc
+
+    async with running_bot(tmp_path, local_bot_api=True, max_download_mb=24) as world:
+        staf = await one_unit(world)
+        big = pdf(22 * MB)
+        tracemalloc.start()
+        try:
+            await staf.send_document(big, "lampiran.pdf", "application/pdf")
+            await world.idle()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        receipt = staf.latest("Tanda terima")["text"]
+        assert "lampiran.pdf" in receipt and "22.0 MB" in receipt, receipt
+        assert peak < 8 * MB, f"{peak / MB:.1f} MB held in memory at once"
+        [(unit, name, data)] = await stored_files(world)
+        assert (unit, name) == (SEKRETARIAT, "lampiran.pdf") and data == big
+        calls = world.server.calls("getFile")
+        assert len(calls) == 1
+
+        # Over the limit: refused before fetching when the size is known...
+        await staf.send_document(pdf(25 * MB), "besar.pdf", "application/pdf")
+        # ...and after getFile says it when the update did not.
+        await staf.send_document(pdf(25 * MB), "besar2.pdf", "application/pdf", omit_size=True)
+        await world.idle()
+        for message in staf.messages[-2:]:
+            assert "terlalu besar (batas 24 MB)" in message["text"], message["text"]
+            assert "Tidak ada yang dicatat" in message["text"]
+        assert len(world.server.calls("getFile")) == 2
+        assert len(await stored_files(world)) == 1
+        assert await received_events(world) == 2  # the form of step 2, and the big file
+        assert leftovers(world) == []
+        assert world.server.errors() == []
+
+
+async def test_telegram_refuses_a_file_too_big_that_had_no_size(tmp_path: Path) -> None:
+    """Telegram's own Bot API answers getFile of a file over 20 MB with
+    "file is too big": the same clear refusal, nothing recorded."""
+    async with running_bot(tmp_path) as world:
+        staf = await one_unit(world)
+        await staf.send_document(
+            b"%PDF", "besar.pdf", "application/pdf", declared_size=30 * MB, omit_size=True
+        )
+        await world.idle()
+        text = staf.messages[-1]["text"]
+        assert "terlalu besar (batas 20 MB)" in text and "Tidak ada yang dicatat" in text, text
+        assert [r.error for r in world.server.errors()] == ["Bad Request: file is too big"]
+        assert await stored_files(world) == [] and await received_events(world) == 1  # the form
+
+        # A file within the limit goes through a temporary file, then is gone.
+        await staf.send_document(workbook(SEKRETARIAT, 7), "data.xlsx", XLSX, omit_size=True)
+        await world.idle()
+        assert staf.latest("Tanda terima")
+        [(_, _, data)] = await stored_files(world)
+        assert data == workbook(SEKRETARIAT, 7)
+        assert leftovers(world) == []

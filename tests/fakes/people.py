@@ -72,9 +72,13 @@ class FakeUser:
         reply_to: dict[str, Any] | None = None,
         declared_size: int | None = None,
         media_group_id: str | None = None,
+        omit_size: bool = False,
     ) -> int:
+        """`omit_size`: the update does not say the size (file_size is optional)."""
         blob = data.read_bytes() if isinstance(data, Path) else data  # noqa: ASYNC240
         info = self.server.store_file(blob, declared_size=declared_size, prefix="udoc")
+        if omit_size:
+            del info["file_size"]
         content: dict[str, Any] = {
             "document": {**info, "file_name": file_name, "mime_type": mime_type}
         }

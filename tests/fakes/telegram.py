@@ -6,6 +6,12 @@ would: the method and its parameters against the machine-readable Bot API
 (tests/data/botapi.min.json), text and caption lengths after HTML parsing,
 callback data of at most 64 bytes, and HTML that Telegram would refuse.
 Tests act as people through `FakeUser` (people.py).
+
+With `local_dir` it imitates a local Bot API server (`telegram-bot-api
+--local`): files people send are kept on disk there, getFile has no 20 MB
+limit and answers with the file's absolute path on disk, which
+python-telegram-bot (Bot.get_file, File.download_to_drive) then reads in
+place instead of downloading it.
 """
 
 from __future__ import annotations
@@ -222,6 +228,7 @@ class FakeBotApi:
     failures: list[Failure] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
+    local_dir: Path | None = None  # set: a local Bot API server, files on disk here
 
     def __post_init__(self) -> None:
         self.bot_id = int(self.token.split(":")[0])
@@ -291,11 +298,18 @@ class FakeBotApi:
         """Keep bytes as a Telegram file; returns file_id and friends."""
         n = next(self._file_ids)
         file_id = f"{prefix}-{n}-{'x' * 8}"
+        path = f"documents/file_{n}"
+        if self.local_dir is not None:
+            # The local server's own copy; its absolute path is the file_path.
+            on_disk = (self.local_dir / self.token / path).resolve()
+            on_disk.parent.mkdir(parents=True, exist_ok=True)
+            on_disk.write_bytes(data)
+            path = str(on_disk)
         blob = StoredBlob(
             data,
             declared_size if declared_size is not None else len(data),
             f"uniq{n}",
-            f"documents/file_{n}",
+            path,
         )
         self._files[file_id] = blob
         return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size}
@@ -649,7 +663,7 @@ class FakeBotApi:
         blob = self._files.get(file_id)
         if blob is None:
             raise ApiError(400, "Bad Request: invalid file_id")
-        if blob.size > MAX_DOWNLOAD:
+        if blob.size > MAX_DOWNLOAD and self.local_dir is None:
             raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file_id,

@@ -154,7 +154,9 @@ async def running_bot(
 ) -> AsyncIterator[World]:
     """Fake server + migrated database + the real Application, polling."""
     clock = FakeClock(start or datetime(2026, 11, 2, 1, 0, tzinfo=UTC))  # Mon 08:00 WIB
-    async with FakeBotApi(now=lambda: clock.now().timestamp()) as server:
+    # LOCAL_BOT_API: the fake server behaves as a local Bot API server.
+    local_dir = tmp_path / "bot-api-server" if settings.get("local_bot_api") else None
+    async with FakeBotApi(now=lambda: clock.now().timestamp(), local_dir=local_dir) as server:
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
             bot_token=server.token,
