@@ -131,6 +131,12 @@ async def test_two_units_an_old_button_or_reply_asks_with_buttons(tmp_path: Path
         assert f"langkah 6 — {SEKRETARIAT}" in staf.latest("Tanda terima")["text"]
         assert await stored_units(world) == [POLDAGRI, SEKRETARIAT]
         assert not staf.find("Pilih untuk unit mana")
+
+        # Text replying to the old message: no dead end either, it says how.
+        await staf.send_text("sudah ya", reply_to=old)
+        await world.idle()
+        answer = staf.messages[-1]["text"]
+        assert POLDAGRI in answer and SEKRETARIAT in answer and "/tugas" in answer, answer
         assert world.server.errors() == []
 
 
@@ -181,6 +187,13 @@ async def test_a_second_file_while_asking_is_kept_too(tmp_path: Path) -> None:
         await world.idle()
         assert "ketiga.xlsx" in staf.messages[-1]["text"]
         assert "tidak disimpan" in staf.messages[-1]["text"]
+        # So does pressing a task's upload button while a file is held.
+        await staf.send_document(workbook(SEKRETARIAT, 8), "keempat.xlsx", XLSX)
+        await world.idle()
+        await staf.press(task_of(staf, SEKRETARIAT), "Unggah berkas")
+        await world.idle()
+        prompt = staf.messages[-1]["text"]
+        assert "Silakan kirim berkas" in prompt and "keempat.xlsx" in prompt, prompt
         assert len(await stored_files(world)) == 2
         assert world.server.errors() == []
 
