@@ -78,12 +78,16 @@ async def main(runs: int, open_runs: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
         if url:
-            from sqlmodel import SQLModel
+            from sqlalchemy import inspect
 
-            from bot import models  # noqa: F401
-
-            async with db.engine.begin() as conn:
-                await conn.run_sync(SQLModel.metadata.drop_all)
+            async with db.engine.connect() as conn:
+                tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            if tables:
+                await db.dispose()
+                raise SystemExit(
+                    f"{url.split('@')[-1]} has tables ({len(tables)}): give the benchmark "
+                    "an empty scratch database, never the bot's own."
+                )
         await db.create_all()
         clock = FakeClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
         office = await build_office(db, clock, Path(tmp) / "files")
