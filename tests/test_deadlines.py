@@ -162,20 +162,45 @@ async def test_paused_run_and_moved_due(office: Office) -> None:
 
 
 async def test_digest_once_a_day_at_opening(office: Office) -> None:
-    d = Deadlines(office.engine, OfficeConfig())
+    """The digest names the people who hold each late step (a delegate in
+    place of the role, each unit's member), once a day at opening."""
+    e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
     office.clock.set(at(2026, 11, 2, 8, 0))
-    await office.engine.start_run(office.id("kepala"), "Data Kinerja TW III")
+    await e.start_run(p("kepala"), "Data Kinerja TW III")
+    [task] = await e.tasks(p("perencana"))
+    await e.reassign(p("perencana"), task.assignment_id, p("perencana2"))
+    run2 = await to_collection(office, "Data Kinerja TW IV")
+    s6 = await open_step(office, run2)
+    for i in (1, 2, 4):
+        await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
     office.clock.set(at(2026, 11, 2, 20, 0))
     assert (await d.sweep()).digests == 0  # office closed
     office.clock.set(at(2026, 11, 3, 7, 30))
     assert (await d.sweep()).digests == 2
     assert (await d.sweep()).digests == 0
-    digest = (await notes(office, "digest"))[0]
-    [run] = digest.context["runs"]
-    assert run["title"] == "Data Kinerja TW III"
-    assert [s["number"] for s in run["late"]] == [2]
-    text = Texts().render("digest", **digest.context)
+    digests = await notes(office, "digest")
+    assert sorted(n.member_id for n in digests) == sorted([p("kepala"), p("sekretaris")])
+    tw3, tw4 = digests[0].context["runs"]
+    assert tw3["title"] == "Data Kinerja TW III"
+    assert [s["number"] for s in tw3["late"]] == [2]
+    assert tw3["late"][0]["holders"] == [
+        {
+            "role_name": "Kasubbag Perencanaan / Perencana",
+            "unit_name": None,
+            "names": ["Perencana Dua"],
+            "delegated": True,
+        }
+    ]
+    assert [s["number"] for s in tw4["late"]] == [6]
+    assert [(h["unit_name"], h["names"]) for h in tw4["late"][0]["holders"]] == [
+        ("Bidang Politik Dalam Negeri", ["Staf 3"]),
+        ("Bidang Kewaspadaan Nasional dan Penanganan Konflik", ["Staf 5"]),
+    ]
+    text = Texts().render("digest", **digests[0].context)
     assert "Langkah 2 terlambat" in text and "Selasa, 3 November 2026" in text
+    assert "Perencana Dua (dilimpahkan)" in text and "Perencana Satu" not in text
+    assert "Bidang Politik Dalam Negeri: Staf 3" in text
+    assert "Staf 1" not in text  # delivered units hold nothing
 
 
 async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
