@@ -477,8 +477,9 @@ class Deadlines:
         return count
 
     async def next_moment(self) -> datetime | None:
-        """The next time a sweep has something to do: a due time, an
-        escalation level, or the next office opening while anything is late."""
+        """The next time a sweep has something to do: a due time, the next
+        escalation level or repeat of a late step, or an office opening (the
+        digest, and what waited for it)."""
         now = self.clock.now()
         async with self.db.session() as s:
             rows = (
@@ -492,7 +493,13 @@ class Deadlines:
                     )
                 )
             ).all()
-        moments = []
+        tz = self.calendar.tz
+        tomorrow = datetime.combine(
+            now.astimezone(tz).date() + timedelta(days=1), datetime.min.time(), tzinfo=tz
+        )
+        moments = [self.calendar.next_opening(tomorrow)]
+        if not self.calendar.is_open(now):
+            moments.append(self.calendar.next_opening(now))
         for rs, run in rows:
             if rs.due_at is None:
                 continue
@@ -514,8 +521,13 @@ class Deadlines:
                 if moment > now:
                     moments.append(moment)
                     break
-        moments.append(self.calendar.next_opening(now + timedelta(minutes=1)))
-        return min(moments) if moments else None
+            repeat = sop.reminders_for(step).repeat_every
+            if repeat:
+                # The default (daily) repeat falls on tomorrow's opening, above.
+                late = self.calendar.working_minutes_between(rs.due_at, now)
+                periods = int(late // repeat) + 1
+                moments.append(self.calendar.add_working_minutes(rs.due_at, periods * repeat))
+        return min(moments)
 
     # ------------------------------------------------------------ admin controls
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
+from telegram.ext import Job
 
 from bot.models import Event, Member, Notification, OutboxState
+from jobs import JOB_KWARGS
+from jobs.deadlines import TIMER
 from tests.fakes.world import ADMIN_ID, World, running_bot
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -204,3 +208,39 @@ async def test_reminder_retried_in_the_evening_waits_for_the_morning(tmp_path: P
         world.clock.set(datetime(2026, 11, 3, 7, 30, tzinfo=WIB))
         await flush(world)
         assert len(rina.find("Pengingat")) == 1
+
+
+async def timer(world: World, after: Job | None = None) -> Job:
+    """The armed one-shot deadline timer (arming reads the database in a job
+    of its own, at once; this waits for it, not for any deadline)."""
+    async with asyncio.timeout(10):
+        while True:
+            jobs = [
+                j
+                for j in world.app.job_queue.get_jobs_by_name(TIMER)
+                if j.callback.__name__ == "fire" and j is not after and not j.removed
+            ]
+            if jobs:
+                return jobs[-1]
+            await asyncio.sleep(0.02)
+
+
+async def test_timer_is_rebuilt_at_start_and_fires_at_the_due_moment(tmp_path: Path) -> None:
+    """The timer path, not a sweep by hand: after a restart the job queue holds
+    one timer at the step's due time (misfire grace and coalescing set);
+    running it at that moment reminds, and re-arms for the escalation."""
+    async with running_bot(tmp_path) as world:
+        await start_run(world)  # step 2 opened 08:00, due 09:00
+        await world.restart()
+        job = await timer(world)
+        assert job.job.misfire_grace_time == JOB_KWARGS["misfire_grace_time"]
+        assert job.job.coalesce is JOB_KWARGS["coalesce"]
+        wait = (job.next_t - datetime.now(UTC)).total_seconds()
+        assert 3600 - 30 < wait <= 3600  # 09:00 on the bot's clock
+        world.clock.set(datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+        await job.run(world.app)
+        await world.idle()
+        assert len(world.people["rina"].find("Pengingat")) == 1
+        escalation = await timer(world, after=job)
+        wait = (escalation.next_t - datetime.now(UTC)).total_seconds()
+        assert 3600 - 30 < wait <= 3600  # 10:00: waktu (60 minutes) once more
