@@ -63,8 +63,8 @@ class OfficeConfig(BaseModel):
             *(f"report_roles: {r}" for r in self.report_roles if r not in known),
         ]
         if named:
-            raise ValueError(
-                "berkas kantor menyebut peran yang tidak dikenal: "
+            raise OfficeFileError(
+                "Berkas kantor menyebut peran yang tidak dikenal: "
                 + "; ".join(named)
                 + f" (peran yang ada: {', '.join(sorted(known))})"
             )

@@ -435,7 +435,7 @@ async def test_vacant_supervisor_tells_the_admins_and_is_recorded(  # type: igno
 def test_office_file_roles_are_checked_when_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
-    from bot.office import load_office
+    from bot.office import OfficeFileError, load_office
     from bot.sop import SopRegistry
 
     path = tmp_path / "office.yaml"
@@ -444,7 +444,7 @@ def test_office_file_roles_are_checked_when_loaded(tmp_path) -> None:  # type: i
         encoding="utf-8",
     )
     office = load_office(path)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(OfficeFileError) as info:
         office.check_roles(SopRegistry.load())
     assert "sekertaris" in str(info.value) and "kepala" in str(info.value)
     load_office(None).check_roles(SopRegistry.load())  # the default is consistent
