@@ -42,6 +42,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+# Execution option that marks the engine behind Database.transaction().
+WRITE_OPTION = "sopbot_write"
 
 
 def is_sqlite(url: str) -> bool:
@@ -73,7 +75,7 @@ def check_url(url: str) -> None:
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; for SQLite with WAL, a busy timeout, foreign keys,
-    and write transactions that take the write lock at BEGIN."""
+    and write transactions (WRITE_OPTION) that take the write lock at BEGIN."""
     if not is_sqlite(url):
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -91,7 +93,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Only a write transaction (Database.transaction) takes the write lock
+        # at BEGIN, so two writers never deadlock upgrading a read lock; reads
+        # (the outbox poll every 2 s) begin deferred and block nobody.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -106,6 +112,9 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        # Same pool; its connections begin with BEGIN IMMEDIATE on SQLite.
+        writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._writes = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -116,7 +125,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error."""
-        async with self._sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             yield session
 
     async def create_all(self) -> None:

@@ -55,6 +55,7 @@ class OutboxState(StrEnum):
     sent = "sent"
     failed = "failed"
     blocked = "blocked"
+    dropped = "dropped"  # no longer owed (superseded, step done, run paused); last_error says why
 
 
 class Unit(SQLModel, table=True):
@@ -228,6 +229,9 @@ class Notification(SQLModel, table=True):
     assignment_id: int | None = Field(default=None, foreign_key="assignment.id")
     file_id: int | None = Field(default=None, foreign_key="storedfile.id")
     state: OutboxState = Field(default=OutboxState.pending, index=True)
+    # Reminders, escalations and digests wait for office hours even when a
+    # retry or a restart makes them due in the evening.
+    office_hours_only: bool = False
     attempts: int = 0
     created_at: datetime = _time()
     not_before: datetime = _time()

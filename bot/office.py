@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.calendar import CalendarConfig
+
+if TYPE_CHECKING:
+    from bot.sop import SopRegistry
 
 DEFAULT_UNITS = [
     "Sekretariat",
@@ -47,6 +51,23 @@ class OfficeConfig(BaseModel):
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("nama unit tidak boleh ganda")
         return cleaned
+
+    def check_roles(self, sops: SopRegistry) -> None:
+        """Every role the file names must exist in an installed SOP (or be
+        admin): a misspelt supervisor would otherwise drop escalations."""
+        known = {role for sop in sops.all() for role in sop.roles} | {"admin"}
+        named = [
+            *(f"supervisors: {k}" for k in self.supervisors if k not in known),
+            *(f"supervisors.{k}: {v}" for k, v in self.supervisors.items() if v not in known),
+            *(f"digest_roles: {r}" for r in self.digest_roles if r not in known),
+            *(f"report_roles: {r}" for r in self.report_roles if r not in known),
+        ]
+        if named:
+            raise OfficeFileError(
+                "Berkas kantor menyebut peran yang tidak dikenal: "
+                + "; ".join(named)
+                + f" (peran yang ada: {', '.join(sorted(known))})"
+            )
 
 
 class OfficeFileError(ValueError):

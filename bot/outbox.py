@@ -5,31 +5,116 @@ most one duplicate, and the duplicate is on record": a row is marked
 `sending_since` (committed) before the send and `sent` after it. A row found
 still marked after a crash may have been delivered; it is sent again and an
 event says so.
+
+Reminders, escalations and digests are `office_hours_only`: whatever makes
+them due (a retry, a restart), they go out only while the office is open,
+and a reminder or escalation that is no longer owed when its turn comes is
+dropped, with the reason on record, instead of sent.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit import append_event
+from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
-from bot.engine import ADMIN
-from bot.models import Member, MemberRole, Notification, OutboxState
+from bot.models import (
+    Assignment,
+    Member,
+    MemberRole,
+    Notification,
+    OutboxState,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+)
+from bot.views import ADMIN, OWING
 
 MAX_ATTEMPTS = 6
 BACKOFF_SECONDS = (2, 5, 15, 60, 300)
+# Messages about lateness: pointless (and wrong) once the step is done.
+LATENESS_TEMPLATES = ("reminder", "escalation")
+
+
+async def drop(s: AsyncSession, n: Notification, reason: str, now: datetime) -> None:
+    """Mark a pending row as no longer owed and say why in the event log.
+
+    The key is freed (suffixed with the row id) so that the same reminder may
+    be queued again if it becomes owed again, e.g. after a paused run resumes.
+    """
+    n.state, n.sending_since, n.last_error = OutboxState.dropped, None, reason
+    n.key = f"{n.key}~{n.id}"
+    s.add(n)
+    await append_event(
+        s,
+        "notification_dropped",
+        at=now,
+        run_id=n.run_id,
+        details={
+            "notification_id": n.id,
+            "member_id": n.member_id,
+            "template": n.template,
+            "reason": reason,
+        },
+    )
+
+
+async def stale_reason(s: AsyncSession, n: Notification, now: datetime) -> str | None:
+    """Why a reminder or escalation is no longer owed, or None if it still is."""
+    if n.template not in LATENESS_TEMPLATES:
+        return None
+    run = await s.get(Run, n.run_id) if n.run_id is not None else None
+    if run is not None and run.state != RunState.open:
+        return f"run_{run.state.value}"
+    if run is not None and run.reminders_paused:
+        return "run_paused"
+    rs = await s.get(RunStep, n.run_step_id) if n.run_step_id is not None else None
+    if rs is not None:
+        if rs.state != StepState.open:
+            return "step_closed"
+        if rs.due_at is None or rs.due_at > now:
+            return "not_late"  # the due time was moved later
+    a = await s.get(Assignment, n.assignment_id) if n.assignment_id is not None else None
+    if a is not None and a.state not in OWING:
+        return "assignment_settled"
+    return None
 
 
 class Outbox:
-    def __init__(self, db: Database, clock: Clock, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        calendar: WorkCalendar | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.calendar = calendar
         self.max_attempts = max_attempts
+        # Telegram's flood limits are bot-wide: after a RetryAfter nothing is sent.
+        self.paused_until: datetime | None = None
+
+    def pause(self, seconds: float) -> None:
+        """Hold every send for `seconds` (Telegram's RetryAfter)."""
+        until = self.clock.now() + timedelta(seconds=seconds)
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+
+    def paused(self) -> bool:
+        return self.paused_until is not None and self.clock.now() < self.paused_until
 
     async def due(self, limit: int = 50) -> list[Notification]:
+        """Pending rows whose time has come; none while sending is paused."""
+        if self.paused():
+            return []
         async with self.db.session() as s:
             rows = await s.exec(
                 select(Notification)
@@ -44,7 +129,9 @@ class Outbox:
 
     async def begin(self, notification_id: int) -> tuple[Notification, int] | None:
         """Claim a row for sending; returns it with the recipient's chat id,
-        or None when it is no longer pending (another sender took it)."""
+        or None when it is not to be sent now: another sender took it, it has
+        used up its attempts (failed), it waits for office hours (deferred to
+        the next opening), or it is no longer owed (dropped)."""
         async with self.db.transaction() as s:
             n = (
                 await s.exec(
@@ -57,6 +144,19 @@ class Outbox:
             if member is None:
                 return None
             now = self.clock.now()
+            if n.attempts >= self.max_attempts:
+                # E.g. a crash on every try: sending_since was never cleared.
+                await self._fail(s, n, n.last_error or "gave up after repeated attempts")
+                return None
+            if n.office_hours_only and self.calendar is not None and not self.calendar.is_open(now):
+                # sending_since stays: a send cut short by a crash is still on record.
+                n.not_before = self.calendar.next_opening(now)
+                s.add(n)
+                return None
+            reason = await stale_reason(s, n, now)
+            if reason is not None:
+                await drop(s, n, reason, now)
+                return None
             if n.sending_since is not None:
                 await append_event(
                     s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -333,6 +334,40 @@ class RunQueries(Transitions):
                         statuses,
                         run.reminders_paused,
                     )
+                )
+            return result
+
+    async def open_holders(self) -> dict[int, list[dict[str, Any]]]:
+        """For the morning digest: per open step of every open run, the people
+        who hold each assignment still owed (a delegate in place of the role),
+        with the unit where the step is per unit."""
+        async with self.db.session() as s:
+            rows = (
+                await s.exec(
+                    select(Assignment, RunStep, Run)
+                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(
+                        Run.state == RunState.open,
+                        RunStep.state == StepState.open,
+                        col(Assignment.state).in_(list(OWING)),
+                    )
+                    .order_by(
+                        col(Assignment.run_step_id), col(Assignment.unit_id), col(Assignment.id)
+                    )
+                )
+            ).all()
+            result: dict[int, list[dict[str, Any]]] = {}
+            for a, rs, run in rows:
+                sop = self._sop(run)
+                role = sop.roles[a.role].name if a.role in sop.roles else a.role
+                result.setdefault(rs.id or 0, []).append(
+                    {
+                        "role_name": role,
+                        "unit_name": await self._unit_name(s, a.unit_id),
+                        "names": [m.name for m in await self._assignees(s, a)],
+                        "delegated": a.member_id is not None,
+                    }
                 )
             return result
 

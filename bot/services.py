@@ -44,6 +44,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         office = load_office(settings.office_file, settings.timezone)
         sops = SopRegistry.load(settings.sop_dir)
+        office.check_roles(sops)
         calendar = WorkCalendar(office.calendar)
         db = Database(settings.db_url)
         storage = FileStorage(settings.files_dir)

@@ -24,6 +24,7 @@ def schedule_jobs(
     )
     deadlines = DeadlineJobs(services.deadlines, JOB_KWARGS)
     app.bot_data["deadlines"] = deadlines
+    deadlines.arm(app)  # rebuild the timer from the open steps at start
     app.job_queue.run_repeating(
         deadlines.sweep,
         interval=sweep_interval,

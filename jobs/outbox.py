@@ -1,5 +1,7 @@
 """Delivers the outbox to Telegram: renders each row's template, sends it,
-and records the result; honours RetryAfter and backs off on network errors."""
+and records the result; honours RetryAfter (for every row: flood limits are
+bot-wide) and backs off on network errors and on any other failure of a
+row, so one broken row never blocks the others."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _seconds(value: float | timedelta) -> float:
 class OutboxSender:
     def __init__(self, services: Services, outbox: Outbox | None = None) -> None:
         self.services = services
-        self.outbox = outbox or Outbox(services.db, services.clock)
+        self.outbox = outbox or Outbox(services.db, services.clock, calendar=services.calendar)
         self._lock = asyncio.Lock()
 
     async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -39,13 +41,21 @@ class OutboxSender:
         if self._lock.locked():
             return 0
         sent = 0
+        seen: set[int] = set()  # each row once per flush, so nothing loops
         async with self._lock:
             while True:
-                batch = await self.outbox.due()
+                batch = [row for row in await self.outbox.due() if row.id not in seen]
                 if not batch:
                     return sent
                 for row in batch:
-                    outcome = await self._deliver(bot, row)
+                    seen.add(row.id or 0)
+                    try:
+                        outcome = await self._deliver(bot, row)
+                    except Exception:
+                        # E.g. the database failed while recording: this row
+                        # waits for the next tick, the others still go.
+                        log.exception("delivery of outbox row %s failed", row.id)
+                        continue
                     if outcome == "sent":
                         sent += 1
                     elif outcome == "pause":
@@ -60,7 +70,8 @@ class OutboxSender:
             message = await self._send(bot, chat_id, n)
         except RetryAfter as exc:
             wait = _seconds(exc.retry_after)
-            log.warning("flood control: waiting %.0f s before retrying", wait)
+            log.warning("flood control: waiting %.0f s before sending anything", wait)
+            self.outbox.pause(wait)
             await self.outbox.retry_later(n.id or 0, wait, str(exc), count_attempt=False)
             return "pause"
         except Forbidden as exc:
@@ -74,6 +85,13 @@ class OutboxSender:
             delay = self.outbox.backoff(n.attempts)
             log.warning("send of %s failed (%s); retry in %.0f s", n.key, exc, delay)
             await self.outbox.retry_later(n.id or 0, delay, str(exc))
+            return "retry"
+        except Exception as exc:
+            # A missing template, a vanished stored file, a bad context: the
+            # same limit and backoff as a network error, then the admins.
+            delay = self.outbox.backoff(n.attempts)
+            log.exception("message %s could not be sent; retry in %.0f s", n.key, delay)
+            await self.outbox.retry_later(n.id or 0, delay, f"{type(exc).__name__}: {exc}")
             return "retry"
         await self.outbox.sent(n.id or 0, message.message_id if message else None)
         return "sent"

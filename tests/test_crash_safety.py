@@ -121,3 +121,48 @@ async def test_sigkill_around_the_reminder(tmp_path: Path, delivered: bool) -> N
         assert [e.kind for e in events].count("reminder") == 1
         duplicates = [e for e in events if e.kind == "possible_duplicate"]
         assert len(duplicates) == 1 and duplicates[0].details["key"] == rows[0].key
+
+
+async def test_sigkill_at_closing_time_and_evening_restart_waits_for_morning(
+    tmp_path: Path,
+) -> None:
+    """Killed at 15:59 while the reminder was on its way, restarted at 21:00:
+    the reminder is deferred to the next opening, not sent in the evening,
+    and the interrupted send stays on record for the duplicate check."""
+    async with FakeBotApi() as server:
+        config = await prepare(server, tmp_path)
+        hold = server.hold(
+            "sendMessage",
+            deliver=False,
+            match=lambda params: "Pengingat" in str(params.get("text")),
+        )
+        first = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 15, 59, tzinfo=WIB))
+        try:
+            async with asyncio.timeout(60):
+                await hold.arrived.wait()
+        finally:
+            first.kill()
+            await first.communicate()
+
+        services = Services.build(config)
+
+        async def reminder_row() -> Notification:
+            async with services.db.session() as s:
+                return (
+                    await s.exec(select(Notification).where(Notification.template == "reminder"))
+                ).one()
+
+        morning = datetime(2026, 11, 3, 7, 30, tzinfo=WIB)
+        second = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 21, 0, tzinfo=WIB))
+        try:
+            async with asyncio.timeout(30):
+                while (await reminder_row()).not_before != morning:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        finally:
+            err = await stop(second)
+        assert b"Traceback" not in err, err.decode()[-2000:]
+        row = await reminder_row()
+        await services.close()
+        assert reminders(server) == []
+        assert row.state == OutboxState.pending and row.sending_since is not None
+        assert row.attempts == 1

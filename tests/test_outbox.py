@@ -46,3 +46,22 @@ async def test_retry_after_does_not_use_up_attempts(office: Office) -> None:
     async with office.db.session() as s:
         sent = await s.get(Notification, row.id)
     assert (sent.state, sent.telegram_message_id) == (OutboxState.sent, 42)
+
+
+async def test_begin_gives_up_a_row_that_used_its_attempts(office: Office) -> None:
+    """A row whose sends never come back (the process dies each time) is not
+    retried forever: begin() fails it and tells the admins."""
+    outbox = Outbox(office.db, office.clock, max_attempts=2)
+    await office.engine.start_run(office.id("kepala"), "TW III")
+    [row, *_] = await outbox.due()
+    assert await outbox.begin(row.id) is not None  # attempt 1, then a crash
+    assert await outbox.begin(row.id) is not None  # attempt 2 (a possible duplicate)
+    assert await outbox.begin(row.id) is None
+    async with office.db.session() as s:
+        failed = await s.get(Notification, row.id)
+        told = (
+            await s.exec(select(Notification).where(Notification.template == "delivery_failed"))
+        ).all()
+    assert (failed.state, failed.attempts) == (OutboxState.failed, 2)
+    assert [n.member_id for n in told] == [office.id("admin")]
+    assert row.id not in [n.id for n in await outbox.due()]

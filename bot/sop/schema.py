@@ -32,13 +32,18 @@ class Strict(BaseModel):
 class Reminders(Strict):
     """When to remind and escalate; minutes are working minutes.
 
-    `escalate_after` None means "the step's own waktu again".
+    `escalate_after` None means "the step's own waktu again"; each further
+    level of escalation waits that long again.
     `repeat_every` None means "once each working day at office opening".
+    `escalation_levels` None means "the whole supervisor chain" (e.g.
+    perencana -> sekretaris -> kepala_badan is two levels); 0 turns
+    escalation off.
     """
 
     enabled: bool = True
     escalate_after: int | None = Field(default=None, gt=0)
     repeat_every: int | None = Field(default=None, gt=0)
+    escalation_levels: int | None = Field(default=None, ge=0)
 
 
 class WorkbookCheck(Strict):
@@ -150,7 +155,12 @@ class Sop(Strict):
         raise KeyError(key)
 
     def reminders_for(self, step: Step) -> Reminders:
-        return step.reminders or self.reminders
+        """The SOP's reminder settings with the step's own on top: a step
+        overrides only the fields it sets."""
+        if step.reminders is None:
+            return self.reminders
+        own = {name: getattr(step.reminders, name) for name in step.reminders.model_fields_set}
+        return self.reminders.model_copy(update=own)
 
     @property
     def total_waktu(self) -> int:
