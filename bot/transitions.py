@@ -263,7 +263,8 @@ class Transitions:
     async def _notes_since(self, s: AsyncSession, run: Run, rs: RunStep) -> list[dict[str, Any]]:
         """Notes left by the steps done since this step last closed (or just
         the previous step, the first time), so a correction note reaches the
-        person who must act on it."""
+        person who must act on it. A correction (a step marked returned)
+        starts a new round: notes from before it are stale and left out."""
         done = (
             await s.exec(
                 select(RunStep)
@@ -275,6 +276,9 @@ class Transitions:
         if previous_self:
             cutoff = previous_self[-1]
             window = [d for d in done if (d.done_at, d.id) > (cutoff.done_at, cutoff.id)]
+            corrections = [i for i, d in enumerate(window) if d.state == StepState.returned]
+            if corrections:
+                window = window[corrections[-1] :]
         else:
             window = list(done[-1:])
         notes = []

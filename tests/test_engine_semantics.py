@@ -1,0 +1,83 @@
+"""Run semantics a new user found wrong walking the SOP: notes per round,
+workbook unit names, one task per person, meeting timing, steps nobody holds."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.engine import IncomingFile
+from bot.models import Notification, RunStep, StepState
+from bot.office import DEFAULT_UNITS
+from tests.support import XLSX, Office, to_collection, workbook
+
+
+async def open_step(office: Office, run_id: int) -> RunStep:
+    async with office.db.session() as s:
+        [rs] = (
+            await s.exec(
+                select(RunStep).where(RunStep.run_id == run_id, RunStep.state == StepState.open)
+            )
+        ).all()
+    return rs
+
+
+async def outbox(office: Office, template: str, **where: object) -> list[Notification]:
+    async with office.db.session() as s:
+        query = select(Notification).where(Notification.template == template)
+        for column, value in where.items():
+            query = query.where(getattr(Notification, column) == value)
+        return list((await s.exec(query.order_by(Notification.id))).all())
+
+
+async def to_step8(office: Office) -> int:
+    """A run whose units all delivered and were accepted: step 8 is open."""
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
+    for i, unit in enumerate(DEFAULT_UNITS, start=1):
+        r = await e.upload(
+            p(f"unit{i}"), s6.id, IncomingFile(workbook(unit, i), f"u{i}.xlsx", XLSX)
+        )
+        await e.review(p("perencana"), r.file.id, accept=True)
+    return run_id
+
+
+async def test_round_two_task_carries_only_this_rounds_notes(office: Office) -> None:
+    e, p, clock = office.engine, office.id, office.clock
+    run_id = await to_step8(office)
+    s8 = await open_step(office, run_id)
+    await e.upload(p("perencana"), s8.id, IncomingFile(b"PK v1", "dok.xlsx", XLSX))
+    clock.advance(minutes=5)
+    await e.complete(p("perencana"), s8.id, note="Dokumen putaran pertama.")
+    clock.advance(minutes=5)
+    await e.complete(
+        p("sekretaris"), (await open_step(office, run_id)).id, note="Mohon dikoreksi, Pak."
+    )
+    clock.advance(minutes=5)
+    await e.decide(
+        p("kepala"), (await open_step(office, run_id)).id, "koreksi", note="Tabel 3 salah."
+    )
+    clock.advance(minutes=5)
+    await e.complete(
+        p("sekretaris"), (await open_step(office, run_id)).id, note="Perbaiki tabel 3."
+    )
+    s8b = await open_step(office, run_id)
+    assert (s8b.number, s8b.iteration) == (8, 2)
+    [task] = await outbox(office, "task", run_step_id=s8b.id, member_id=p("perencana"))
+    # Not the secretary's round-1 note to the head (step 9).
+    assert [(n["number"], n["note"]) for n in task.context["notes"]] == [
+        (10, "Tabel 3 salah."),
+        (11, "Perbaiki tabel 3."),
+    ]
+
+    # Round 2 goes on: the secretary's step 9 sees this round's notes only.
+    await e.upload(p("perencana"), s8b.id, IncomingFile(b"PK v2", "dok2.xlsx", XLSX))
+    clock.advance(minutes=5)
+    await e.complete(p("perencana"), s8b.id, note="Sudah diperbaiki.")
+    s9b = await open_step(office, run_id)
+    [task] = await outbox(office, "task", run_step_id=s9b.id, member_id=p("sekretaris"))
+    assert [n["note"] for n in task.context["notes"]] == [
+        "Tabel 3 salah.",
+        "Perbaiki tabel 3.",
+        "Sudah diperbaiki.",
+    ]
