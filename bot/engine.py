@@ -257,12 +257,14 @@ class Engine(RunQueries):
             )
             return rs
 
-    def _check_workbook(self, step: Step, incoming: IncomingFile) -> list[dict[str, Any]]:
+    def _check_workbook(
+        self, step: Step, incoming: IncomingFile, unit_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Mistakes found in a unit's workbook; a broken one is refused."""
         if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
             return []
         try:
-            return inspect_workbook(incoming.data, step.workbook)
+            return inspect_workbook(incoming.data, step.workbook, unit_name)
         except BrokenWorkbook as exc:
             raise FileRejected("broken") from exc
 
@@ -317,7 +319,7 @@ class Engine(RunQueries):
                 raise FileRejected(
                     reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
                 )
-            checks = self._check_workbook(step, incoming)
+            checks = self._check_workbook(step, incoming, await self._unit_name(s, a.unit_id))
             # A file on disk may be large: copy and hash it off the event loop.
             saved = await asyncio.to_thread(
                 self.storage.save,

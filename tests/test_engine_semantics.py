@@ -81,3 +81,33 @@ async def test_round_two_task_carries_only_this_rounds_notes(office: Office) -> 
         "Perbaiki tabel 3.",
         "Sudah diperbaiki.",
     ]
+
+
+async def test_workbook_naming_another_unit_is_a_finding(office: Office) -> None:
+    from bot.texts import Texts
+    from tests.support import DATA, UNIT_FILES
+
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
+    # Bidang Politik Dalam Negeri sends the Ideologi unit's file by mistake.
+    wrong = DATA / UNIT_FILES["Bidang Ideologi dan Wawasan Kebangsaan"]
+    receipt = await e.upload(p("unit3"), s6.id, IncomingFile(wrong.read_bytes(), wrong.name, XLSX))
+    assert receipt.checks == [
+        {
+            "code": "unit_mismatch",
+            "cell": "C2",
+            "value": "Bidang Ideologi dan Wawasan Kebangsaan",
+            "expected": "Bidang Politik Dalam Negeri",
+        }
+    ]
+    assert receipt.file.id is not None  # still kept, for the planner to decide
+    [review] = await outbox(office, "file_for_review", member_id=p("perencana"))
+    assert review.context["checks"] == receipt.checks
+    assert Texts().render("workbook_findings", checks=receipt.checks).strip() == (
+        '• Nama unit kerja (C2) berisi "Bidang Ideologi dan Wawasan Kebangsaan", '
+        'bukan "Bidang Politik Dalam Negeri".'
+    )
+    # Case and spacing typed by hand do not matter.
+    sloppy = IncomingFile(workbook("  bidang POLITIK   dalam negeri ", 7), "u3.xlsx", XLSX)
+    assert (await e.upload(p("unit3"), s6.id, sloppy)).checks == []
