@@ -306,9 +306,11 @@ class Transitions:
         member: Member,
         *,
         reason: str = "opened",
+        roles: list[str] | None = None,
     ) -> None:
         context = self._step_context(run, sop, step, rs)
         context.update(
+            roles=[sop.roles[r].name for r in roles or [a.role] if r in sop.roles],
             assignment_id=a.id,
             unit_name=await self._unit_name(s, a.unit_id),
             notes=await self._notes_since(s, run, rs),
@@ -432,6 +434,8 @@ class Transitions:
         for a in assignments:
             s.add(a)
         await s.flush()
+        # One task message per person (and unit), naming all their roles on it.
+        tasks: dict[tuple[int, int | None], tuple[Member, Assignment, list[str]]] = {}
         for a in assignments:
             members = await self._assignees(s, a)
             await self._event(
@@ -448,7 +452,9 @@ class Transitions:
             if reason == "silent":  # the starter acts on it at once
                 continue
             for member in members:
-                await self._send_task(s, run, sop, step, rs, a, member, reason=reason)
+                tasks.setdefault((member.id or 0, a.unit_id), (member, a, []))[2].append(a.role)
+        for member, a, roles in tasks.values():
+            await self._send_task(s, run, sop, step, rs, a, member, reason=reason, roles=roles)
         if step.action == Action.validate and not assignments:
             await self._finish_step(s, run, sop, rs, None, outcome="valid", note=None)
         return rs

@@ -3,12 +3,14 @@ workbook unit names, one task per person, meeting timing, steps nobody holds."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from bot.engine import IncomingFile
 from bot.models import Notification, RunStep, StepState
 from bot.office import DEFAULT_UNITS
-from tests.support import XLSX, Office, to_collection, workbook
+from tests.support import FORM, XLSX, Office, to_collection, workbook
 
 
 async def open_step(office: Office, run_id: int) -> RunStep:
@@ -111,3 +113,44 @@ async def test_workbook_naming_another_unit_is_a_finding(office: Office) -> None
     # Case and spacing typed by hand do not matter.
     sloppy = IncomingFile(workbook("  bidang POLITIK   dalam negeri ", 7), "u3.xlsx", XLSX)
     assert (await e.upload(p("unit3"), s6.id, sloppy)).checks == []
+
+
+async def to_meeting(office: Office, starts_in: timedelta = timedelta(hours=3)) -> int:
+    """A run brought to step 4, the meeting set `starts_in` from now: step 5 open."""
+    e, p = office.engine, office.id
+    run = await e.start_run(p("kepala"), "TW IV 2026")
+    [form] = await e.tasks(p("perencana"))
+    await e.upload(
+        p("perencana"), form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+    )
+    await e.complete(p("perencana"), form.run_step_id)
+    await e.complete(p("perencana"), (await open_step(office, run.id or 0)).id)
+    s4 = await open_step(office, run.id or 0)
+    await e.schedule_meeting(p("sekretaris"), s4.id, office.clock.now() + starts_in, "Aula")
+    return run.id or 0
+
+
+async def test_one_task_and_one_reminder_per_person_with_two_roles(office: Office) -> None:
+    from bot.deadlines import Deadlines
+    from bot.office import OfficeConfig
+    from bot.texts import Texts
+    from tests.support import enrol
+
+    # The head also holds the planner's role.
+    await enrol(office.members, 1001, "Drs. Kepala", "perencana")
+    run_id = await to_meeting(office)
+    s5 = await open_step(office, run_id)
+    assert s5.number == 5
+    [task] = await outbox(office, "task", run_step_id=s5.id, member_id=office.id("kepala"))
+    assert task.context["roles"] == ["Kepala Badan", "Kasubbag Perencanaan / Perencana"]
+    assert "Sebagai: Kepala Badan, Kasubbag Perencanaan / Perencana" in Texts().render(
+        "task", **task.context
+    )
+    others = await outbox(office, "task", run_step_id=s5.id)
+    assert sorted(n.member_id for n in others) == sorted(
+        office.id(k) for k in ("kepala", "sekretaris", "perencana", "perencana2")
+    )
+    office.clock.set(s5.due_at)
+    await Deadlines(office.engine, OfficeConfig()).sweep()
+    reminders = await outbox(office, "reminder", run_step_id=s5.id)
+    assert sorted(n.member_id for n in reminders) == sorted(n.member_id for n in others)
