@@ -135,6 +135,9 @@ class Engine(RunQueries):
                 raise InvalidInput("meeting_expected")
             if step.action == Action.validate:
                 raise InvalidInput("review_expected")
+            meeting = await self._meeting_of(s, run, step)
+            if meeting is not None and self.clock.now() < meeting.starts_at:
+                raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
             note = self._check_note(note, step.note)
             if step.files == "required":
                 count = (

@@ -31,6 +31,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Event,
+    Meeting,
     Member,
     MemberRole,
     Notification,
@@ -386,7 +387,9 @@ class Transitions:
             )
         rs.state = StepState.open
         rs.opened_at = now
-        rs.due_at = self.calendar.add_working_minutes(now, step.waktu)
+        meeting = await self._meeting_of(s, run, step)
+        start = max(now, meeting.starts_at) if meeting is not None else now
+        rs.due_at = self.calendar.add_working_minutes(start, step.waktu)
         s.add(rs)
         await s.flush()
         await self._event(
@@ -458,6 +461,21 @@ class Transitions:
         if step.action == Action.validate and not assignments:
             await self._finish_step(s, run, sop, rs, None, outcome="valid", note=None)
         return rs
+
+    async def _meeting_of(self, s: AsyncSession, run: Run, step: Step) -> Meeting | None:
+        """The meeting a step is held at (its `after_meeting`), once it is set."""
+        if not step.after_meeting:
+            return None
+        meeting_rs = await self._latest_step(s, run, step.after_meeting)
+        if meeting_rs is None:
+            return None
+        return (
+            await s.exec(
+                select(Meeting)
+                .where(Meeting.run_step_id == meeting_rs.id)
+                .order_by(col(Meeting.id).desc())
+            )
+        ).first()
 
     async def _latest_step(self, s: AsyncSession, run: Run, key: str) -> RunStep | None:
         return (

@@ -154,3 +154,47 @@ async def test_one_task_and_one_reminder_per_person_with_two_roles(office: Offic
     await Deadlines(office.engine, OfficeConfig()).sweep()
     reminders = await outbox(office, "reminder", run_step_id=s5.id)
     assert sorted(n.member_id for n in reminders) == sorted(n.member_id for n in others)
+
+
+async def test_the_meeting_step_counts_from_the_meeting(office: Office) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from bot.errors import StepNotOpen
+    from bot.texts import Texts
+
+    wib = ZoneInfo("Asia/Jakarta")
+    e, p, clock = office.engine, office.id, office.clock
+    clock.set(datetime(2026, 11, 25, 8, 0, tzinfo=wib))  # Wednesday
+    starts = datetime(2026, 11, 27, 9, 0, tzinfo=wib)  # Friday 09:00
+    run_id = await to_meeting(office, starts - clock.now())
+    s5 = await open_step(office, run_id)
+    # 120 working minutes from the meeting's start (Friday's break is 11:30).
+    assert s5.due_at == datetime(2026, 11, 27, 11, 0, tzinfo=wib)
+    [task] = await outbox(office, "task", run_step_id=s5.id, member_id=p("kepala"))
+    assert task.context["due_at"] == s5.due_at.isoformat()
+
+    # Thursday: the meeting has not happened, so it cannot be finished.
+    clock.set(datetime(2026, 11, 26, 9, 30, tzinfo=wib))
+    with pytest.raises(StepNotOpen) as refused:
+        await e.complete(p("kepala"), s5.id)
+    assert refused.value.detail == "meeting_not_started"
+    text = Texts().render(
+        "errors/step_not_open", detail=refused.value.detail, **refused.value.context
+    )
+    assert text.strip() == (
+        "⏳ Rapat baru dimulai Jumat, 27 November 2026 09:00 WIB. "
+        "Tekan Selesai setelah rapat berlangsung."
+    )
+    assert (await open_step(office, run_id)).id == s5.id
+    # No reminder before the meeting's due time either.
+    from bot.deadlines import Deadlines
+    from bot.office import OfficeConfig
+
+    assert (await Deadlines(office.engine, OfficeConfig()).sweep()).reminders == 0
+
+    clock.set(datetime(2026, 11, 27, 10, 45, tzinfo=wib))
+    await e.complete(p("kepala"), s5.id)
+    assert (await open_step(office, run_id)).number == 6
