@@ -112,7 +112,12 @@ class Engine(RunQueries):
                 and first.files != "required"
             )
             rs = await self._open_step(
-                s, run, sop, first.key, reason="silent" if acts_first else "opened"
+                s,
+                run,
+                sop,
+                first.key,
+                reason="silent" if acts_first else "opened",
+                actor_id=actor_id,
             )
             if acts_first:
                 await self._finish_step(s, run, sop, rs, actor_id, outcome="done", note=note)

@@ -261,6 +261,7 @@ class RunQueries(Transitions):
                         state=a.state.value,
                         file=live[0] if live else None,
                         versions=len(files),
+                        has_members=bool(await self._assignees(s, a)),
                     )
                 )
             return run, result
@@ -298,13 +299,21 @@ class RunQueries(Transitions):
                     late = None
                     if rs.due_at and end and end > rs.due_at:
                         late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
-                    pending = []
-                    if step.action == Action.collect and rs.state == StepState.open:
+                    pending, unstaffed, without_members = [], [], []
+                    if rs.state == StepState.open:
                         for a in (
                             await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
                         ).all():
-                            if a.state in OWING:
-                                pending.append(await self._unit_name(s, a.unit_id) or "")
+                            if a.state not in OWING:
+                                continue
+                            unit = await self._unit_name(s, a.unit_id)
+                            if await self._assignees(s, a):
+                                if step.action == Action.collect:
+                                    pending.append(unit or "")
+                            elif unit:
+                                without_members.append(unit)
+                            else:
+                                unstaffed.append(sop.roles[a.role].name)
                     statuses.append(
                         StepStatus(
                             run_step_id=rs.id or 0,
@@ -321,6 +330,8 @@ class RunQueries(Transitions):
                             used_minutes=used,
                             late_minutes=late,
                             pending_units=pending,
+                            unstaffed=unstaffed,
+                            units_without_members=without_members,
                         )
                     )
                 result.append(

@@ -64,7 +64,7 @@ async def build_office(
     sops = sops or SopRegistry.load()
     storage = FileStorage(files)
     engine = Engine(db, sops, calendar or WorkCalendar(), clock, storage)
-    members = Membership(db, sops, clock)
+    members = Membership(db, sops, clock, on_enrolled=engine.deliver_open_tasks)
     await members.sync_units(units or DEFAULT_UNITS)
     office = Office(db, clock, engine, members, storage)
     if units is None:

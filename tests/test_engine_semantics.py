@@ -198,3 +198,86 @@ async def test_the_meeting_step_counts_from_the_meeting(office: Office) -> None:
     clock.set(datetime(2026, 11, 27, 10, 45, tzinfo=wib))
     await e.complete(p("kepala"), s5.id)
     assert (await open_step(office, run_id)).number == 6
+
+
+async def test_a_step_nobody_holds_is_flagged_and_reaches_a_newcomer(office: Office) -> None:
+    from bot.models import Event
+    from bot.texts import Texts
+    from tests.support import enrol
+
+    e, p = office.engine, office.id
+    for planner in ("perencana", "perencana2"):
+        await office.members.revoke(p("admin"), p(planner))
+    run = await e.start_run(p("kepala"), "TW IV 2026")
+    s2 = await open_step(office, run.id or 0)
+    assert s2.number == 2
+    assert await outbox(office, "task", run_step_id=s2.id) == []
+    async with office.db.session() as s:
+        [event] = (await s.exec(select(Event).where(Event.kind == "unstaffed"))).all()
+    assert event.details["missing"] == [
+        {
+            "role": "perencana",
+            "role_name": "Kasubbag Perencanaan / Perencana",
+            "unit": None,
+            "label": "Kasubbag Perencanaan / Perencana",
+        }
+    ]
+    warnings = await outbox(office, "unstaffed", run_step_id=s2.id)
+    assert sorted(n.member_id for n in warnings) == sorted([p("admin"), p("kepala")])
+    text = Texts().render("unstaffed", **warnings[0].context)
+    assert "Langkah 2 belum ada pelaksana" in text
+    assert "<code>/undang perencana</code>" in text
+
+    [status] = await e.run_status(run.id)
+    step2 = next(st for st in status.steps if st.number == 2)
+    assert step2.unstaffed == ["Kasubbag Perencanaan / Perencana"]
+    shown = Texts().render("status", runs=[status], blocked=[])
+    assert "belum ada pelaksana: Kasubbag Perencanaan / Perencana" in shown
+
+    # A planner joins: the open task is sent at once, through the outbox.
+    newcomer = await enrol(office.members, 1005, "Perencana Baru", "perencana")
+    [task] = await outbox(office, "task", run_step_id=s2.id)
+    assert task.member_id == newcomer.id and task.context["number"] == 2
+    assert [t.number for t in await e.tasks(newcomer.id)] == [2]
+    [status] = await e.run_status(run.id)
+    assert next(st for st in status.steps if st.number == 2).unstaffed == []
+    # Joining again in another role sends nothing twice.
+    await enrol(office.members, 1005, "Perencana Baru", "sekretaris")
+    assert len(await outbox(office, "task", run_step_id=s2.id)) == 1
+
+
+async def test_units_without_members_are_named_in_the_collection(office: Office) -> None:
+    from bot.texts import Texts
+    from tests.support import enrol
+
+    e, p = office.engine, office.id
+    await office.members.revoke(p("admin"), p("unit3"))
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
+    politik = "Bidang Politik Dalam Negeri"
+    warnings = await outbox(office, "unstaffed", run_step_id=s6.id)
+    # The admin, the planners who review the collection and whoever opened it.
+    assert sorted(n.member_id for n in warnings) == sorted(
+        [p("admin"), p("perencana"), p("perencana2")]
+    )
+    assert [m["unit"] for m in warnings[0].context["missing"]] == [politik]
+    text = Texts().render("unstaffed", **warnings[0].context)
+    assert f"<code>/undang anggota_tim {politik}</code>" in text
+    assert "menutup pengumpulan dengan alasan" in text
+
+    [status] = await e.run_status(run_id)
+    step6 = next(st for st in status.steps if st.number == 6)
+    assert politik not in step6.pending_units and len(step6.pending_units) == 4
+    assert step6.units_without_members == [politik]
+    assert f"belum ada anggota: {politik}" in Texts().render("status", runs=[status], blocked=[])
+    _, deliveries = await e.collection(p("perencana"), s6.id)
+    assert [d.unit_name for d in deliveries if not d.has_members] == [politik]
+    view = Texts().render("collection", run_title="TW IV 2026", deliveries=deliveries)
+    assert f"{politik}: belum ada anggota" in view
+    assert "Sekretariat: belum mengirim" in view
+
+    # A member of that unit joins and gets the step-6 task with the form.
+    andi = await enrol(office.members, 2103, "Andi", "anggota_tim", politik)
+    [task] = await outbox(office, "task", run_step_id=s6.id, member_id=andi.id)
+    assert task.context["unit_name"] == politik
+    assert await outbox(office, "attachment", run_step_id=s6.id, member_id=andi.id)
