@@ -77,6 +77,7 @@ async def main(members_per_unit: int, url: str | None) -> None:
                 "Aula",
             )
             [meeting] = await engine.tasks(ids["kepala"])
+            world.clock.advance(hours=1)  # step 5 is finished once the meeting has started
             await engine.complete(ids["kepala"], meeting.run_step_id)
             await world.idle(limit=120)
             uploaders = [staff[f"u{u}-0"] for u in range(len(DEFAULT_UNITS))]

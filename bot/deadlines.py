@@ -261,6 +261,7 @@ class Deadlines:
                         )
                     ).all()
                     targets += [(a, sop.step(collect_rs.step_key), collect_rs) for a in returned]
+            reminded: set[tuple[int, int, int | None]] = set()  # one per person, step, unit
             for a, owed_step, owed_rs in targets:
                 context = {
                     **engine._step_context(run, sop, owed_step, owed_rs),
@@ -270,6 +271,9 @@ class Deadlines:
                 members = await engine._assignees(s, a)
                 actions = [t.as_dict() for t in engine._actions(owed_step, owed_rs, a)]
                 for m in members:
+                    if (m.id or 0, owed_rs.id or 0, a.unit_id) in reminded:
+                        continue
+                    reminded.add((m.id or 0, owed_rs.id or 0, a.unit_id))
                     key = f"remind:{rs.id}:{stamp}:{a.id}:{m.id}:{seq}"
                     queued = await self._queue(
                         s,

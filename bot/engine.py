@@ -112,7 +112,12 @@ class Engine(RunQueries):
                 and first.files != "required"
             )
             rs = await self._open_step(
-                s, run, sop, first.key, reason="silent" if acts_first else "opened"
+                s,
+                run,
+                sop,
+                first.key,
+                reason="silent" if acts_first else "opened",
+                actor_id=actor_id,
             )
             if acts_first:
                 await self._finish_step(s, run, sop, rs, actor_id, outcome="done", note=note)
@@ -135,6 +140,9 @@ class Engine(RunQueries):
                 raise InvalidInput("meeting_expected")
             if step.action == Action.validate:
                 raise InvalidInput("review_expected")
+            meeting = await self._meeting_of(s, run, step)
+            if meeting is not None and self.clock.now() < meeting.starts_at:
+                raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
             note = self._check_note(note, step.note)
             if step.files == "required":
                 count = (
@@ -257,12 +265,14 @@ class Engine(RunQueries):
             )
             return rs
 
-    def _check_workbook(self, step: Step, incoming: IncomingFile) -> list[dict[str, Any]]:
+    def _check_workbook(
+        self, step: Step, incoming: IncomingFile, unit_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Mistakes found in a unit's workbook; a broken one is refused."""
         if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
             return []
         try:
-            return inspect_workbook(incoming.data, step.workbook)
+            return inspect_workbook(incoming.data, step.workbook, unit_name)
         except BrokenWorkbook as exc:
             raise FileRejected("broken") from exc
 
@@ -317,7 +327,7 @@ class Engine(RunQueries):
                 raise FileRejected(
                     reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
                 )
-            checks = self._check_workbook(step, incoming)
+            checks = self._check_workbook(step, incoming, await self._unit_name(s, a.unit_id))
             # A file on disk may be large: copy and hash it off the event loop.
             saved = await asyncio.to_thread(
                 self.storage.save,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -59,10 +60,20 @@ class MemberInfo:
 class Membership:
     """Who belongs to the office and in which role."""
 
-    def __init__(self, db: Database, sops: SopRegistry, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        sops: SopRegistry,
+        clock: Clock,
+        *,
+        on_enrolled: Callable[[AsyncSession, int], Awaitable[object]] | None = None,
+    ) -> None:
         self.db = db
         self.sops = sops
         self.clock = clock
+        # Called in the enrolment's transaction (Engine.deliver_open_tasks), so
+        # a newcomer gets the tasks already open for their role at once.
+        self.on_enrolled = on_enrolled
 
     def roles(self) -> dict[str, bool]:
         """Every known role -> whether it needs a unit (admin is built in)."""
@@ -200,6 +211,8 @@ class Membership:
                     "unit": role.unit_name,
                 },
             )
+            if self.on_enrolled is not None:
+                await self.on_enrolled(s, member.id or 0)
             return await self.get(member.id or 0, session=s), role
 
     async def ensure_admin(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import (
     AlreadyDone,
@@ -21,6 +22,7 @@ from bot.models import (
     AssignmentState,
     Event,
     Member,
+    MemberRole,
     ReviewState,
     Run,
     RunState,
@@ -239,6 +241,7 @@ class RunQueries(Transitions):
             if step.reviewer not in roles and ADMIN not in roles:
                 raise NotAllowed(roles=[step.reviewer or ""])
             result = []
+            held = await self._held(s)
             for a in (
                 await s.exec(
                     select(Assignment)
@@ -262,6 +265,7 @@ class RunQueries(Transitions):
                         state=a.state.value,
                         file=live[0] if live else None,
                         versions=len(files),
+                        has_members=await self._staffed(s, a, held),
                     )
                 )
             return run, result
@@ -278,6 +282,7 @@ class RunQueries(Transitions):
             elif not include_closed:
                 query = query.where(Run.state == RunState.open)
             result = []
+            held = await self._held(s)
             for run in (await s.exec(query)).all():
                 sop = self._sop(run)
                 steps = (
@@ -299,13 +304,21 @@ class RunQueries(Transitions):
                     late = None
                     if rs.due_at and end and end > rs.due_at:
                         late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
-                    pending = []
-                    if step.action == Action.collect and rs.state == StepState.open:
+                    pending, unstaffed, without_members = [], [], []
+                    if rs.state == StepState.open:
                         for a in (
                             await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
                         ).all():
-                            if a.state in OWING:
-                                pending.append(await self._unit_name(s, a.unit_id) or "")
+                            if a.state not in OWING:
+                                continue
+                            unit = await self._unit_name(s, a.unit_id)
+                            if await self._staffed(s, a, held):
+                                if step.action == Action.collect:
+                                    pending.append(unit or "")
+                            elif unit:
+                                without_members.append(unit)
+                            else:
+                                unstaffed.append(sop.roles[a.role].name)
                     statuses.append(
                         StepStatus(
                             run_step_id=rs.id or 0,
@@ -322,6 +335,8 @@ class RunQueries(Transitions):
                             used_minutes=used,
                             late_minutes=late,
                             pending_units=pending,
+                            unstaffed=unstaffed,
+                            units_without_members=without_members,
                         )
                     )
                 result.append(
@@ -370,6 +385,26 @@ class RunQueries(Transitions):
                     }
                 )
             return result
+
+    async def _held(self, s: AsyncSession) -> set[tuple[str, int | None]]:
+        """Every (role, unit) an active member holds, and (role, None) for any
+        holder of the role: one query, so /status need not ask per assignment."""
+        rows = (
+            await s.exec(
+                select(MemberRole.role, MemberRole.unit_id)
+                .join(Member, col(Member.id) == col(MemberRole.member_id))
+                .where(col(Member.active).is_(True))
+            )
+        ).all()
+        return {(role, u) for role, unit in rows for u in (unit, None)}
+
+    async def _staffed(
+        self, s: AsyncSession, a: Assignment, held: set[tuple[str, int | None]]
+    ) -> bool:
+        """Does someone hold this assignment now (as _assignees would find)?"""
+        if a.member_id is not None:
+            return bool(await self._assignees(s, a))
+        return (a.role, a.unit_id) in held
 
     async def events(
         self, run_id: int, *, offset: int = 0, limit: int = 20

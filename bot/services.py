@@ -51,7 +51,7 @@ class Services:
         engine = Engine(
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
-        members = Membership(db, sops, clock)
+        members = Membership(db, sops, clock, on_enrolled=engine.deliver_open_tasks)
         texts = Texts(office.calendar.timezone)
         waiting = Waiting(db, clock)
         return cls(

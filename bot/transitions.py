@@ -31,6 +31,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Event,
+    Meeting,
     Member,
     MemberRole,
     Notification,
@@ -44,7 +45,7 @@ from bot.models import (
 )
 from bot.sop import Action, Sop, SopRegistry, Step
 from bot.storage import FileStorage
-from bot.views import MAX_NOTE, OWING, TaskAction, iso
+from bot.views import ADMIN, MAX_NOTE, OWING, TaskAction, iso
 
 
 def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
@@ -263,7 +264,8 @@ class Transitions:
     async def _notes_since(self, s: AsyncSession, run: Run, rs: RunStep) -> list[dict[str, Any]]:
         """Notes left by the steps done since this step last closed (or just
         the previous step, the first time), so a correction note reaches the
-        person who must act on it."""
+        person who must act on it. A correction (a step marked returned)
+        starts a new round: notes from before it are stale and left out."""
         done = (
             await s.exec(
                 select(RunStep)
@@ -275,6 +277,9 @@ class Transitions:
         if previous_self:
             cutoff = previous_self[-1]
             window = [d for d in done if (d.done_at, d.id) > (cutoff.done_at, cutoff.id)]
+            corrections = [i for i, d in enumerate(window) if d.state == StepState.returned]
+            if corrections:
+                window = window[corrections[-1] :]
         else:
             window = list(done[-1:])
         notes = []
@@ -302,9 +307,11 @@ class Transitions:
         member: Member,
         *,
         reason: str = "opened",
+        roles: list[str] | None = None,
     ) -> None:
         context = self._step_context(run, sop, step, rs)
         context.update(
+            roles=[sop.roles[r].name for r in roles or [a.role] if r in sop.roles],
             assignment_id=a.id,
             unit_name=await self._unit_name(s, a.unit_id),
             notes=await self._notes_since(s, run, rs),
@@ -354,7 +361,14 @@ class Transitions:
         return []
 
     async def _open_step(
-        self, s: AsyncSession, run: Run, sop: Sop, key: str, *, reason: str = "opened"
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        key: str,
+        *,
+        reason: str = "opened",
+        actor_id: int | None = None,
     ) -> RunStep:
         step = sop.step(key)
         now = self.clock.now()
@@ -380,7 +394,9 @@ class Transitions:
             )
         rs.state = StepState.open
         rs.opened_at = now
-        rs.due_at = self.calendar.add_working_minutes(now, step.waktu)
+        meeting = await self._meeting_of(s, run, step)
+        start = max(now, meeting.starts_at) if meeting is not None else now
+        rs.due_at = self.calendar.add_working_minutes(start, step.waktu)
         s.add(rs)
         await s.flush()
         await self._event(
@@ -428,8 +444,13 @@ class Transitions:
         for a in assignments:
             s.add(a)
         await s.flush()
+        # One task message per person (and unit), naming all their roles on it.
+        tasks: dict[tuple[int, int | None], tuple[Member, Assignment, list[str]]] = {}
+        missing: list[dict[str, Any]] = []
         for a in assignments:
             members = await self._assignees(s, a)
+            if not members:
+                missing.append(await self._missing(s, sop, a))
             await self._event(
                 s,
                 "assigned",
@@ -444,10 +465,141 @@ class Transitions:
             if reason == "silent":  # the starter acts on it at once
                 continue
             for member in members:
-                await self._send_task(s, run, sop, step, rs, a, member, reason=reason)
+                tasks.setdefault((member.id or 0, a.unit_id), (member, a, []))[2].append(a.role)
+        for member, a, roles in tasks.values():
+            await self._send_task(s, run, sop, step, rs, a, member, reason=reason, roles=roles)
+        if missing:
+            await self._warn_unstaffed(s, run, sop, step, rs, missing, actor_id)
         if step.action == Action.validate and not assignments:
             await self._finish_step(s, run, sop, rs, None, outcome="valid", note=None)
         return rs
+
+    async def _missing(self, s: AsyncSession, sop: Sop, a: Assignment) -> dict[str, Any]:
+        """An assignment nobody holds, as data for the event and the warning."""
+        role = sop.roles[a.role].name if a.role in sop.roles else a.role
+        unit = await self._unit_name(s, a.unit_id)
+        return {
+            "role": a.role,
+            "role_name": role,
+            "unit": unit,
+            "label": f"{role} ({unit})" if unit else role,
+        }
+
+    async def _warn_unstaffed(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        step: Step,
+        rs: RunStep,
+        missing: list[dict[str, Any]],
+        actor_id: int | None,
+    ) -> None:
+        """A step opened with a role (or unit) nobody holds, so its task went to
+        no one: record it and tell the admins, whoever opened the step and, for
+        a collection, its reviewers, so someone is invited or the unit closed."""
+        await self._event(
+            s,
+            "unstaffed",
+            run=run,
+            actor_id=None,
+            run_step_id=rs.id,
+            step=step.number,
+            missing=missing,
+        )
+        recipients = [m.id or 0 for m in await self._holders(s, ADMIN)]
+        if step.action == Action.collect and step.reviewer:
+            recipients += [m.id or 0 for m in await self._holders(s, step.reviewer)]
+        if actor_id is not None:
+            recipients.append(actor_id)
+        context = {
+            **self._step_context(run, sop, step, rs),
+            "missing": missing,
+            "closable": step.action == Action.collect,
+        }
+        for member_id in dict.fromkeys(recipients):
+            await self._notify(
+                s,
+                member_id,
+                "unstaffed",
+                f"unstaffed:{rs.id}:{member_id}",
+                context,
+                run=run,
+                run_step_id=rs.id,
+            )
+
+    async def deliver_open_tasks(self, s: AsyncSession, member_id: int) -> int:
+        """Send a member who just joined the tasks already open for their role
+        (and unit), which reached nobody, or only colleagues, when the step
+        opened. Runs inside the caller's (the enrolment's) transaction."""
+        member = await s.get(Member, member_id)
+        if member is None or not member.active:
+            return 0
+        rows = (
+            await s.exec(
+                select(Assignment, RunStep, Run)
+                .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                .join(Run, col(Run.id) == col(RunStep.run_id))
+                .where(
+                    Run.state == RunState.open,
+                    RunStep.state == StepState.open,
+                    col(Assignment.state).in_(list(OWING)),
+                    col(Assignment.member_id).is_(None),
+                )
+                .order_by(col(RunStep.id), col(Assignment.id))
+            )
+        ).all()
+        groups: dict[tuple[int, int | None], list[tuple[Run, RunStep, Assignment]]] = {}
+        for a, rs, run in rows:
+            if await self._may_act(s, member_id, a):
+                groups.setdefault((rs.id or 0, a.unit_id), []).append((run, rs, a))
+        sent = 0
+        for (rs_id, _), group in groups.items():
+            told = (
+                await s.exec(
+                    select(Notification.id).where(
+                        Notification.member_id == member_id,
+                        Notification.run_step_id == rs_id,
+                        Notification.template == "task",
+                        col(Notification.assignment_id).in_([a.id for _, _, a in group]),
+                    )
+                )
+            ).first()
+            if told is not None:
+                continue
+            run, rs, a = group[0]
+            sop = self._sop(run)
+            step = sop.step(rs.step_key)
+            roles = [g[2].role for g in group]
+            await self._send_task(s, run, sop, step, rs, a, member, reason="joined", roles=roles)
+            await self._event(
+                s,
+                "assigned_on_join",
+                run=run,
+                actor_id=None,
+                run_step_id=rs.id,
+                assignment_id=a.id,
+                step=step.number,
+                name=member.name,
+                unit=await self._unit_name(s, a.unit_id),
+            )
+            sent += 1
+        return sent
+
+    async def _meeting_of(self, s: AsyncSession, run: Run, step: Step) -> Meeting | None:
+        """The meeting a step is held at (its `after_meeting`), once it is set."""
+        if not step.after_meeting:
+            return None
+        meeting_rs = await self._latest_step(s, run, step.after_meeting)
+        if meeting_rs is None:
+            return None
+        return (
+            await s.exec(
+                select(Meeting)
+                .where(Meeting.run_step_id == meeting_rs.id)
+                .order_by(col(Meeting.id).desc())
+            )
+        ).first()
 
     async def _latest_step(self, s: AsyncSession, run: Run, key: str) -> RunStep | None:
         return (
@@ -503,7 +655,7 @@ class Transitions:
         if target is None:
             await self._finish_run(s, run, sop)
         else:
-            await self._open_step(s, run, sop, str(target))
+            await self._open_step(s, run, sop, str(target), actor_id=actor_id)
 
     def _late(self, rs: RunStep, now: datetime) -> float:
         if rs.due_at is None or now <= rs.due_at:

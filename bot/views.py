@@ -86,6 +86,9 @@ class StepStatus:
     used_minutes: float | None
     late_minutes: float | None
     pending_units: list[str] = field(default_factory=list)
+    # Open and owed, but nobody holds it: roles, and units without members.
+    unstaffed: list[str] = field(default_factory=list)
+    units_without_members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +110,7 @@ class UnitDelivery:
     state: str
     file: StoredFile | None
     versions: int
+    has_members: bool = True
 
 
 @dataclass

@@ -31,9 +31,18 @@ def _filled(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def inspect_workbook(data: bytes | Path, check: WorkbookCheck) -> list[dict[str, Any]]:
+def _same_name(a: object, b: str) -> bool:
+    """Unit names match regardless of case and spacing (typed by hand)."""
+    return " ".join(str(a).split()).casefold() == " ".join(b.split()).casefold()
+
+
+def inspect_workbook(
+    data: bytes | Path, check: WorkbookCheck, unit_name: str | None = None
+) -> list[dict[str, Any]]:
     """Findings as plain data ({"code": ..., details}); [] when none. The
-    words for them are in templates/workbook_findings.html.j2."""
+    words for them are in templates/workbook_findings.html.j2. With
+    `unit_name` (the uploader's unit), a unit cell naming another unit is a
+    finding: a copy of the wrong bidang's file is caught before review."""
     # A file on disk is opened as a stream: openpyxl judges a path by its
     # extension, and a download in progress is named *.part.
     with io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb") as source:
@@ -64,8 +73,18 @@ def inspect_workbook(data: bytes | Path, check: WorkbookCheck) -> list[dict[str,
     if check.unit_cell:
         column = "".join(ch for ch in check.unit_cell if ch.isalpha())
         row = int("".join(ch for ch in check.unit_cell if ch.isdigit()))
-        if not _filled(cell(row, column)):
+        value = cell(row, column)
+        if not _filled(value):
             findings.append({"code": "unit_missing", "cell": check.unit_cell})
+        elif unit_name and not _same_name(value, unit_name):
+            findings.append(
+                {
+                    "code": "unit_mismatch",
+                    "cell": check.unit_cell,
+                    "value": str(value).strip()[:80],
+                    "expected": unit_name,
+                }
+            )
     indicators = 0
     for row in range(check.first_row, check.last_row + 1):
         if not _filled(cell(row, check.label_column)):

@@ -64,7 +64,7 @@ async def build_office(
     sops = sops or SopRegistry.load()
     storage = FileStorage(files)
     engine = Engine(db, sops, calendar or WorkCalendar(), clock, storage)
-    members = Membership(db, sops, clock)
+    members = Membership(db, sops, clock, on_enrolled=engine.deliver_open_tasks)
     await members.sync_units(units or DEFAULT_UNITS)
     office = Office(db, clock, engine, members, storage)
     if units is None:
@@ -123,5 +123,6 @@ async def to_collection(office: Office, title: str = "TW IV 2026") -> int:
         p("sekretaris"), invite.run_step_id, office.clock.now() + timedelta(hours=3), "Aula"
     )
     meeting = next(t for t in await e.tasks(p("perencana")) if t.number == 5)
+    office.clock.advance(hours=3)  # the meeting has started
     await e.complete(p("perencana"), meeting.run_step_id)
     return run.id or 0

@@ -110,7 +110,16 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         )
         await idle()
         assert p["sekretaris"].latest("notulen.pdf")["text"].startswith("🧾 Tanda terima")
-        await p["kepala"].press(with_buttons(p["kepala"], "Langkah 5"), "Selesai")
+        task5 = with_buttons(p["kepala"], "Langkah 5")
+        assert "Batas waktu: Selasa, 3 November 2026 11:00 WIB" in task5["text"]
+        early = await p["kepala"].press(task5, "Selesai")  # the day before the meeting
+        await idle()
+        assert (
+            "Rapat baru dimulai Selasa, 3 November 2026 09:00 WIB"
+            in (world.server.callback_answers[early]["text"])
+        )
+        world.clock.advance(days=1, hours=2)  # Tuesday, after the meeting
+        await p["kepala"].press(task5, "Selesai")
         await idle()
 
         # Step 6: each unit delivers from a phone; unit 5 sends photos of pages.

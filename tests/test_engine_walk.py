@@ -73,7 +73,7 @@ async def test_whole_sop_walked(office: Office) -> None:
     await e.answer_meeting(p("unit3"), meeting.id, False)
     step = await open_step(office, run.id)
     assert step.number == 5
-    clock.advance(hours=2)
+    clock.advance(days=1)
     await e.upload(
         p("sekretaris"),
         step.id,

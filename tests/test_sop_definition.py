@@ -105,3 +105,11 @@ def test_cli_check_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text(MINI.replace("actors: [b]", "actors: [c]"))
     assert main(["sop", "check", str(bad)]) == 1
     assert "peran tidak dikenal 'c'" in capsys.readouterr().err
+
+
+def test_after_meeting_must_name_a_meeting_step() -> None:
+    text = MINI.replace("waktu: 20, next: null", "waktu: 20, next: null, after_meeting: satu")
+    assert problems(text) == ["langkah 2 (dua): 'after_meeting' harus menunjuk langkah 'meeting'"]
+    assert SopRegistry.load().get("pengumpulan-data-kinerja").step("rapat").after_meeting == (
+        "undangan_rapat"
+    )

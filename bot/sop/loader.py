@@ -120,6 +120,10 @@ def _graph_problems(sop: Sop) -> list[str]:
                 problems.append(f"{label}: langkah '{source.key}' tidak menghasilkan berkas")
             if not step.to_roles:
                 problems.append(f"{label}: 'to_roles' wajib untuk action 'distribute'")
+        if step.after_meeting is not None:
+            source = by_key.get(step.after_meeting)
+            if source is None or source.action != Action.meeting:
+                problems.append(f"{label}: 'after_meeting' harus menunjuk langkah 'meeting'")
         if step.action == Action.meeting and not step.invitees:
             problems.append(f"{label}: 'invitees' wajib untuk action 'meeting'")
     if problems:

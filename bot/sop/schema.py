@@ -102,6 +102,9 @@ class Step(Strict):
     attach_from: list[str] = Field(default_factory=list)
     to_roles: list[str] = Field(default_factory=list)
     invitees: list[str] = Field(default_factory=list)
+    # The meeting step whose meeting this step is: its due time counts from the
+    # meeting's start, and it cannot be finished before the meeting starts.
+    after_meeting: str | None = None
     reviewer: str | None = None
     notify: list[str] = Field(default_factory=list)
     reminders: Reminders | None = None

@@ -97,6 +97,7 @@ class World:
             ids["sekretaris"], invite.run_step_id, self.clock.now() + timedelta(hours=2), "Aula"
         )
         [meeting] = await e.tasks(ids["kepala"])
+        self.clock.advance(hours=2)  # the meeting has started
         await e.complete(ids["kepala"], meeting.run_step_id)
         await self.idle()
 
