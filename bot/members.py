@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +26,7 @@ from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.sop import SopRegistry
 
 STRANGER_QUIET = timedelta(hours=1)
+TOKEN_HASH_SHOWN = 12  # hex digits of a refused token's SHA-256 kept in the log
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -59,10 +62,18 @@ class MemberInfo:
 class Membership:
     """Who belongs to the office and in which role."""
 
-    def __init__(self, db: Database, sops: SopRegistry, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        sops: SopRegistry,
+        clock: Clock,
+        *,
+        admin_telegram_ids: Iterable[int] = (),
+    ) -> None:
         self.db = db
         self.sops = sops
         self.clock = clock
+        self.admin_telegram_ids = frozenset(admin_telegram_ids)
 
     def roles(self) -> dict[str, bool]:
         """Every known role -> whether it needs a unit (admin is built in)."""
@@ -163,7 +174,29 @@ class Membership:
     async def redeem(
         self, token: str, *, telegram_id: int, name: str, username: str | None = None
     ) -> tuple[MemberInfo, RoleInfo]:
-        """Bind a Telegram account to the invitation's role and unit."""
+        """Bind a Telegram account to the invitation's role and unit. A
+        refusal is audited (see `_refused`) before it is raised."""
+        try:
+            return await self._redeem(token, telegram_id=telegram_id, name=name, username=username)
+        except InvitationInvalid as exc:
+            await self._refused(token, telegram_id, exc)
+            raise
+
+    async def _refused(self, token: str, telegram_id: int, exc: InvitationInvalid) -> bool:
+        """Record a refused invitation (reused, expired, revoked, mistyped) so
+        an admin can see attempts. The token itself is not stored, only a
+        short prefix of its hash; once per person per hour, like strangers."""
+        details = {
+            "telegram_id": telegram_id,
+            "reason": exc.context.get("reason"),
+            "token_sha256": token_hash(token or "")[:TOKEN_HASH_SHOWN],
+            "invitation_id": exc.context.pop("invitation_id", None),
+        }
+        return await self._audit_attempt("invitation_refused", telegram_id, details)
+
+    async def _redeem(
+        self, token: str, *, telegram_id: int, name: str, username: str | None
+    ) -> tuple[MemberInfo, RoleInfo]:
         if not TOKEN_PATTERN.match(token or ""):
             raise InvitationInvalid(reason="unknown")
         now = self.clock.now()
@@ -177,12 +210,13 @@ class Membership:
             ).first()
             if invitation is None:
                 raise InvitationInvalid(reason="unknown")
-            if invitation.revoked:
-                raise InvitationInvalid(reason="revoked")
-            if invitation.used_at is not None:
-                raise InvitationInvalid(reason="used")
-            if invitation.expires_at <= now:
-                raise InvitationInvalid(reason="expired")
+            for reason, refused in (
+                ("revoked", invitation.revoked),
+                ("used", invitation.used_at is not None),
+                ("expired", invitation.expires_at <= now),
+            ):
+                if refused:
+                    raise InvitationInvalid(reason=reason, invitation_id=invitation.id)
             member = await self._upsert_member(s, telegram_id, name, username)
             role = await self._grant(s, member, invitation.role, invitation.unit_id)
             invitation.used_at, invitation.used_by = now, member.id
@@ -290,6 +324,17 @@ class Membership:
             member.blocked_at is not None,
         )
 
+    async def recognise(
+        self, telegram_id: int, *, name: str, username: str | None = None
+    ) -> MemberInfo | None:
+        """The member writing, or None for a stranger. Someone listed in
+        ADMIN_TELEGRAM_IDS is enrolled as admin by whatever they send first,
+        not only by /start."""
+        member = await self.by_telegram(telegram_id)
+        if telegram_id in self.admin_telegram_ids and (member is None or not member.has(ADMIN)):
+            return await self.ensure_admin(telegram_id=telegram_id, name=name, username=username)
+        return member
+
     async def by_telegram(self, telegram_id: int) -> MemberInfo | None:
         """The active member with this Telegram account, or None."""
         async with self.db.session() as s:
@@ -330,24 +375,24 @@ class Membership:
             return await self._info(s, member)
 
     async def record_stranger(self, telegram_id: int, what: str) -> bool:
-        """Audit an attempt by someone not enrolled; what they sent is not kept.
-        One entry per person per hour, so a flood cannot bloat the log."""
+        """Audit an attempt by someone not enrolled; what they sent is not kept."""
+        return await self._audit_attempt(
+            "stranger", telegram_id, {"telegram_id": telegram_id, "kind": what}
+        )
+
+    async def _audit_attempt(self, kind: str, telegram_id: int, details: dict[str, Any]) -> bool:
+        """One entry of this kind per person per hour, so a flood cannot
+        bloat the log; False when one was recorded within the hour."""
         now = self.clock.now()
         async with self.db.transaction() as s:
             recent = (
                 await s.exec(
-                    select(Event).where(Event.kind == "stranger", Event.at > now - STRANGER_QUIET)
+                    select(Event).where(Event.kind == kind, Event.at > now - STRANGER_QUIET)
                 )
             ).all()
             if any(e.details.get("telegram_id") == telegram_id for e in recent):
                 return False
-            await append_event(
-                s,
-                "stranger",
-                at=now,
-                actor_id=None,
-                details={"telegram_id": telegram_id, "kind": what},
-            )
+            await append_event(s, kind, at=now, actor_id=None, details=details)
             return True
 
     async def admin_chats(self) -> list[int]:

@@ -50,7 +50,7 @@ class Services:
         engine = Engine(
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
-        members = Membership(db, sops, clock)
+        members = Membership(db, sops, clock, admin_telegram_ids=settings.admin_telegram_ids)
         texts = Texts(office.calendar.timezone)
         waiting = Waiting(db, clock)
         return cls(

@@ -89,10 +89,13 @@ def keyboard(t: Texts, actions: Iterable[Mapping[str, Any]] | None) -> InlineKey
 
 
 async def member_of(update: Update, context: Context) -> MemberInfo | None:
+    """The member who sent this update (a configured admin is enrolled on
+    first contact), or None for a stranger."""
     user = update.effective_user
     if user is None:
         return None
-    return await services(context).members.by_telegram(user.id)
+    name, username = display_name(update)
+    return await services(context).members.recognise(user.id, name=name, username=username)
 
 
 async def reply(

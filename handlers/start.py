@@ -5,7 +5,15 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.errors import EngineError
-from handlers.common import Context, display_name, reply, reply_error, services, stranger
+from handlers.common import (
+    Context,
+    display_name,
+    member_of,
+    reply,
+    reply_error,
+    services,
+    stranger,
+)
 
 
 def _steps_for(context: Context, roles: set[str]) -> list[dict[str, object]]:
@@ -50,10 +58,7 @@ async def start(update: Update, context: Context) -> None:
             office=svc.office.name,
         )
         return
-    if user.id in svc.settings.admin_telegram_ids:
-        member = await svc.members.ensure_admin(telegram_id=user.id, name=name, username=username)
-    else:
-        member = await svc.members.by_telegram(user.id)
+    member = await member_of(update, context)
     if member is None:
         await stranger(update, context)
         return
