@@ -91,10 +91,15 @@ async def tugas(update: Update, context: Context, member: MemberInfo) -> None:
 
 @enrolled
 async def status(update: Update, context: Context, member: MemberInfo) -> None:
+    """One message per open run, so a busy office never loses a run's tail."""
     svc = services(context)
     runs = await svc.engine.run_status()
     blocked = [m for m in await svc.members.list() if m.blocked]
-    await reply(update, context, "status", runs=runs, blocked=blocked, now=svc.clock.now())
+    if not runs:
+        await reply(update, context, "status", run=None, blocked=blocked)
+    for i, run in enumerate(runs):
+        last = i == len(runs) - 1
+        await reply(update, context, "status", run=run, blocked=blocked if last else [])
 
 
 async def history_page(

@@ -105,13 +105,15 @@ async def reply(
     markup: InlineKeyboardMarkup | None = None,
     **values: Any,
 ) -> None:
-    """Answer the person in the chat they wrote from."""
+    """Answer the person in the chat they wrote from. A text over Telegram's
+    limit goes as several messages; the buttons go with the last."""
     chat = update.effective_chat
     if chat is None:
         return
-    await context.bot.send_message(
-        chat.id, texts(context).render(template, **values), reply_markup=markup
-    )
+    parts = texts(context).render_parts(template, **values)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        await context.bot.send_message(chat.id, part, reply_markup=markup if last else None)
 
 
 async def reply_error(update: Update, context: Context, error: EngineError) -> None:
