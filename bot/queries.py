@@ -29,7 +29,16 @@ from bot.models import (
 )
 from bot.sop import Action, Step
 from bot.transitions import Transitions
-from bot.views import ADMIN, OWING, RunStatus, StepStatus, Task, TaskAction, UnitDelivery
+from bot.views import (
+    ADMIN,
+    OWING,
+    Holder,
+    RunStatus,
+    StepStatus,
+    Task,
+    TaskAction,
+    UnitDelivery,
+)
 
 MAX_DELEGATES = 40
 
@@ -298,13 +307,21 @@ class RunQueries(Transitions):
                     late = None
                     if rs.due_at and end and end > rs.due_at:
                         late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
-                    pending = []
-                    if step.action == Action.collect and rs.state == StepState.open:
-                        for a in (
-                            await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
-                        ).all():
-                            if a.state in OWING:
-                                pending.append(await self._unit_name(s, a.unit_id) or "")
+                    pending, holders = [], []
+                    assignments = (
+                        await s.exec(
+                            select(Assignment)
+                            .where(Assignment.run_step_id == rs.id)
+                            .order_by(Assignment.id)
+                        )
+                    ).all()
+                    for a in assignments:
+                        unit = await self._unit_name(s, a.unit_id)
+                        collecting = step.action == Action.collect and rs.state == StepState.open
+                        if collecting and a.state in OWING:
+                            pending.append(unit or "")
+                        names = tuple(m.name for m in await self._assignees(s, a))
+                        holders.append(Holder(unit or sop.roles[a.role].name, names))
                     statuses.append(
                         StepStatus(
                             run_step_id=rs.id or 0,
@@ -321,6 +338,7 @@ class RunQueries(Transitions):
                             used_minutes=used,
                             late_minutes=late,
                             pending_units=pending,
+                            holders=holders,
                         )
                     )
                 result.append(

@@ -51,7 +51,7 @@ class Services:
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
         members = Membership(db, sops, clock, admin_telegram_ids=settings.admin_telegram_ids)
-        texts = Texts(office.calendar.timezone)
+        texts = Texts(office.calendar.timezone, role_name=members.role_name)
         waiting = Waiting(db, clock)
         return cls(
             settings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,13 @@ def size_text(size: int | None) -> str:
 class Texts:
     """A Jinja2 environment bound to the office's time zone."""
 
-    def __init__(self, timezone: str = "Asia/Jakarta", directory: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self,
+        timezone: str = "Asia/Jakarta",
+        directory: Path = TEMPLATES_DIR,
+        *,
+        role_name: Callable[[str], str] | None = None,
+    ) -> None:
         self.tz = ZoneInfo(timezone)
         self.tz_label = TZ_LABEL.get(timezone, timezone)
         self.env = Environment(
@@ -97,6 +104,8 @@ class Texts:
             ukuran=size_text,
             pendek=lambda v, n=12: (v or "")[:n],
             isian=self.typed_time,
+            # A role key from the SOP definition as people know it ("Kepala Badan").
+            peran=role_name or (lambda key: key),
         )
         self.env.globals["zona"] = self.tz_label
 

@@ -86,6 +86,15 @@ class StepStatus:
     used_minutes: float | None
     late_minutes: float | None
     pending_units: list[str] = field(default_factory=list)
+    # Who holds the step, once it has opened: per assignment, the people's
+    # names and what they act as (the unit for per-unit steps, else the role).
+    holders: list[Holder] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Holder:
+    label: str
+    names: tuple[str, ...]
 
 
 @dataclass
