@@ -21,7 +21,7 @@ from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
 from bot.engine import ADMIN
-from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotFound
+from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
 from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.sop import SopRegistry
 
@@ -57,6 +57,14 @@ class MemberInfo:
     @property
     def role_names(self) -> set[str]:
         return {r.role for r in self.roles}
+
+
+@dataclass(frozen=True)
+class Duty:
+    number: int
+    uraian: str
+    waktu: int
+    sop: str
 
 
 class Membership:
@@ -342,6 +350,35 @@ class Membership:
             if member is None or not member.active:
                 return None
             return await self._info(s, member)
+
+    async def require_admin(self, actor_id: int) -> MemberInfo:
+        actor = await self.get(actor_id)
+        if not actor.active:
+            raise NotEnrolled()
+        if not actor.has(ADMIN):
+            raise NotAllowed(roles=[ADMIN])
+        return actor
+
+    async def roster(self, actor_id: int) -> list[MemberInfo]:
+        """The member list, for an admin (/anggota)."""
+        await self.require_admin(actor_id)
+        return await self.list()
+
+    async def invitation_options(self, actor_id: int) -> tuple[list[str], list[str]]:
+        """The roles and units an admin can invite to (/undang without arguments)."""
+        await self.require_admin(actor_id)
+        return sorted(self.roles()), [u.name for u in await self.units()]
+
+    async def duties(self, member_id: int, *, role: str | None = None) -> list[Duty]:
+        """The steps this member (or, given `role`, that role of theirs) will
+        be asked to do, from the SOP definitions: for the welcome."""
+        roles = {role} if role else (await self.get(member_id)).role_names
+        return [
+            Duty(step.number, step.uraian, step.waktu, sop.name)
+            for sop in self.sops.all()
+            for step in sop.steps
+            if roles & set(step.actors) or step.reviewer in roles
+        ]
 
     async def list(self) -> list[MemberInfo]:
         async with self.db.session() as s:

@@ -14,6 +14,7 @@ from bot.errors import (
     NotAllowed,
     NotFound,
     RunClosed,
+    StepNotOpen,
 )
 from bot.models import (
     Assignment,
@@ -93,6 +94,34 @@ class RunQueries(Transitions):
                 raise AlreadyDone()
             return self._task(run, step, rs, a, await self._unit_name(s, a.unit_id))
 
+    async def require_role(self, actor_id: int, roles: Sequence[str]) -> None:
+        """Refuse unless the member holds one of `roles` (admins always may)."""
+        async with self.db.session() as s:
+            await self._member(s, actor_id)
+            held = {r.role for r in await self._roles(s, actor_id)}
+        allowed = [*roles, ADMIN]
+        if not held & set(allowed):
+            raise NotAllowed(roles=allowed)
+
+    async def open_step_id(self, run_id: int, number: int) -> int:
+        """The open step with this number in the run (for commands that name
+        a step by its number, like /tenggat)."""
+        async with self.db.session() as s:
+            if await s.get(Run, run_id) is None:
+                raise NotFound("run")
+            rs = (
+                await s.exec(
+                    select(RunStep).where(
+                        RunStep.run_id == run_id,
+                        RunStep.number == number,
+                        RunStep.state == StepState.open,
+                    )
+                )
+            ).first()
+        if rs is None:
+            raise StepNotOpen()
+        return rs.id or 0
+
     def _task(
         self, run: Run, step: Step, rs: RunStep, a: Assignment | None, unit_name: str | None
     ) -> Task:
@@ -113,6 +142,7 @@ class RunQueries(Transitions):
             state=a.state.value if a else rs.state.value,
             note=a.note if a else None,
             actions=self._actions(step, rs, a),
+            can_delegate=a is not None and a.state in OWING and rs.state == StepState.open,
         )
 
     async def check_upload(

@@ -68,6 +68,8 @@ class Task:
     state: str = "open"
     note: str | None = None
     actions: list[TaskAction] = field(default_factory=list)
+    # The holder may hand this task to a colleague (Limpahkan) now.
+    can_delegate: bool = False
 
 
 @dataclass

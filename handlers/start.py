@@ -16,23 +16,6 @@ from handlers.common import (
 )
 
 
-def _steps_for(context: Context, roles: set[str]) -> list[dict[str, object]]:
-    """The steps a person with these roles will be asked to do."""
-    result = []
-    for sop in services(context).sops.all():
-        for step in sop.steps:
-            if roles & set(step.actors) or step.reviewer in roles:
-                result.append(
-                    {
-                        "number": step.number,
-                        "uraian": step.uraian,
-                        "waktu": step.waktu,
-                        "sop": sop.name,
-                    }
-                )
-    return result
-
-
 async def start(update: Update, context: Context) -> None:
     svc = services(context)
     user = update.effective_user
@@ -54,7 +37,7 @@ async def start(update: Update, context: Context) -> None:
             name=member.name,
             role_name=svc.members.role_name(role.role),
             unit=role.unit_name,
-            steps=_steps_for(context, {role.role}),
+            steps=await svc.members.duties(member.id, role=role.role),
             office=svc.office.name,
         )
         return
@@ -68,6 +51,6 @@ async def start(update: Update, context: Context) -> None:
         "greeting",
         name=member.name,
         roles=[(svc.members.role_name(r.role), r.unit_name) for r in member.roles],
-        steps=_steps_for(context, member.role_names),
+        steps=await svc.members.duties(member.id),
         office=svc.office.name,
     )
