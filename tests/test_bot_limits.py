@@ -103,3 +103,29 @@ def test_clip_is_safe_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.texts"):
         short = texts.render("collection", max_chars=50, run_title="x" * 200, deliveries=[])
     assert visible_length(short) <= 50 and "clipped" in caplog.text
+
+
+def test_a_history_page_of_long_notes_fits_one_message() -> None:
+    """A history page is edited in place, so it must stay one message: notes
+    are shortened there (the monev report words them whole)."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    texts = Texts()
+    note = "catatan panjang " * 62
+    events = [
+        SimpleNamespace(
+            kind="file_returned",
+            details={"unit": "Sekretariat", "version": i, "note": note},
+            at=datetime(2026, 11, 2, 1, tzinfo=UTC),
+            actor_id=None,
+        )
+        for i in range(10)
+    ]
+    page = texts.render(
+        "history", run=SimpleNamespace(title="TW III"), events=events, names={}, offset=0, total=10
+    )
+    assert visible_length(page) <= TEXT_LIMIT and "…" in page
+    assert all(f"Sekretariat v{i} dikembalikan" in page for i in range(10))
+    whole = texts.env.get_template("event.html.j2").render(e=events[0])
+    assert note.strip() in whole
