@@ -27,6 +27,7 @@ from bot.models import (
     RunStep,
     StepState,
     StoredFile,
+    Unit,
 )
 from bot.sop import Action, Step
 from bot.transitions import Transitions
@@ -316,6 +317,8 @@ class RunQueries(Transitions):
             elif not include_closed:
                 query = query.where(Run.state == RunState.open)
             result = []
+            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            names: dict[tuple[int | None, str, int | None], tuple[str, ...]] = {}
             for run in (await s.exec(query)).all():
                 sop = self._sop(run)
                 steps = (
@@ -325,6 +328,16 @@ class RunQueries(Transitions):
                         .order_by(RunStep.number, RunStep.iteration)
                     )
                 ).all()
+                by_step: dict[int, list[Assignment]] = {}
+                for a in (
+                    await s.exec(
+                        select(Assignment)
+                        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                        .where(RunStep.run_id == run.id)
+                        .order_by(Assignment.id)
+                    )
+                ).all():
+                    by_step.setdefault(a.run_step_id, []).append(a)
                 statuses = []
                 for rs in steps:
                     step = sop.step(rs.step_key)
@@ -338,20 +351,15 @@ class RunQueries(Transitions):
                     if rs.due_at and end and end > rs.due_at:
                         late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
                     pending, holders = [], []
-                    assignments = (
-                        await s.exec(
-                            select(Assignment)
-                            .where(Assignment.run_step_id == rs.id)
-                            .order_by(Assignment.id)
-                        )
-                    ).all()
-                    for a in assignments:
-                        unit = await self._unit_name(s, a.unit_id)
+                    for a in by_step.get(rs.id or 0, []):
+                        unit = units.get(a.unit_id) if a.unit_id else None
                         collecting = step.action == Action.collect and rs.state == StepState.open
                         if collecting and a.state in OWING:
                             pending.append(unit or "")
-                        names = tuple(m.name for m in await self._assignees(s, a))
-                        holders.append(Holder(unit or sop.roles[a.role].name, names))
+                        key = (a.member_id, a.role, a.unit_id)
+                        if key not in names:
+                            names[key] = tuple(m.name for m in await self._assignees(s, a))
+                        holders.append(Holder(unit or sop.roles[a.role].name, names[key]))
                     statuses.append(
                         StepStatus(
                             run_step_id=rs.id or 0,
