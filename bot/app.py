@@ -23,15 +23,19 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = [
-    ("tugas", "Tugas saya yang masih terbuka"),
-    ("status", "Status kegiatan yang berjalan"),
-    ("riwayat", "Riwayat peristiwa sebuah kegiatan"),
-    ("laporan", "Laporan monev kegiatan (Excel)"),
-    ("mulai", "Mulai kegiatan baru (Kepala Badan/admin)"),
-    ("batal", "Batalkan isian yang sedang ditunggu"),
-    ("bantuan", "Apa yang dapat saya lakukan"),
-]
+
+def command_menu(services: Services) -> list[BotCommand]:
+    """The menu from templates/commands.txt.j2; who may start a run comes
+    from the SOP definition (the first SOP's first step)."""
+    first = services.sops.all()[0].first
+    starters = [services.members.role_name(r) for r in first.actors]
+    text = services.texts.env.get_template("commands.txt.j2").render(starters=starters)
+    menu = []
+    for line in text.splitlines():
+        name, sep, description = line.partition(" — ")
+        if sep:
+            menu.append(BotCommand(name.strip(), description.strip()))
+    return menu
 
 
 def build_application(services: Services, *, poll_interval_jobs: bool = True) -> Application:
@@ -66,7 +70,7 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
 async def _post_init(app: Application) -> None:
     services: Services = app.bot_data["services"]
     await services.start()
-    await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    await app.bot.set_my_commands(command_menu(services))
     log.info("bot started as @%s", app.bot.username)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,11 +21,12 @@ from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
 from bot.engine import ADMIN
-from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotFound
+from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
 from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.sop import SopRegistry
 
 STRANGER_QUIET = timedelta(hours=1)
+TOKEN_HASH_SHOWN = 12  # hex digits of a refused token's SHA-256 kept in the log
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -57,6 +59,14 @@ class MemberInfo:
         return {r.role for r in self.roles}
 
 
+@dataclass(frozen=True)
+class Duty:
+    number: int
+    uraian: str
+    waktu: int
+    sop: str
+
+
 class Membership:
     """Who belongs to the office and in which role."""
 
@@ -67,6 +77,7 @@ class Membership:
         clock: Clock,
         *,
         on_enrolled: Callable[[AsyncSession, int], Awaitable[object]] | None = None,
+        admin_telegram_ids: Iterable[int] = (),
     ) -> None:
         self.db = db
         self.sops = sops
@@ -74,6 +85,7 @@ class Membership:
         # Called in the enrolment's transaction (Engine.deliver_open_tasks), so
         # a newcomer gets the tasks already open for their role at once.
         self.on_enrolled = on_enrolled
+        self.admin_telegram_ids = frozenset(admin_telegram_ids)
 
     def roles(self) -> dict[str, bool]:
         """Every known role -> whether it needs a unit (admin is built in)."""
@@ -174,7 +186,29 @@ class Membership:
     async def redeem(
         self, token: str, *, telegram_id: int, name: str, username: str | None = None
     ) -> tuple[MemberInfo, RoleInfo]:
-        """Bind a Telegram account to the invitation's role and unit."""
+        """Bind a Telegram account to the invitation's role and unit. A
+        refusal is audited (see `_refused`) before it is raised."""
+        try:
+            return await self._redeem(token, telegram_id=telegram_id, name=name, username=username)
+        except InvitationInvalid as exc:
+            await self._refused(token, telegram_id, exc)
+            raise
+
+    async def _refused(self, token: str, telegram_id: int, exc: InvitationInvalid) -> bool:
+        """Record a refused invitation (reused, expired, revoked, mistyped) so
+        an admin can see attempts. The token itself is not stored, only a
+        short prefix of its hash; once per person per hour, like strangers."""
+        details = {
+            "telegram_id": telegram_id,
+            "reason": exc.context.get("reason"),
+            "token_sha256": token_hash(token or "")[:TOKEN_HASH_SHOWN],
+            "invitation_id": exc.context.pop("invitation_id", None),
+        }
+        return await self._audit_attempt("invitation_refused", telegram_id, details)
+
+    async def _redeem(
+        self, token: str, *, telegram_id: int, name: str, username: str | None
+    ) -> tuple[MemberInfo, RoleInfo]:
         if not TOKEN_PATTERN.match(token or ""):
             raise InvitationInvalid(reason="unknown")
         now = self.clock.now()
@@ -188,12 +222,13 @@ class Membership:
             ).first()
             if invitation is None:
                 raise InvitationInvalid(reason="unknown")
-            if invitation.revoked:
-                raise InvitationInvalid(reason="revoked")
-            if invitation.used_at is not None:
-                raise InvitationInvalid(reason="used")
-            if invitation.expires_at <= now:
-                raise InvitationInvalid(reason="expired")
+            for reason, refused in (
+                ("revoked", invitation.revoked),
+                ("used", invitation.used_at is not None),
+                ("expired", invitation.expires_at <= now),
+            ):
+                if refused:
+                    raise InvitationInvalid(reason=reason, invitation_id=invitation.id)
             member = await self._upsert_member(s, telegram_id, name, username)
             role = await self._grant(s, member, invitation.role, invitation.unit_id)
             invitation.used_at, invitation.used_by = now, member.id
@@ -303,6 +338,17 @@ class Membership:
             member.blocked_at is not None,
         )
 
+    async def recognise(
+        self, telegram_id: int, *, name: str, username: str | None = None
+    ) -> MemberInfo | None:
+        """The member writing, or None for a stranger. Someone listed in
+        ADMIN_TELEGRAM_IDS is enrolled as admin by whatever they send first,
+        not only by /start."""
+        member = await self.by_telegram(telegram_id)
+        if telegram_id in self.admin_telegram_ids and (member is None or not member.has(ADMIN)):
+            return await self.ensure_admin(telegram_id=telegram_id, name=name, username=username)
+        return member
+
     async def by_telegram(self, telegram_id: int) -> MemberInfo | None:
         """The active member with this Telegram account, or None."""
         async with self.db.session() as s:
@@ -310,6 +356,35 @@ class Membership:
             if member is None or not member.active:
                 return None
             return await self._info(s, member)
+
+    async def require_admin(self, actor_id: int) -> MemberInfo:
+        actor = await self.get(actor_id)
+        if not actor.active:
+            raise NotEnrolled()
+        if not actor.has(ADMIN):
+            raise NotAllowed(roles=[ADMIN])
+        return actor
+
+    async def roster(self, actor_id: int) -> list[MemberInfo]:
+        """The member list, for an admin (/anggota)."""
+        await self.require_admin(actor_id)
+        return await self.list()
+
+    async def invitation_options(self, actor_id: int) -> tuple[list[str], list[str]]:
+        """The roles and units an admin can invite to (/undang without arguments)."""
+        await self.require_admin(actor_id)
+        return sorted(self.roles()), [u.name for u in await self.units()]
+
+    async def duties(self, member_id: int, *, role: str | None = None) -> list[Duty]:
+        """The steps this member (or, given `role`, that role of theirs) will
+        be asked to do, from the SOP definitions: for the welcome."""
+        roles = {role} if role else (await self.get(member_id)).role_names
+        return [
+            Duty(step.number, step.uraian, step.waktu, sop.name)
+            for sop in self.sops.all()
+            for step in sop.steps
+            if roles & set(step.actors) or step.reviewer in roles
+        ]
 
     async def list(self) -> list[MemberInfo]:
         async with self.db.session() as s:
@@ -343,24 +418,24 @@ class Membership:
             return await self._info(s, member)
 
     async def record_stranger(self, telegram_id: int, what: str) -> bool:
-        """Audit an attempt by someone not enrolled; what they sent is not kept.
-        One entry per person per hour, so a flood cannot bloat the log."""
+        """Audit an attempt by someone not enrolled; what they sent is not kept."""
+        return await self._audit_attempt(
+            "stranger", telegram_id, {"telegram_id": telegram_id, "kind": what}
+        )
+
+    async def _audit_attempt(self, kind: str, telegram_id: int, details: dict[str, Any]) -> bool:
+        """One entry of this kind per person per hour, so a flood cannot
+        bloat the log; False when one was recorded within the hour."""
         now = self.clock.now()
         async with self.db.transaction() as s:
             recent = (
                 await s.exec(
-                    select(Event).where(Event.kind == "stranger", Event.at > now - STRANGER_QUIET)
+                    select(Event).where(Event.kind == kind, Event.at > now - STRANGER_QUIET)
                 )
             ).all()
             if any(e.details.get("telegram_id") == telegram_id for e in recent):
                 return False
-            await append_event(
-                s,
-                "stranger",
-                at=now,
-                actor_id=None,
-                details={"telegram_id": telegram_id, "kind": what},
-            )
+            await append_event(s, kind, at=now, actor_id=None, details=details)
             return True
 
     async def admin_chats(self) -> list[int]:

@@ -242,10 +242,13 @@ class Notification(SQLModel, table=True):
 
 
 class ProcessedUpdate(SQLModel, table=True):
-    """Telegram update ids already handled, so a redelivery changes nothing."""
+    """Telegram update ids seen, and whether their handling finished: a
+    redelivery of a finished update changes nothing; one whose handling
+    crashed part way is handled again."""
 
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     at: datetime = _time()
+    finished_at: datetime | None = _time(default=None)
 
 
 class PendingInput(SQLModel, table=True):

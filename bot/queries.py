@@ -16,6 +16,7 @@ from bot.errors import (
     NotAllowed,
     NotFound,
     RunClosed,
+    StepNotOpen,
 )
 from bot.models import (
     Assignment,
@@ -29,10 +30,20 @@ from bot.models import (
     RunStep,
     StepState,
     StoredFile,
+    Unit,
 )
 from bot.sop import Action, Step
 from bot.transitions import Transitions
-from bot.views import ADMIN, OWING, RunStatus, StepStatus, Task, TaskAction, UnitDelivery
+from bot.views import (
+    ADMIN,
+    OWING,
+    Holder,
+    RunStatus,
+    StepStatus,
+    Task,
+    TaskAction,
+    UnitDelivery,
+)
 
 MAX_DELEGATES = 40
 
@@ -87,6 +98,34 @@ class RunQueries(Transitions):
                 raise AlreadyDone()
             return self._task(run, step, rs, a, await self._unit_name(s, a.unit_id))
 
+    async def require_role(self, actor_id: int, roles: Sequence[str]) -> None:
+        """Refuse unless the member holds one of `roles` (admins always may)."""
+        async with self.db.session() as s:
+            await self._member(s, actor_id)
+            held = {r.role for r in await self._roles(s, actor_id)}
+        allowed = [*roles, ADMIN]
+        if not held & set(allowed):
+            raise NotAllowed(roles=allowed)
+
+    async def open_step_id(self, run_id: int, number: int) -> int:
+        """The open step with this number in the run (for commands that name
+        a step by its number, like /tenggat)."""
+        async with self.db.session() as s:
+            if await s.get(Run, run_id) is None:
+                raise NotFound("run")
+            rs = (
+                await s.exec(
+                    select(RunStep).where(
+                        RunStep.run_id == run_id,
+                        RunStep.number == number,
+                        RunStep.state == StepState.open,
+                    )
+                )
+            ).first()
+        if rs is None:
+            raise StepNotOpen()
+        return rs.id or 0
+
     def _task(
         self, run: Run, step: Step, rs: RunStep, a: Assignment | None, unit_name: str | None
     ) -> Task:
@@ -107,6 +146,7 @@ class RunQueries(Transitions):
             state=a.state.value if a else rs.state.value,
             note=a.note if a else None,
             actions=self._actions(step, rs, a),
+            can_delegate=a is not None and a.state in OWING and rs.state == StepState.open,
         )
 
     async def check_upload(
@@ -282,7 +322,8 @@ class RunQueries(Transitions):
             elif not include_closed:
                 query = query.where(Run.state == RunState.open)
             result = []
-            held = await self._held(s)
+            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            names: dict[tuple[int | None, str, int | None], tuple[str, ...]] = {}
             for run in (await s.exec(query)).all():
                 sop = self._sop(run)
                 steps = (
@@ -292,6 +333,16 @@ class RunQueries(Transitions):
                         .order_by(RunStep.number, RunStep.iteration)
                     )
                 ).all()
+                by_step: dict[int, list[Assignment]] = {}
+                for a in (
+                    await s.exec(
+                        select(Assignment)
+                        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                        .where(RunStep.run_id == run.id)
+                        .order_by(Assignment.id)
+                    )
+                ).all():
+                    by_step.setdefault(a.run_step_id, []).append(a)
                 statuses = []
                 for rs in steps:
                     step = sop.step(rs.step_key)
@@ -304,21 +355,22 @@ class RunQueries(Transitions):
                     late = None
                     if rs.due_at and end and end > rs.due_at:
                         late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
-                    pending, unstaffed, without_members = [], [], []
-                    if rs.state == StepState.open:
-                        for a in (
-                            await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
-                        ).all():
-                            if a.state not in OWING:
-                                continue
-                            unit = await self._unit_name(s, a.unit_id)
-                            if await self._staffed(s, a, held):
-                                if step.action == Action.collect:
-                                    pending.append(unit or "")
-                            elif unit:
-                                without_members.append(unit)
-                            else:
-                                unstaffed.append(sop.roles[a.role].name)
+                    pending, holders, unstaffed, without_members = [], [], [], []
+                    for a in by_step.get(rs.id or 0, []):
+                        unit = units.get(a.unit_id) if a.unit_id else None
+                        key = (a.member_id, a.role, a.unit_id)
+                        if key not in names:
+                            names[key] = tuple(m.name for m in await self._assignees(s, a))
+                        holders.append(Holder(unit or sop.roles[a.role].name, names[key]))
+                        if rs.state != StepState.open or a.state not in OWING:
+                            continue
+                        if names[key]:
+                            if step.action == Action.collect:
+                                pending.append(unit or "")
+                        elif unit:
+                            without_members.append(unit)
+                        else:
+                            unstaffed.append(sop.roles[a.role].name)
                     statuses.append(
                         StepStatus(
                             run_step_id=rs.id or 0,
@@ -337,6 +389,7 @@ class RunQueries(Transitions):
                             pending_units=pending,
                             unstaffed=unstaffed,
                             units_without_members=without_members,
+                            holders=holders,
                         )
                     )
                 result.append(

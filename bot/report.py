@@ -21,6 +21,7 @@ from bot.audit import verify_chain
 from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
+from bot.office import OfficeConfig
 from bot.sop import Step
 from bot.texts import TEMPLATES_DIR, Texts
 
@@ -43,6 +44,22 @@ REVIEW_TEXT = {
     "returned": "dikembalikan",
     "superseded": "diganti versi baru",
 }
+
+
+async def member_report(
+    engine: Engine, actor_id: int, run_id: int | None, office: OfficeConfig
+) -> tuple[Run, bytes]:
+    """The monev workbook as a member asks for it (/laporan): only the
+    office's report roles and admins may; the latest run unless one is named."""
+    await engine.require_role(actor_id, office.report_roles)
+    runs = await engine.runs(open_only=False)
+    if run_id is None:
+        run = runs[0] if runs else None
+    else:
+        run = next((r for r in runs if r.id == run_id), None)
+    if run is None:
+        raise NotFound("run")
+    return run, await run_report(engine, run.id or 0, office.name)
 
 
 async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:

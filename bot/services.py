@@ -51,8 +51,14 @@ class Services:
         engine = Engine(
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
-        members = Membership(db, sops, clock, on_enrolled=engine.deliver_open_tasks)
-        texts = Texts(office.calendar.timezone)
+        members = Membership(
+            db,
+            sops,
+            clock,
+            on_enrolled=engine.deliver_open_tasks,
+            admin_telegram_ids=settings.admin_telegram_ids,
+        )
+        texts = Texts(office.calendar.timezone, role_name=members.role_name)
         waiting = Waiting(db, clock)
         return cls(
             settings,

@@ -68,6 +68,8 @@ class Task:
     state: str = "open"
     note: str | None = None
     actions: list[TaskAction] = field(default_factory=list)
+    # The holder may hand this task to a colleague (Limpahkan) now.
+    can_delegate: bool = False
 
 
 @dataclass
@@ -89,6 +91,15 @@ class StepStatus:
     # Open and owed, but nobody holds it: roles, and units without members.
     unstaffed: list[str] = field(default_factory=list)
     units_without_members: list[str] = field(default_factory=list)
+    # Who holds the step, once it has opened: per assignment, the people's
+    # names and what they act as (the unit for per-unit steps, else the role).
+    holders: list[Holder] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Holder:
+    label: str
+    names: tuple[str, ...]
 
 
 @dataclass

@@ -19,8 +19,10 @@ from handlers import admin, buttons, commands, errors, start, text, updates, upl
 def register(app: Application) -> None:
     # Private chats only; an edited message is not a second answer.
     private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
-    # Group -1: drop an update already handled (Telegram redelivers after a restart).
-    app.add_handler(TypeHandler(Update, updates.drop_seen), group=-1)
+    # First group: record the update id, drop an update already handled
+    # (Telegram redelivers after a restart); last group: mark it handled.
+    app.add_handler(TypeHandler(Update, updates.begin), group=updates.FIRST_GROUP)
+    app.add_handler(TypeHandler(Update, updates.finish), group=updates.LAST_GROUP)
 
     app.add_handler(CommandHandler("start", start.start, filters=private))
     app.add_handler(CommandHandler(["bantuan", "help"], commands.bantuan, filters=private))

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.engine import ADMIN
-from bot.errors import NotAllowed, StepNotOpen
 from bot.members import MemberInfo
 from handlers.common import Context, enrolled, reply, services
 from handlers.parsing import parse_moment
-
-
-def _require_admin(member: MemberInfo) -> None:
-    if not member.has(ADMIN):
-        raise NotAllowed(roles=["admin"])
 
 
 def _args(update: Update) -> str:
@@ -23,27 +16,19 @@ def _args(update: Update) -> str:
 
 @enrolled
 async def anggota(update: Update, context: Context, member: MemberInfo) -> None:
-    _require_admin(member)
     svc = services(context)
-    members = await svc.members.list()
+    members = await svc.members.roster(member.id)
     await reply(update, context, "members", members=members, role_name=svc.members.role_name)
 
 
 @enrolled
 async def undang(update: Update, context: Context, member: MemberInfo) -> None:
     """/undang <peran> [unit]"""
-    _require_admin(member)
     svc = services(context)
     role, _, unit = _args(update).partition(" ")
     if not role:
-        await reply(
-            update,
-            context,
-            "usage",
-            command="undang",
-            roles=sorted(svc.members.roles()),
-            units=[u.name for u in await svc.members.units()],
-        )
+        roles, units = await svc.members.invitation_options(member.id)
+        await reply(update, context, "usage", command="undang", roles=roles, units=units)
         return
     token = await svc.members.create_invitation(
         role, unit=unit.strip() or None, created_by=member.id, ttl_days=svc.settings.invite_ttl_days
@@ -63,7 +48,6 @@ async def undang(update: Update, context: Context, member: MemberInfo) -> None:
 @enrolled
 async def cabut(update: Update, context: Context, member: MemberInfo) -> None:
     """/cabut <nomor anggota>"""
-    _require_admin(member)
     arg = _args(update)
     if not arg.isdigit():
         await reply(update, context, "usage", command="cabut")
@@ -85,7 +69,6 @@ async def lanjutkan(update: Update, context: Context, member: MemberInfo) -> Non
 
 
 async def _pause(update: Update, context: Context, member: MemberInfo, *, paused: bool) -> None:
-    _require_admin(member)
     arg = _args(update)
     if not arg.isdigit():
         await reply(update, context, "usage", command="jeda" if paused else "lanjutkan")
@@ -97,24 +80,12 @@ async def _pause(update: Update, context: Context, member: MemberInfo, *, paused
 @enrolled
 async def tenggat(update: Update, context: Context, member: MemberInfo) -> None:
     """/tenggat <kegiatan> <langkah> <dd-mm-yyyy HH:MM>: move an open step's due time."""
-    _require_admin(member)
     svc = services(context)
     parts = _args(update).split(maxsplit=2)
     moment = parse_moment(parts[2], svc.texts.tz) if len(parts) == 3 else None
     if moment is None or not parts[0].isdigit() or not parts[1].isdigit():
         await reply(update, context, "usage", command="tenggat")
         return
-    statuses = await svc.engine.run_status(int(parts[0]))
-    step = next(
-        (
-            st
-            for run in statuses
-            for st in run.steps
-            if st.number == int(parts[1]) and st.state == "open"
-        ),
-        None,
-    )
-    if step is None:
-        raise StepNotOpen()
-    moved = await svc.deadlines.move_due(member.id, step.run_step_id, moment)
+    run_step_id = await svc.engine.open_step_id(int(parts[0]), int(parts[1]))
+    moved = await svc.deadlines.move_due(member.id, run_step_id, moment)
     await reply(update, context, "due_moved_ack", number=moved.number, due_at=moved.due_at)

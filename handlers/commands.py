@@ -5,9 +5,9 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.engine import ADMIN, Task
-from bot.errors import InvalidInput, NotAllowed, NotFound
+from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
-from bot.report import run_report
+from bot.report import member_report
 from handlers.common import (
     Context,
     button,
@@ -77,7 +77,7 @@ async def send_tasks(update: Update, context: Context, member: MemberInfo) -> No
     )
     for task in tasks[:MAX_TASK_MESSAGES]:
         actions = [a.as_dict() for a in task.actions]
-        if task.assignment_id and task.state in ("open", "returned"):
+        if task.can_delegate and task.assignment_id:
             actions.append({"verb": "dlg", "args": [task.assignment_id]})
         await reply(
             update, context, "task_line", keyboard(texts(context), actions), **task_view(task)
@@ -91,10 +91,15 @@ async def tugas(update: Update, context: Context, member: MemberInfo) -> None:
 
 @enrolled
 async def status(update: Update, context: Context, member: MemberInfo) -> None:
+    """One message per open run, so a busy office never loses a run's tail."""
     svc = services(context)
     runs = await svc.engine.run_status()
     blocked = [m for m in await svc.members.list() if m.blocked]
-    await reply(update, context, "status", runs=runs, blocked=blocked, now=svc.clock.now())
+    if not runs:
+        await reply(update, context, "status", run=None, blocked=blocked)
+    for i, run in enumerate(runs):
+        last = i == len(runs) - 1
+        await reply(update, context, "status", run=run, blocked=blocked if last else [])
 
 
 async def history_page(
@@ -181,16 +186,10 @@ async def unknown(update: Update, context: Context) -> None:
 async def laporan(update: Update, context: Context, member: MemberInfo) -> None:
     """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
     svc = services(context)
-    if not member.has(*svc.office.report_roles, ADMIN):
-        raise NotAllowed(roles=[*svc.office.report_roles, ADMIN])
     arg = _args_text(update)
     if arg and not arg.isdigit():
         raise NotFound("run")
-    runs = await svc.engine.runs(open_only=False)
-    run = next((r for r in runs if r.id == int(arg)), None) if arg else (runs[0] if runs else None)
-    if run is None:
-        raise NotFound("run")
-    data = await run_report(svc.engine, run.id or 0, svc.office.name)
+    run, data = await member_report(svc.engine, member.id, int(arg) if arg else None, svc.office)
     assert update.effective_chat is not None
     caption = texts(context).render("report_caption", max_chars=1024, title=run.title)
     await context.bot.send_document(

@@ -89,10 +89,13 @@ def keyboard(t: Texts, actions: Iterable[Mapping[str, Any]] | None) -> InlineKey
 
 
 async def member_of(update: Update, context: Context) -> MemberInfo | None:
+    """The member who sent this update (a configured admin is enrolled on
+    first contact), or None for a stranger."""
     user = update.effective_user
     if user is None:
         return None
-    return await services(context).members.by_telegram(user.id)
+    name, username = display_name(update)
+    return await services(context).members.recognise(user.id, name=name, username=username)
 
 
 async def reply(
@@ -102,13 +105,15 @@ async def reply(
     markup: InlineKeyboardMarkup | None = None,
     **values: Any,
 ) -> None:
-    """Answer the person in the chat they wrote from."""
+    """Answer the person in the chat they wrote from. A text over Telegram's
+    limit goes as several messages; the buttons go with the last."""
     chat = update.effective_chat
     if chat is None:
         return
-    await context.bot.send_message(
-        chat.id, texts(context).render(template, **values), reply_markup=markup
-    )
+    parts = texts(context).render_parts(template, **values)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        await context.bot.send_message(chat.id, part, reply_markup=markup if last else None)
 
 
 async def reply_error(update: Update, context: Context, error: EngineError) -> None:

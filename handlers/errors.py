@@ -10,6 +10,7 @@ import traceback
 from datetime import timedelta
 
 from telegram import Update
+from telegram.ext import ApplicationHandlerStop
 
 from handlers.common import Context, services, texts
 
@@ -18,6 +19,9 @@ REPORT_EVERY = timedelta(minutes=10)
 
 
 async def on_error(update: object, context: Context) -> None:
+    """Log and report; then stop the update's later handler groups, so it is
+    not marked finished (handlers/updates.py) and a redelivery of it is
+    handled again."""
     error = context.error
     tb = "".join(traceback.format_exception(error)) if error else ""
     payload = update.to_dict() if isinstance(update, Update) else str(update)
@@ -31,6 +35,8 @@ async def on_error(update: object, context: Context) -> None:
         await _report_to_admins(update, context)
     except Exception:  # the error handler must never raise
         log.exception("could not report the error %r", error)
+    if isinstance(update, Update):
+        raise ApplicationHandlerStop
 
 
 async def _tell_the_person(update: object, context: Context) -> None:

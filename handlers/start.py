@@ -5,24 +5,15 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.errors import EngineError
-from handlers.common import Context, display_name, reply, reply_error, services, stranger
-
-
-def _steps_for(context: Context, roles: set[str]) -> list[dict[str, object]]:
-    """The steps a person with these roles will be asked to do."""
-    result = []
-    for sop in services(context).sops.all():
-        for step in sop.steps:
-            if roles & set(step.actors) or step.reviewer in roles:
-                result.append(
-                    {
-                        "number": step.number,
-                        "uraian": step.uraian,
-                        "waktu": step.waktu,
-                        "sop": sop.name,
-                    }
-                )
-    return result
+from handlers.common import (
+    Context,
+    display_name,
+    member_of,
+    reply,
+    reply_error,
+    services,
+    stranger,
+)
 
 
 async def start(update: Update, context: Context) -> None:
@@ -46,14 +37,11 @@ async def start(update: Update, context: Context) -> None:
             name=member.name,
             role_name=svc.members.role_name(role.role),
             unit=role.unit_name,
-            steps=_steps_for(context, {role.role}),
+            steps=await svc.members.duties(member.id, role=role.role),
             office=svc.office.name,
         )
         return
-    if user.id in svc.settings.admin_telegram_ids:
-        member = await svc.members.ensure_admin(telegram_id=user.id, name=name, username=username)
-    else:
-        member = await svc.members.by_telegram(user.id)
+    member = await member_of(update, context)
     if member is None:
         await stranger(update, context)
         return
@@ -63,6 +51,6 @@ async def start(update: Update, context: Context) -> None:
         "greeting",
         name=member.name,
         roles=[(svc.members.role_name(r.role), r.unit_name) for r in member.roles],
-        steps=_steps_for(context, member.role_names),
+        steps=await svc.members.duties(member.id),
         office=svc.office.name,
     )

@@ -1,4 +1,7 @@
-"""Dedupe by update_id, before any handler sees the update."""
+"""Dedupe by update_id: `begin` runs before any handler (group -1), `finish`
+after all of them (the last group). An update whose handling raised never
+reaches `finish` (the error handler stops it), so a redelivery is handled
+again; a finished one is dropped."""
 
 from __future__ import annotations
 
@@ -7,12 +10,26 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.updates import Seen
 from handlers.common import Context, services
 
 log = logging.getLogger(__name__)
 
+FIRST_GROUP = -1
+LAST_GROUP = 100
 
-async def drop_seen(update: Update, context: Context) -> None:
-    if not await services(context).updates.first_time(update.update_id):
+
+async def begin(update: Update, context: Context) -> None:
+    seen = await services(context).updates.begin(update.update_id)
+    if seen == Seen.finished:
         log.info("update %s already handled; dropped", update.update_id)
         raise ApplicationHandlerStop
+    if seen == Seen.unfinished:
+        log.warning("update %s not handled to the end before; again", update.update_id)
+
+
+async def finish(update: Update, context: Context) -> None:
+    try:
+        await services(context).updates.finish(update.update_id)
+    except Exception:  # what the person asked for is done; a redelivery is harmless
+        log.exception("could not mark update %s finished", update.update_id)

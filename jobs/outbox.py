@@ -16,7 +16,6 @@ from telegram.ext import ContextTypes
 from bot.models import Notification
 from bot.outbox import Outbox
 from bot.services import Services
-from bot.texts import CAPTION_LIMIT
 from handlers.common import keyboard
 
 log = logging.getLogger(__name__)
@@ -97,17 +96,24 @@ class OutboxSender:
         return "sent"
 
     async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message:
+        """Nothing is cut: a long text goes as several messages (buttons on
+        the last), and what does not fit a file's caption follows it as text."""
         texts = self.services.texts
         markup = keyboard(texts, n.context.get("actions"))
         if n.file_id is None:
-            return await bot.send_message(
-                chat_id, texts.render(n.template, **n.context), reply_markup=markup
-            )
+            parts = texts.render_parts(n.template, **n.context)
+            for part in parts[:-1]:
+                await bot.send_message(chat_id, part)
+            return await bot.send_message(chat_id, parts[-1], reply_markup=markup)
         stored = await self.services.engine.file(n.file_id)
-        caption = texts.render(n.template, max_chars=CAPTION_LIMIT, **n.context)
+        caption, follow_up = texts.render_caption(n.template, **n.context)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
-            return await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)
-        return await bot.send_document(
-            chat_id, source, caption=caption, reply_markup=markup, filename=stored.original_name
-        )
+            message = await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)
+        else:
+            message = await bot.send_document(
+                chat_id, source, caption=caption, reply_markup=markup, filename=stored.original_name
+            )
+        for part in follow_up:
+            await bot.send_message(chat_id, part)
+        return message

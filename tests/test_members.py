@@ -67,3 +67,35 @@ async def test_units_follow_the_office_file(office: Office) -> None:
         units = (await s.exec(select(Unit))).all()
     # Removed units are kept, inactive, so old records still name them.
     assert len(units) == 6 and sum(not u.active for u in units) == 4
+
+
+async def test_refused_invitations_are_audited_without_the_token(office: Office) -> None:
+    m = office.members
+    token = await m.create_invitation("perencana")
+    await m.redeem(token, telegram_id=701, name="Pertama")
+    office.clock.advance(minutes=5)
+    with pytest.raises(InvitationInvalid):
+        await m.redeem(token, telegram_id=702, name="Kedua")  # reused
+    with pytest.raises(InvitationInvalid):
+        await m.redeem(token[:-3] + "zzz", telegram_id=703, name="Salah ketik")
+    with pytest.raises(InvitationInvalid):
+        await m.redeem("pendek", telegram_id=704, name="Rusak")
+    for _ in range(5):  # a flood from one person: one entry an hour
+        with pytest.raises(InvitationInvalid):
+            await m.redeem(token, telegram_id=702, name="Kedua")
+    async with office.db.session() as s:
+        invitation = (await s.exec(select(Invitation))).all()[-1]
+        refused = (
+            await s.exec(
+                select(Event).where(Event.kind == "invitation_refused").order_by(Event.seq)
+            )
+        ).all()
+    assert [(e.details["telegram_id"], e.details["reason"]) for e in refused] == [
+        (702, "used"),
+        (703, "unknown"),
+        (704, "unknown"),
+    ]
+    assert refused[0].details["invitation_id"] == invitation.id
+    assert refused[0].details["token_sha256"] == invitation.token_hash[:12]
+    assert all(token not in str(e.details) for e in refused)
+    assert all(len(e.details["token_sha256"]) == 12 for e in refused)

@@ -1,0 +1,72 @@
+"""A redelivered update (Telegram does so after a restart) is handled again
+when its first handling crashed part way, and dropped once it finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from bot.models import Event, ProcessedUpdate, StoredFile
+from tests.fakes.world import World, running_bot
+from tests.support import DATA, UNIT_FILES, XLSX
+from tests.test_bot_bad_input import to_collection
+
+
+async def events(world: World) -> int:
+    async with world.services.db.session() as s:
+        return (await s.exec(select(func.count()).select_from(Event))).one()
+
+
+async def test_a_crashed_update_is_handled_on_redelivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await to_collection(world)
+        unit1 = p["unit1"]
+        engine = world.services.engine
+        real_upload = engine.upload
+        calls = 0
+
+        async def crash_once(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("the process fell over here")
+            return await real_upload(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "upload", crash_once)
+        name = list(UNIT_FILES.values())[0]
+        update_id = await unit1.send_document(DATA / name, name, XLSX)
+        await world.idle()
+        assert "kesalahan" in unit1.messages[-1]["text"]
+        assert not unit1.find("Tanda terima")
+        async with world.services.db.session() as s:
+            row = await s.get(ProcessedUpdate, update_id)
+            assert row is not None and row.finished_at is None  # seen, not finished
+
+        await world.server.redeliver(update_id)  # after a restart
+        await world.idle()
+        assert len(unit1.find("Tanda terima")) == 1
+        async with world.services.db.session() as s:
+            files = (
+                await s.exec(
+                    select(func.count())
+                    .select_from(StoredFile)
+                    .where(StoredFile.original_name == name)
+                )
+            ).one()
+            row = await s.get(ProcessedUpdate, update_id)
+            assert row is not None and row.finished_at is not None
+        assert files == 1
+
+        # Finished now: a further redelivery changes nothing.
+        before = await events(world)
+        await world.server.redeliver(update_id)
+        await world.idle()
+        assert calls == 2
+        assert len(unit1.find("Tanda terima")) == 1
+        assert await events(world) == before
+        assert world.server.errors() == []

@@ -1,0 +1,53 @@
+"""Words people read come from templates and the SOP definition: the
+command menu, role names in refusals, and who holds a step in /status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from bot.app import command_menu
+from bot.members import Membership
+from bot.sop import SopRegistry, parse_sop
+from bot.texts import Texts
+from tests.fakes.world import running_bot
+from tests.test_bot_bad_input import to_collection
+from tests.test_second_sop import CUTI
+
+
+def test_command_menu_comes_from_the_template_and_the_sop() -> None:
+    sops = SopRegistry([parse_sop(CUTI)])
+    services: Any = SimpleNamespace(
+        sops=sops,
+        members=Membership(None, sops, None),
+        texts=Texts(),  # type: ignore[arg-type]
+    )
+    menu = {c.command: c.description for c in command_menu(services)}
+    assert list(menu)[:2] == ["tugas", "status"]
+    assert menu["mulai"] == "Mulai kegiatan baru (Atasan Langsung/admin)"
+
+
+async def test_people_see_names_not_keys(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        menu = {c["command"]: c["description"] for c in world.server.commands}
+        assert menu["mulai"] == "Mulai kegiatan baru (Kepala Badan/admin)"
+
+        p = await to_collection(world)
+        unit1, kepala = p["unit1"], p["kepala"]
+        await unit1.send_command("/mulai", "TW IV")
+        await world.idle()
+        refusal = unit1.messages[-1]["text"]
+        assert "hanya untuk: Kepala Badan, Admin" in refusal
+        assert "kepala_badan" not in refusal
+
+        await kepala.send_command("/status")
+        await world.idle()
+        status = kepala.latest("(kegiatan #1)")["text"]
+        lines = status.splitlines()
+        step2 = lines[lines.index(next(x for x in lines if x.startswith("✅ 2."))) + 1]
+        assert "Rina (Kasubbag Perencanaan / Perencana)" in step2
+        step6 = lines[lines.index(next(x for x in lines if x.startswith("🟡 6."))) + 1]
+        assert "Staf 1 (Sekretariat)" in step6 and "Staf 2 (Bidang Ideologi" in step6
+        assert "anggota_tim" not in status and "kepala_badan" not in status
+        assert world.server.errors() == []
