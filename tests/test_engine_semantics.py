@@ -231,7 +231,7 @@ async def test_a_step_nobody_holds_is_flagged_and_reaches_a_newcomer(office: Off
     [status] = await e.run_status(run.id)
     step2 = next(st for st in status.steps if st.number == 2)
     assert step2.unstaffed == ["Kasubbag Perencanaan / Perencana"]
-    shown = Texts().render("status", runs=[status], blocked=[])
+    shown = Texts().render("status", run=status, blocked=[])
     assert "belum ada pelaksana: Kasubbag Perencanaan / Perencana" in shown
 
     # A planner joins: the open task is sent at once, through the outbox.
@@ -269,7 +269,7 @@ async def test_units_without_members_are_named_in_the_collection(office: Office)
     step6 = next(st for st in status.steps if st.number == 6)
     assert politik not in step6.pending_units and len(step6.pending_units) == 4
     assert step6.units_without_members == [politik]
-    assert f"belum ada anggota: {politik}" in Texts().render("status", runs=[status], blocked=[])
+    assert f"belum ada anggota: {politik}" in Texts().render("status", run=status, blocked=[])
     _, deliveries = await e.collection(p("perencana"), s6.id)
     assert [d.unit_name for d in deliveries if not d.has_members] == [politik]
     view = Texts().render("collection", run_title="TW IV 2026", deliveries=deliveries)
