@@ -506,3 +506,119 @@ async def test_batal_names_the_question_and_the_held_files(tmp_path: Path) -> No
         await world.idle()
         assert sekretaris.latest("Tidak ada isian yang sedang ditunggu")
         assert world.server.errors() == []
+
+
+async def test_a_pick_the_task_refuses_keeps_the_file_held(tmp_path: Path) -> None:
+    """The chosen task closed meanwhile: refused, and the file stays held, so
+    the question's other button still places it."""
+    async with letters(tmp_path, "Surat A", "Surat B") as (world, sekretaris):
+        lampiran = b"%PDF-1.4 lampiran"
+        await sekretaris.send_document(lampiran, "lampiran.pdf", PDF)
+        await world.idle()
+        ask = sekretaris.latest("Berkas ini untuk yang mana")
+        await sekretaris.press(task_in(sekretaris, "Surat A", 2), "Selesai")
+        await sekretaris.send_text("005/9/2026")
+        await world.idle()
+
+        query = await sekretaris.press(ask, "Surat A")  # that step is done now
+        await world.idle()
+        assert sekretaris.answer(query) is not None
+        assert await stored_in(world) == []
+        assert [r.files[0]["name"] for r in await held_rows(world)] == ["lampiran.pdf"]
+
+        await sekretaris.press(ask, "Surat B")
+        await world.idle()
+        assert await stored_in(world) == [("Surat B", 2, "lampiran.pdf", lampiran)]
+        assert world.server.errors() == []
+
+
+async def test_held_files_are_shown_by_tugas_and_let_go_after_a_day(tmp_path: Path) -> None:
+    async with letters(tmp_path, "Surat A", "Surat B") as (world, sekretaris):
+        await sekretaris.send_document(b"%PDF-1.4 satu", "satu.pdf", PDF)
+        await world.idle()
+
+        # Text typed while a file waits for its choice: told what is awaited.
+        await sekretaris.send_text("halo")
+        await world.idle()
+        assert "satu.pdf" in sekretaris.latest("menunggu Anda memilih tugas")["text"]
+
+        # /tugas asks again, with working buttons.
+        await sekretaris.send_command("/tugas")
+        await world.idle()
+        again = sekretaris.latest("masih menunggu pilihan tugas")
+        assert "satu.pdf" in again["text"]
+        await sekretaris.press(again, "Surat B")
+        await world.idle()
+        assert [(t, n) for t, _, n, _ in await stored_in(world)] == [("Surat B", "satu.pdf")]
+
+        # A file nobody places: kept for a day, then let go, told and recorded.
+        await sekretaris.send_document(b"%PDF-1.4 dua", "dua.pdf", PDF)
+        await world.idle()
+        ask = sekretaris.latest("Berkas ini untuk yang mana")
+        world.clock.advance(hours=23)
+        assert await world.services.waiting.expire_held() == []
+        world.clock.advance(hours=2)
+        [gone] = await world.services.waiting.expire_held()
+        assert gone.names == ["dua.pdf"]
+        await world.idle()
+        assert "dua.pdf" in sekretaris.latest("tidak dipilih dalam 24 jam")["text"]
+        async with world.services.db.session() as s:
+            kind = Event.kind == "held_files_expired"
+            [event] = (await s.exec(select(Event).where(kind))).all()
+        assert event.details["names"] == ["dua.pdf"] and event.actor_id is None
+        query = await sekretaris.press(ask, "Surat A")
+        await world.idle()
+        assert "tidak lagi menunggu" in sekretaris.answer(query)["text"]  # type: ignore[index]
+        assert len(await stored_in(world)) == 1
+        assert world.server.errors() == []
+
+
+async def test_batal_under_a_file_question_cancels_that_file_only(tmp_path: Path) -> None:
+    async with letters(tmp_path, "Surat A", "Surat B") as (world, sekretaris):
+        await sekretaris.send_document(b"%PDF-1.4 satu", "satu.pdf", PDF)
+        await world.idle()
+        ask_one = sekretaris.latest("Berkas ini untuk yang mana")
+        await sekretaris.send_document(b"%PDF-1.4 dua", "dua.pdf", PDF)
+        await world.idle()
+        await sekretaris.press(task_in(sekretaris, "Surat A", 2), "Selesai")
+        await world.idle()
+
+        await sekretaris.press(ask_one, "Batal")
+        await world.idle()
+        answer = sekretaris.latest("Dibatalkan")["text"]
+        assert "satu.pdf" in answer and "dua.pdf" in answer.split("masih menunggu")[1], answer
+        assert [r.files[0]["name"] for r in await held_rows(world)] == ["dua.pdf"]
+        # The note question still stands.
+        await sekretaris.send_text("005/7/2026")
+        await world.idle()
+        assert (await step_row(world, "Surat A", 2)).note == "005/7/2026"
+        assert world.server.errors() == []
+
+
+async def test_album_or_note_replying_to_a_task_leaves_a_held_file_held(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        staf = await two_unit_member(world)
+        held = workbook(POLDAGRI, 11)
+        await staf.send_document(held, "poldagri.xlsx", XLSX)
+        await world.idle()
+        ask = staf.latest("Berkas ini untuk yang mana")
+
+        # An album sent as a reply to the Sekretariat's task goes there...
+        pages = [b"\xff\xd8 halaman satu", b"\xff\xd8 halaman dua"]
+        sekretariat = task_of(staf, SEKRETARIAT)
+        for page in pages:
+            await staf.send_photo(page, reply_to=sekretariat, media_group_id="album-held")
+        await world.idle()
+        # ... a text reply to a task is kept as a note for it...
+        await staf.send_text("mohon dicek", reply_to=task_of(staf, POLDAGRI))
+        await world.idle()
+        # ... and the held file is still placed by its own button.
+        await staf.press(ask, POLDAGRI)
+        await world.idle()
+        files = await stored_files(world)
+        assert [(u, d) for u, _, d in files] == [
+            (SEKRETARIAT, pages[0]),
+            (SEKRETARIAT, pages[1]),
+            (POLDAGRI, held),
+        ]
+        assert world.server.errors() == []
