@@ -29,13 +29,17 @@ async def held_names(context: Context, member: MemberInfo) -> list[str]:
     return [n for g in await current_held(context, member) for n in g.names]
 
 
-async def cancel_all(update: Update, context: Context, member: MemberInfo) -> None:
-    """/batal: forget the question the bot was asking, and let go of any
-    held files, saying each separately (the files by name)."""
+async def cancel_all(
+    update: Update, context: Context, member: MemberInfo, *, files: bool = True
+) -> None:
+    """/batal: forget the question the bot was asking and let go of any held
+    files, saying each separately (the files by name). A Batal button under
+    a question (files=False) cancels the question only; held files are said
+    to wait still."""
     svc = services(context)
     await current_held(context, member)  # let expired ones go, told
     had = await svc.waiting.clear(member.id)
-    dropped = await svc.waiting.drop_held(member.id)
+    dropped = await svc.waiting.drop_held(member.id) if files else []
     await reply(
         update,
         context,
@@ -43,6 +47,7 @@ async def cancel_all(update: Update, context: Context, member: MemberInfo) -> No
         had=had is not None and had.kind != "album",  # an album in flight asks nothing
         kind=had.kind if had is not None else "",
         dropped=[n for g in dropped for n in g.names],
+        held=[] if files else await held_names(context, member),
     )
 
 

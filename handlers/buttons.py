@@ -236,9 +236,9 @@ async def _cancel(
     update: Update, context: Context, member: MemberInfo, group_id: int | None = None
 ) -> bool:
     """Batal under a "which task is this file for?" question cancels that
-    held file (or album) only; any other Batal is /batal."""
+    held file (or album) only; any other Batal cancels the question only."""
     if group_id is None:
-        await actions.cancel_all(update, context, member)
+        await actions.cancel_all(update, context, member, files=False)
         return True
     await actions.current_held(context, member)  # let expired ones go, told
     dropped = await services(context).waiting.drop_held(member.id, group_id)

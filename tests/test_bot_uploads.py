@@ -592,6 +592,23 @@ async def test_batal_under_a_file_question_cancels_that_file_only(tmp_path: Path
         await sekretaris.send_text("005/7/2026")
         await world.idle()
         assert (await step_row(world, "Surat A", 2)).note == "005/7/2026"
+
+        # Batal under another question (whom to hand a task to) cancels the
+        # question only, and says the held file still waits.
+        await world.join("wakil", 1003, "Wakil", "sekretaris")
+        await sekretaris.press(task_in(sekretaris, "Surat B", 2), "Selesai")
+        await sekretaris.send_command("/tugas")
+        await world.idle()
+        line = next(m for m in reversed(sekretaris.messages) if "Surat B" in m["text"])
+        await sekretaris.press(line, "Limpahkan")
+        await world.idle()
+        await sekretaris.press(sekretaris.latest("kepada siapa"), "Batal")
+        await world.idle()
+        answer = sekretaris.latest("catatan yang diminta")["text"]
+        assert "dua.pdf" in answer and "masih berlaku" in answer, answer
+        assert [r.files[0]["name"] for r in await held_rows(world)] == ["dua.pdf"]
+        member = await world.services.members.by_telegram(sekretaris.id)
+        assert member is not None and await world.services.waiting.get(member.id) is None
         assert world.server.errors() == []
 
 
