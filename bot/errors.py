@@ -74,3 +74,10 @@ class InvitationInvalid(EngineError):
     """`reason` is one of: unknown, used, expired, revoked."""
 
     code = "invitation_invalid"
+
+
+class HeldGone(EngineError):
+    """A held file's button pressed after the file was placed, cancelled or
+    let go (held files expire after a day)."""
+
+    code = "held_gone"

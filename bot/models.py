@@ -252,9 +252,22 @@ class ProcessedUpdate(SQLModel, table=True):
 
 
 class PendingInput(SQLModel, table=True):
-    """What the bot waits for from a person (a note, a meeting time)."""
+    """The one question the bot waits for a person to answer (a note, a
+    meeting time, a file for a task); asking another replaces it."""
 
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     kind: str
     payload: dict[str, Any] = _json(default_factory=dict)
+    created_at: datetime = _time()
+
+
+class HeldFiles(SQLModel, table=True):
+    """A file, or the pages of one album, sent without a clear destination:
+    kept while the bot asks where it goes. Apart from PendingInput, so a new
+    question never drops files; one row per group, each with its own buttons."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    batch: str | None = None  # Telegram's media_group_id for an album
+    files: list[dict[str, Any]] = _json(default_factory=list)
     created_at: datetime = _time()

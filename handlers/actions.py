@@ -11,7 +11,44 @@ from telegram.error import BadRequest
 from bot.engine import IncomingFile
 from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
+from bot.pending import HeldGroup
 from handlers.common import Context, reply, services
+
+
+async def current_held(context: Context, member: MemberInfo) -> list[HeldGroup]:
+    """The person's held files; any held past a day are let go first (the
+    person is told, the log records it), so a late press never stores them."""
+    waiting = services(context).waiting
+    await waiting.expire_held(member.id)
+    return await waiting.held(member.id)
+
+
+async def held_names(context: Context, member: MemberInfo) -> list[str]:
+    """Names of the files held now, to say in a new question that they
+    still wait for their own choice."""
+    return [n for g in await current_held(context, member) for n in g.names]
+
+
+async def cancel_all(
+    update: Update, context: Context, member: MemberInfo, *, files: bool = True
+) -> None:
+    """/batal: forget the question the bot was asking and let go of any held
+    files, saying each separately (the files by name). A Batal button under
+    a question (files=False) cancels the question only; held files are said
+    to wait still."""
+    svc = services(context)
+    await current_held(context, member)  # let expired ones go, told
+    had = await svc.waiting.clear(member.id)
+    dropped = await svc.waiting.drop_held(member.id) if files else []
+    await reply(
+        update,
+        context,
+        "cancelled_input",
+        had=had is not None and had.kind != "album",  # an album in flight asks nothing
+        kind=had.kind if had is not None else "",
+        dropped=[n for g in dropped for n in g.names],
+        held=[] if files else await held_names(context, member),
+    )
 
 
 async def complete(
@@ -23,7 +60,7 @@ async def complete(
         step = await svc.engine.complete(member.id, run_step_id, note)
     except NoteRequired:
         await svc.waiting.set(member.id, "note", verb="ok", run_step_id=run_step_id)
-        await reply(update, context, "prompt_note")
+        await reply(update, context, "prompt_note", held=await held_names(context, member))
         return False
     await svc.waiting.clear(member.id)
     await reply(update, context, "step_done_ack", number=step.number, note=step.note)
@@ -46,7 +83,7 @@ async def decide(
         await svc.waiting.set(
             member.id, "note", verb="dec", run_step_id=run_step_id, outcome=outcome
         )
-        await reply(update, context, "prompt_note")
+        await reply(update, context, "prompt_note", held=await held_names(context, member))
         return False
     await svc.waiting.clear(member.id)
     await reply(

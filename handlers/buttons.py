@@ -4,11 +4,12 @@ from the database, whether this person may do it now."""
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import replace
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.errors import AmbiguousUnit, InvalidInput
+from bot.errors import AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
 from bot.texts import CAPTION_LIMIT
 from handlers import actions, text, uploads
@@ -101,7 +102,6 @@ async def _up(
     except AmbiguousUnit as exc:  # a button from before the unit was carried
         await uploads.ask_unit(update, context, member, exc)
         return False
-    dropped = await uploads.held_names(context, member)
     await svc.waiting.set(member.id, "upload", run_step_id=run_step_id, unit_id=task.unit_id)
     await reply(
         update,
@@ -110,7 +110,7 @@ async def _up(
         number=task.number,
         unit=task.unit_name,
         run_title=task.run_title,
-        dropped=dropped,
+        held=await actions.held_names(context, member),
     )
     return False
 
@@ -119,7 +119,13 @@ async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id
     svc = services(context)
     await svc.engine.authorize(member.id, run_step_id)
     await svc.waiting.set(member.id, "meeting", run_step_id=run_step_id)
-    await reply(update, context, "prompt_meeting", example=text.meeting_example(context))
+    await reply(
+        update,
+        context,
+        "prompt_meeting",
+        example=text.meeting_example(context),
+        held=await actions.held_names(context, member),
+    )
     return False
 
 
@@ -127,7 +133,7 @@ async def _cls(update: Update, context: Context, member: MemberInfo, run_step_id
     svc = services(context)
     await svc.engine.authorize(member.id, run_step_id, purpose="close")
     await svc.waiting.set(member.id, "close", run_step_id=run_step_id)
-    await reply(update, context, "prompt_close")
+    await reply(update, context, "prompt_close", held=await actions.held_names(context, member))
     return False
 
 
@@ -174,7 +180,13 @@ async def _ret(update: Update, context: Context, member: MemberInfo, file_id: in
     svc = services(context)
     stored = await svc.engine.check_review(member.id, file_id)
     await svc.waiting.set(member.id, "return", file_id=file_id)
-    await reply(update, context, "prompt_return", name=stored.original_name)
+    await reply(
+        update,
+        context,
+        "prompt_return",
+        name=stored.original_name,
+        held=await actions.held_names(context, member),
+    )
     return False
 
 
@@ -195,10 +207,17 @@ async def _pick(
     group_id: int | None = None,
 ) -> bool:
     """The person chose where a held file (or album) belongs; other files
-    held meanwhile wait for their own question."""
-    files = await uploads.take_held(context, member, group_id)
-    for held in files:
-        await actions.store_file(update, context, member, run_step_id, held, unit_id or None)
+    held meanwhile wait for their own question. A file the task refuses
+    (wrong type, step closed) stays held with the ones after it, so the
+    person can choose another button or cancel: nothing is lost."""
+    group = await uploads.take_held(context, member, group_id)
+    for i, held in enumerate(group.files):
+        try:
+            await actions.store_file(update, context, member, run_step_id, held, unit_id or None)
+        except BaseException:
+            rest = replace(group, files=group.files[i:])
+            await services(context).waiting.restore(member.id, rest)
+            raise
     return True
 
 
@@ -213,10 +232,25 @@ async def _page(
     return False
 
 
-async def _cancel(update: Update, context: Context, member: MemberInfo) -> bool:
-    dropped = await uploads.held_names(context, member)
-    had = await services(context).waiting.clear(member.id)
-    await reply(update, context, "cancelled_input", had=had is not None, dropped=dropped)
+async def _cancel(
+    update: Update, context: Context, member: MemberInfo, group_id: int | None = None
+) -> bool:
+    """Batal under a "which task is this file for?" question cancels that
+    held file (or album) only; any other Batal cancels the question only."""
+    if group_id is None:
+        await actions.cancel_all(update, context, member, files=False)
+        return True
+    await actions.current_held(context, member)  # let expired ones go, told
+    dropped = await services(context).waiting.drop_held(member.id, group_id)
+    if not dropped:
+        raise HeldGone()
+    await reply(
+        update,
+        context,
+        "cancelled_held",
+        dropped=[n for g in dropped for n in g.names],
+        still=await actions.held_names(context, member),
+    )
     return True
 
 

@@ -8,6 +8,8 @@ from bot.engine import ADMIN, Task
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
 from bot.report import member_report
+from handlers import actions as steps
+from handlers import uploads
 from handlers.common import (
     Context,
     button,
@@ -71,6 +73,7 @@ async def send_tasks(update: Update, context: Context, member: MemberInfo) -> No
     tasks = await services(context).engine.tasks(member.id)
     if not tasks:
         await reply(update, context, "no_tasks")
+        await uploads.remind_held(update, context, member)
         return
     await reply(
         update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
@@ -82,6 +85,7 @@ async def send_tasks(update: Update, context: Context, member: MemberInfo) -> No
         await reply(
             update, context, "task_line", keyboard(texts(context), actions), **task_view(task)
         )
+    await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 
 @enrolled
@@ -159,8 +163,7 @@ async def bantuan(update: Update, context: Context) -> None:
 
 @enrolled
 async def batal(update: Update, context: Context, member: MemberInfo) -> None:
-    cleared = await services(context).waiting.clear(member.id)
-    await reply(update, context, "cancelled_input", had=cleared is not None)
+    await steps.cancel_all(update, context, member)
 
 
 @enrolled

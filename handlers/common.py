@@ -20,7 +20,8 @@ Context = ContextTypes.DEFAULT_TYPE
 # verb -> the numbers of integer arguments it may carry. "up" carries the
 # step and the unit (a member of two units has two tasks on one step); a
 # button sent before the unit was carried has the step only. "pick" names the
-# held file group it places (older questions did not).
+# held file group it places (older questions did not); "cancel" under such a
+# question names the group it cancels.
 VERBS: dict[str, frozenset[int]] = {
     "ok": frozenset({1}),
     "up": frozenset({1, 2}),
@@ -36,7 +37,7 @@ VERBS: dict[str, frozenset[int]] = {
     "rsvp": frozenset({2}),
     "pick": frozenset({2, 3}),
     "page": frozenset({2}),
-    "cancel": frozenset({0}),
+    "cancel": frozenset({0, 1}),
 }
 
 

@@ -32,7 +32,8 @@ async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
         if target is not None:
             await answer_task(update, context, member, *target, text=text)
             return
-        await reply(update, context, "out_of_turn")
+        held = await actions.held_names(context, member)
+        await reply(update, context, "expecting_choice" if held else "out_of_turn", held=held)
         return
     try:
         await answer_pending(update, context, member, pending.kind, pending.payload, text)
@@ -90,7 +91,7 @@ async def answer_pending(
         case "note_ready":
             task = await svc.engine.authorize(member.id, int(data["run_step_id"]))
             await keep_note(update, context, member, task, text)
-        case "upload" | "held":
+        case "upload":
             await reply(update, context, "expecting_file")
         case _:
             await svc.waiting.clear(member.id)

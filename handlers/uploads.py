@@ -8,8 +8,9 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Message, Update
 
 from bot.engine import Task
-from bot.errors import AlreadyDone, AmbiguousUnit, FileRejected
+from bot.errors import AmbiguousUnit, FileRejected, HeldGone
 from bot.members import MemberInfo
+from bot.pending import HeldGroup
 from bot.storage import extension_of
 from handlers import actions
 from handlers.common import (
@@ -82,57 +83,21 @@ def step_of_reply(message: Message) -> tuple[int, int | None] | None:
 # ---------------------------------------------------------------- held files
 #
 # While the bot asks where a file goes, the file is "held": kept in the
-# database as a list of groups (a single file, or the pages of one album),
-# each answered by its own question. A second file sent meanwhile is a new
-# group with a question of its own, never a silent replacement.
+# database (bot/pending.py) as a group (a single file, or the pages of one
+# album), each answered by its own buttons. Held files live apart from the
+# question the bot is asking, so a note, a meeting time or another file asked
+# for meanwhile leaves them held and their buttons working.
 
 
-def held_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The held groups; a row written before groups existed is one group."""
-    if "groups" in payload:
-        return list(payload["groups"])
-    if payload.get("files"):
-        return [{"id": 0, "batch": payload.get("batch"), "files": list(payload["files"])}]
-    return []
-
-
-async def hold(context: Context, member: MemberInfo, held: dict[str, Any]) -> dict[str, Any]:
-    """Hold a file as a new group beside any already held; returns the group."""
+async def take_held(context: Context, member: MemberInfo, group_id: int | None) -> HeldGroup:
+    """Remove a held group (the oldest for a question without a group id);
+    the other groups stay held. Gone already: refused, saying so."""
     waiting = services(context).waiting
-    pending = await waiting.get(member.id)
-    groups = held_groups(pending.payload) if pending is not None and pending.kind == "held" else []
-    group = {
-        "id": max((int(g["id"]) for g in groups), default=0) + 1,
-        "batch": held["batch"],
-        "files": [held],
-    }
-    await waiting.set(member.id, "held", groups=[*groups, group])
+    await waiting.expire_held(member.id)
+    group = await waiting.take(member.id, group_id)
+    if group is None:
+        raise HeldGone()
     return group
-
-
-async def take_held(context: Context, member: MemberInfo, group_id: int | None) -> list[dict]:
-    """Remove a held group (the first one for a question without a group id)
-    and return its files; the other groups stay held. None held: refused."""
-    waiting = services(context).waiting
-    pending = await waiting.get(member.id)
-    groups = held_groups(pending.payload) if pending is not None and pending.kind == "held" else []
-    chosen = next((g for g in groups if group_id is None or int(g["id"]) == group_id), None)
-    if chosen is None:
-        raise AlreadyDone()
-    rest = [g for g in groups if g is not chosen]
-    if rest:
-        await waiting.set(member.id, "held", groups=rest)
-    else:
-        await waiting.clear(member.id)
-    return list(chosen["files"])
-
-
-async def held_names(context: Context, member: MemberInfo) -> list[str]:
-    """Names of the files held now (to say which were not stored)."""
-    pending = await services(context).waiting.get(member.id)
-    if pending is None or pending.kind != "held":
-        return []
-    return [str(f["name"]) for g in held_groups(pending.payload) for f in g["files"]]
 
 
 @enrolled
@@ -153,13 +118,10 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
         if pending.kind == "upload" or same_album:
             target = int(pending.payload["run_step_id"])
             unit_id = pending.payload.get("unit_id")
-    if target is None and pending is not None and pending.kind == "held" and held["batch"]:
-        groups = held_groups(pending.payload)
-        album = next((g for g in groups if g.get("batch") == held["batch"]), None)
-        if album is not None:
-            # Another page of an album whose destination is being asked.
-            album["files"] = [*album["files"], held]
-            await svc.waiting.set(member.id, "held", groups=groups)
+    if target is None and held["batch"]:
+        # Another page of an album whose destination is being asked joins it.
+        await svc.waiting.expire_held(member.id)
+        if await svc.waiting.add_page(member.id, str(held["batch"]), held):
             return
     if target is None:
         options = await svc.engine.upload_targets(member.id)
@@ -199,24 +161,50 @@ async def ask_target(
 ) -> None:
     """Several open tasks take a file: hold it and ask which, with buttons."""
     _check_size(context, held)
-    earlier = await held_names(context, member)
-    group = await hold(context, member, held)
-    t = texts(context)
-    rows = []
-    for o in options:
-        label = t.render("pick_label", number=o.number, unit=o.unit_name, run_title=o.run_title)
-        rows.append(
-            [button(t, "pick", o.run_step_id, o.unit_id or 0, group["id"], label=label[:60])]
-        )
-    rows.append([button(t, "cancel")])
+    earlier = await actions.held_names(context, member)
+    group = await services(context).waiting.hold(member.id, held)
     await reply(
         update,
         context,
         "pick_target",
-        InlineKeyboardMarkup(rows),
+        pick_buttons(context, options, group),
         name=held["name"],
         earlier=earlier,
     )
+
+
+def pick_buttons(context: Context, options: list[Task], group: HeldGroup) -> InlineKeyboardMarkup:
+    """A button per task that takes the held group, and one to cancel it."""
+    t = texts(context)
+    rows = []
+    for o in options:
+        label = t.render("pick_label", number=o.number, unit=o.unit_name, run_title=o.run_title)
+        rows.append([button(t, "pick", o.run_step_id, o.unit_id or 0, group.id, label=label[:60])])
+    rows.append([button(t, "cancel", group.id)])
+    return InlineKeyboardMarkup(rows)
+
+
+async def remind_held(update: Update, context: Context, member: MemberInfo) -> None:
+    """Files still waiting for a choice: ask again, each with fresh buttons
+    (the first question may have scrolled out of sight). For /tugas."""
+    groups = await actions.current_held(context, member)
+    if not groups:
+        return
+    options = await services(context).engine.upload_targets(member.id)
+    for group in groups:
+        if options:
+            markup = pick_buttons(context, options, group)
+        else:
+            markup = InlineKeyboardMarkup([[button(texts(context), "cancel", group.id)]])
+        await reply(
+            update,
+            context,
+            "held_reminder",
+            markup,
+            names=group.names,
+            since=group.created_at,
+            has_targets=bool(options),
+        )
 
 
 async def ask_unit(
@@ -234,18 +222,19 @@ async def ask_unit(
     number, run_title = exc.context.get("number"), exc.context.get("run_title")
     units = [(int(uid or 0), str(name or "")) for uid, name in exc.context.get("units", [])]
     earlier: list[str] = []
+    group: HeldGroup | None = None
     if held is not None:
         _check_size(context, held)
-        earlier = await held_names(context, member)
-        group = await hold(context, member, held)
+        earlier = await actions.held_names(context, member)
+        group = await services(context).waiting.hold(member.id, held)
     rows = []
     for uid, name in units:
         label = t.render("pick_label", number=number, unit=name, run_title=run_title)
-        if held is not None:
-            rows.append([button(t, "pick", run_step_id, uid, group["id"], label=label[:60])])
+        if group is not None:
+            rows.append([button(t, "pick", run_step_id, uid, group.id, label=label[:60])])
         else:
             rows.append([button(t, "up", run_step_id, uid, label=label[:60])])
-    rows.append([button(t, "cancel")])
+    rows.append([button(t, "cancel", group.id) if group is not None else button(t, "cancel")])
     await reply(
         update,
         context,

@@ -39,3 +39,10 @@ def schedule_jobs(
     app.job_queue.run_repeating(
         prune_updates, interval=24 * 3600, first=3600, name="prune-updates", job_kwargs=JOB_KWARGS
     )
+
+    async def expire_held(_context: object) -> None:
+        await services.waiting.expire_held()  # files nobody placed within a day
+
+    app.job_queue.run_repeating(
+        expire_held, interval=3600, first=60, name="expire-held", job_kwargs=JOB_KWARGS
+    )

@@ -102,7 +102,8 @@ async def test_everyday_commands(tmp_path: Path) -> None:
         await rina.send_command("/batal")
         await rina.send_document(b"PK", "form.xlsx", XLSX)
         await world.idle()
-        assert "dibatalkan" in rina.latest("isian yang ditunggu")["text"]
+        cancelled = rina.latest("isian yang ditunggu")["text"]
+        assert "Dibatalkan" in cancelled and "berkas yang diminta" in cancelled, cancelled
         assert "Tanda terima" in rina.messages[-1]["text"]  # the only task takes it anyway
 
         await kepala.send_command("/status")
