@@ -46,6 +46,7 @@ async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
     if not title:
         raise InvalidInput("title_missing")
     run = await svc.engine.start_run(member.id, title, note=note, sop_key=sop_key.strip() or None)
+    [status] = await svc.engine.run_status(run.id)
     await reply(
         update,
         context,
@@ -53,6 +54,7 @@ async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
         title=run.title,
         note=note,
         sop=svc.sops.get(run.sop_key).name,
+        open_steps=[st for st in status.steps if st.state == "open"],
     )
 
 

@@ -15,6 +15,9 @@ async def test_a_planner_who_joins_late_gets_the_open_task(tmp_path: Path) -> No
         kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
+        started = kepala.latest("dimulai")["text"]
+        assert "kini di tangan: belum ada" in started
+        assert "Belum ada pelaksana untuk Kasubbag Perencanaan / Perencana" in started
         for person in (kepala, admin):
             warning = person.latest("belum ada pelaksana")["text"]
             assert "Kasubbag Perencanaan / Perencana" in warning

@@ -60,7 +60,10 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         # Step 1: the head starts the run; the disposition note goes on.
         await p["kepala"].send_command("/mulai", "Data Kinerja Triwulan III 2026 | Mohon segera")
         await idle()
-        assert p["kepala"].latest("dimulai")
+        started = p["kepala"].latest("dimulai")["text"]
+        # The head is told where the run now stands, by name.
+        assert "Langkah 2" in started and "kini di tangan: Rina" in started
+        assert "Dodi" in started and "Belum ada pelaksana" not in started
         task2 = with_buttons(p["rina"], "Langkah 2")
         assert "Mohon segera" in task2["text"] and "Batas waktu" in task2["text"]
         assert with_buttons(p["dodi"], "Langkah 2")
