@@ -65,6 +65,23 @@ class Duty:
     uraian: str
     waktu: int
     sop: str
+    # What the step asks of this person: the step's action, or "review" when
+    # they review another role's uploads there.
+    action: str = "confirm"
+
+
+@dataclass(frozen=True)
+class HelpProfile:
+    """What /bantuan tells a member, decided from the SOP files and roles."""
+
+    duties: list[Duty]
+    can_start: bool
+    can_report: bool
+    is_admin: bool
+
+    @property
+    def actions(self) -> set[str]:
+        return {d.action for d in self.duties}
 
 
 class Membership:
@@ -380,11 +397,29 @@ class Membership:
         be asked to do, from the SOP definitions: for the welcome."""
         roles = {role} if role else (await self.get(member_id)).role_names
         return [
-            Duty(step.number, step.uraian, step.waktu, sop.name)
+            Duty(
+                step.number,
+                step.uraian,
+                step.waktu,
+                sop.name,
+                step.action.value if roles & set(step.actors) else "review",
+            )
             for sop in self.sops.all()
             for step in sop.steps
             if roles & set(step.actors) or step.reviewer in roles
         ]
+
+    async def help_profile(self, member_id: int, report_roles: list[str]) -> HelpProfile:
+        """Starting a run is for whoever holds an SOP's first step (or an admin)."""
+        member = await self.get(member_id)
+        is_admin = member.has(ADMIN)
+        return HelpProfile(
+            duties=await self.duties(member_id),
+            can_start=is_admin
+            or any(member.has(*sop.first.actors) for sop in self.sops.all()),
+            can_report=is_admin or member.has(*report_roles),
+            is_admin=is_admin,
+        )
 
     async def list(self) -> list[MemberInfo]:
         async with self.db.session() as s:

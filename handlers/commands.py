@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
-from bot.engine import ADMIN, Task
+from bot.engine import Task
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
 from bot.report import member_report
@@ -153,14 +153,9 @@ async def bantuan(update: Update, context: Context) -> None:
     if member is None:
         await stranger(update, context)
         return
-    await reply(
-        update,
-        context,
-        "help",
-        roles=member.role_names,
-        is_admin=member.has(ADMIN),
-        can_report=member.has(*services(context).office.report_roles, ADMIN),
-    )
+    svc = services(context)
+    profile = await svc.members.help_profile(member.id, svc.office.report_roles)
+    await reply(update, context, "help", profile=profile)
 
 
 @enrolled

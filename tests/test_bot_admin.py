@@ -184,3 +184,22 @@ async def test_mulai_can_name_another_sop(tmp_path: Path) -> None:
         assert "Permohonan Cuti Pegawai" in started[0]["text"]
         assert "Data Kinerja: TW IV" in started[1]["text"]
         assert "Mekanisme Pengumpulan Data Kinerja" in started[1]["text"]
+
+
+async def test_help_follows_the_sop_file_for_each_role(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        staf = await world.join("staf", 2001, "Staf", "anggota_tim", "Sekretariat")
+        for person in (kepala, rina, staf):
+            await person.send_command("/bantuan")
+        await world.idle()
+        head, planner, unit = (p.latest("Bantuan")["text"] for p in (kepala, rina, staf))
+        # Who may start a run comes from the SOP's first step (the Kepala Badan).
+        assert "/mulai" in head and "/mulai" not in planner and "/mulai" not in unit
+        assert "10. Kepala Badan mengoreksi" in head and "menyetujui dokumen" in head
+        assert "6. Menghimpun format" in unit and "Bot akan membalas dengan tanda terima" in unit
+        assert "6. Menghimpun format" in planner and "(memeriksa berkas)" in planner
+        assert "Terima / Kembalikan" in planner and "Terima / Kembalikan" not in unit
+        assert "/laporan" in planner and "/laporan" not in unit
+        assert "<b>Admin</b>" not in head + planner + unit
