@@ -415,8 +415,7 @@ class Membership:
         is_admin = member.has(ADMIN)
         return HelpProfile(
             duties=await self.duties(member_id),
-            can_start=is_admin
-            or any(member.has(*sop.first.actors) for sop in self.sops.all()),
+            can_start=is_admin or any(member.has(*sop.first.actors) for sop in self.sops.all()),
             can_report=is_admin or member.has(*report_roles),
             is_admin=is_admin,
         )
