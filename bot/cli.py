@@ -208,6 +208,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # With the offset: a server on UTC logs other hours than the office's WIB.
+        datefmt="%Y-%m-%d %H:%M:%S%z",
     )
     for noisy in ("httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
