@@ -179,7 +179,8 @@ class Deadlines:
     ) -> bool:
         """Queue an office-hours-only message once per key; older pending
         messages of the same kind to the same person about the same step
-        (and assignment) are dropped as superseded."""
+        (and assignment), not yet claimed by a sender, are dropped as
+        superseded."""
         if (await s.exec(select(Notification.id).where(Notification.key == key))).first():
             return False
         now = self.clock.now()
@@ -201,6 +202,9 @@ class Deadlines:
             await s.exec(
                 select(Notification).where(
                     Notification.state == OutboxState.pending,
+                    # A row a sender has claimed may already be on its way:
+                    # it is never superseded, or the log would deny a delivery.
+                    col(Notification.sending_since).is_(None),
                     Notification.template == template,
                     Notification.member_id == member_id,
                     col(Notification.run_step_id).is_(None)

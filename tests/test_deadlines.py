@@ -308,6 +308,28 @@ async def test_a_newer_reminder_supersedes_the_pending_one(office: Office) -> No
     assert {e.details["reason"] for e in dropped} == {"superseded"}
 
 
+async def test_a_reminder_being_sent_is_not_superseded(office: Office) -> None:
+    """The sender claimed yesterday's reminder (the HTTP call is under way)
+    when the next sweep queues today's: the claimed one is not dropped, so its
+    delivery is recorded as a delivery, not denied by a 'superseded' event."""
+    outbox = Outbox(office.db, office.clock, calendar=office.engine.calendar)
+    d = Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 8, 0))
+    await office.engine.start_run(office.id("kepala"), "TW III")
+    office.clock.set(at(2026, 11, 2, 15, 59))
+    await d.sweep()
+    [first, _] = await notes(office, "reminder")
+    assert await outbox.begin(first.id) is not None  # claimed; send in flight
+    office.clock.set(at(2026, 11, 3, 7, 30))
+    assert (await d.sweep()).reminders == 2
+    await outbox.sent(first.id, message_id=77)
+    async with office.db.session() as s:
+        row = await s.get(Notification, first.id)
+        dropped = (await s.exec(select(Event).where(Event.kind == "notification_dropped"))).all()
+    assert (row.state, row.telegram_message_id) == (OutboxState.sent, 77)
+    assert first.id not in [e.details["notification_id"] for e in dropped]
+
+
 async def test_paused_or_cancelled_run_drops_queued_reminders(office: Office) -> None:
     outbox = Outbox(office.db, office.clock, calendar=office.engine.calendar)
     d = Deadlines(office.engine, OfficeConfig())
