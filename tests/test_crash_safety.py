@@ -126,7 +126,8 @@ async def test_sigkill_around_the_reminder(tmp_path: Path, delivered: bool) -> N
 async def test_sigkill_at_closing_time_and_evening_restart_waits_for_morning(
     tmp_path: Path,
 ) -> None:
-    """Killed at 15:59 while the reminder was on its way, restarted at 21:00:
+    """Killed just before closing (15:57) while the reminder was on its way,
+    restarted at 21:00:
     the reminder is deferred to the next opening, not sent in the evening,
     and the interrupted send stays on record for the duplicate check."""
     async with FakeBotApi() as server:
@@ -136,7 +137,7 @@ async def test_sigkill_at_closing_time_and_evening_restart_waits_for_morning(
             deliver=False,
             match=lambda params: "Pengingat" in str(params.get("text")),
         )
-        first = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 15, 59, tzinfo=WIB))
+        first = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 15, 57, tzinfo=WIB))
         try:
             async with asyncio.timeout(60):
                 await hold.arrived.wait()

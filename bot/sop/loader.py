@@ -88,7 +88,6 @@ def _graph_problems(sop: Sop) -> list[str]:
         roles_known(label, "actors", step.actors)
         roles_known(label, "to_roles", step.to_roles)
         roles_known(label, "invitees", step.invitees)
-        roles_known(label, "notify", step.notify)
         if step.reviewer:
             roles_known(label, "reviewer", [step.reviewer])
         for outcome in step.outcomes:

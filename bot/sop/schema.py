@@ -106,7 +106,6 @@ class Step(Strict):
     # meeting's start, and it cannot be finished before the meeting starts.
     after_meeting: str | None = None
     reviewer: str | None = None
-    notify: list[str] = Field(default_factory=list)
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
 
