@@ -226,10 +226,14 @@ class Deadlines:
         reminders = escalations = 0
         async with self.db.transaction() as s:
             rs = await s.get(RunStep, run_step_id)
-            if rs is None or rs.state != StepState.open or rs.due_at is None:
+            if rs is None:
                 return 0, 0
-            run = await s.get(Run, rs.run_id)
-            assert run is not None
+            # Lock the run as engine commands do, then read the step again: a
+            # command that closed it meanwhile is seen, not raced (PostgreSQL).
+            run = (await s.exec(select(Run).where(Run.id == rs.run_id).with_for_update())).first()
+            await s.refresh(rs)
+            if run is None or rs.state != StepState.open or rs.due_at is None:
+                return 0, 0
             sop = engine.sops.get(run.sop_key)
             step = sop.step(rs.step_key)
             settings = sop.reminders_for(step)
