@@ -8,10 +8,8 @@ and how they were judged. The layout and headings are a document template
 
 from __future__ import annotations
 
-import html
 import io
 import json
-import re
 from datetime import datetime
 
 from openpyxl import load_workbook
@@ -23,7 +21,7 @@ from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
 from bot.sop import Step
-from bot.texts import TEMPLATES_DIR, Texts
+from bot.texts import TEMPLATES_DIR, Texts, plain
 
 TEMPLATE = TEMPLATES_DIR / "documents" / "laporan-monev.xlsx"
 STATE_TEXT = {
@@ -98,7 +96,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
 
     def described(event: Event) -> str:
         """The event as the history page words it, without its HTML."""
-        return html.unescape(re.sub(r"<[^>]+>", "", event_line.render(e=event))).strip()
+        return plain(event_line.render(e=event)).strip()
 
     book = load_workbook(TEMPLATE)
     used_total = 0.0

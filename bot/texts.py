@@ -166,10 +166,15 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>")
 _MARKUP = re.compile(r"<[^>]*>|&[#a-zA-Z0-9]+;")
 
 
+def plain(html_text: str) -> str:
+    """The text a person sees once Telegram has parsed the HTML (for alerts,
+    spreadsheets and length counts, where no markup is allowed)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", html_text))
+
+
 def visible_length(html_text: str) -> int:
     """Length as Telegram counts it: after HTML parsing, in UTF-16 units."""
-    shown = html.unescape(re.sub(r"<[^>]*>", "", html_text))
-    return len(shown.encode("utf-16-le")) // 2
+    return len(plain(html_text).encode("utf-16-le")) // 2
 
 
 def split_html(text: str, limit: int) -> list[str]:
@@ -179,7 +184,7 @@ def split_html(text: str, limit: int) -> list[str]:
     reopened after it, so every piece is balanced HTML."""
     spans = _pack(text, 0, len(text), limit, SEPARATORS)
     pieces = _balance([text[a:b].strip() for a, b in spans])
-    return [p for p in pieces if html.unescape(re.sub(r"<[^>]*>", "", p)).strip()]
+    return [p for p in pieces if plain(p).strip()]
 
 
 def split_head(text: str, limit: int) -> tuple[str, str]:

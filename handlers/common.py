@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 from bot.errors import EngineError
 from bot.members import MemberInfo
 from bot.services import Services
-from bot.texts import Texts
+from bot.texts import Texts, plain
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -123,7 +123,7 @@ async def reply_error(update: Update, context: Context, error: EngineError) -> N
     text = texts(context).render(f"errors/{error.code}", detail=error.detail, **error.context)
     query = update.callback_query
     if query is not None:
-        await query.answer(_plain(text)[:190], show_alert=True)
+        await query.answer(plain(text).strip()[:190], show_alert=True)
         return
     await reply_raw(update, context, text)
 
@@ -136,13 +136,6 @@ async def reply_raw(
         await context.bot.send_message(chat.id, text, reply_markup=markup)
 
 
-def _plain(html: str) -> str:
-    import html as html_lib
-    import re
-
-    return html_lib.unescape(re.sub(r"<[^>]+>", "", html)).strip()
-
-
 async def stranger(update: Update, context: Context) -> None:
     """One polite line on how to join; only the attempt is recorded."""
     user = update.effective_user
@@ -152,7 +145,7 @@ async def stranger(update: Update, context: Context) -> None:
     await services(context).members.record_stranger(user.id, kind)
     if update.callback_query is not None:
         await update.callback_query.answer(
-            _plain(texts(context).render("errors/not_enrolled")), show_alert=True
+            plain(texts(context).render("errors/not_enrolled")).strip(), show_alert=True
         )
         return
     await reply(update, context, "errors/not_enrolled")

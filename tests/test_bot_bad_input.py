@@ -17,7 +17,7 @@ from bot.models import (
     RunStep,
     StoredFile,
 )
-from handlers.common import _plain as plain
+from bot.texts import plain
 from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX
