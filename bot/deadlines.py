@@ -60,6 +60,9 @@ def due_stamp(due_at: datetime) -> int:
 
 
 class Deadlines:
+    """What is owed at this moment (reminders, escalations, the digest),
+    queued once per key: timers and sweeps may call it as often as they like."""
+
     def __init__(self, engine: Engine, office: OfficeConfig) -> None:
         self.engine = engine
         self.office = office

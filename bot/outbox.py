@@ -87,6 +87,9 @@ async def stale_reason(s: AsyncSession, n: Notification, now: datetime) -> str |
 
 
 class Outbox:
+    """The messages decided but not yet delivered: claimed, sent, retried or
+    given up one row at a time, so a crash loses none and repeats at most one."""
+
     def __init__(
         self,
         db: Database,

@@ -49,6 +49,9 @@ def _group(row: HeldFiles) -> HeldGroup:
 
 
 class Waiting:
+    """The one question the bot is waiting for a person to answer, and the
+    files it holds for them, in the database so a restart loses neither."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock

@@ -34,6 +34,9 @@ class SavedFile:
 
 
 class FileStorage:
+    """Received files under names the bot makes (never the sender's name as a
+    path), written whole or not at all."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 

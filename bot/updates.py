@@ -32,6 +32,9 @@ class Seen(StrEnum):
 
 
 class SeenUpdates:
+    """Telegram update ids seen and finished, so a redelivered update that
+    was handled completely changes nothing."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
