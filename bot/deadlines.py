@@ -237,7 +237,7 @@ class Deadlines:
             await s.refresh(rs)
             if run is None or rs.state != StepState.open or rs.due_at is None:
                 return 0, 0
-            sop = engine.sops.get(run.sop_key)
+            sop = await engine.definitions.for_run(s, run)
             step = sop.step(rs.step_key)
             settings = sop.reminders_for(step)
             if not settings.enabled:
@@ -508,6 +508,8 @@ class Deadlines:
                     )
                 )
             ).all()
+            # Each run's own definition (looked up while the session is open).
+            sops = {run.id: await self.engine.definitions.for_run(s, run) for _, run in rows}
         tz = self.calendar.tz
         tomorrow = datetime.combine(
             now.astimezone(tz).date() + timedelta(days=1), datetime.min.time(), tzinfo=tz
@@ -522,7 +524,7 @@ class Deadlines:
                 moments.append(rs.due_at)
                 continue
             try:
-                sop = self.engine.sops.get(run.sop_key)
+                sop = sops[run.id]
                 step = sop.step(rs.step_key)
             except KeyError:
                 log.warning("run %s step %s: not in its SOP definition", run.id, rs.step_key)

@@ -40,7 +40,6 @@ from bot.models import (
 )
 from bot.queries import RunQueries
 from bot.sop import Action, Sop, Step
-from bot.sop.loader import fingerprint
 from bot.storage import extension_of
 from bot.transitions import upload_action
 from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
@@ -87,7 +86,7 @@ class Engine(RunQueries):
             now = self.clock.now()
             run = Run(
                 sop_key=sop.key,
-                sop_version=fingerprint(sop),
+                sop_version=await self.definitions.remember(s, sop),
                 title=title,
                 started_at=now,
                 started_by=actor_id,
@@ -128,7 +127,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             self._require_open(rs)
             a = await self._assignment_for(s, actor_id, rs)
@@ -208,7 +207,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             self._require_open(rs)
             a = await self._assignment_for(s, actor_id, rs)
@@ -306,7 +305,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             member = await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             if step.action == Action.collect:
                 if rs.state != StepState.open and not await self._collection_live(s, run, sop, rs):
@@ -469,7 +468,7 @@ class Engine(RunQueries):
                 raise NotFound("file")
             run, rs = await self._run_step(s, stored.run_step_id)
             await s.refresh(stored)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             if step.action != Action.collect or not step.reviewer:
                 raise InvalidInput("not_reviewable")
@@ -558,7 +557,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             self._require_open(rs)
             roles = {r.role for r in await self._roles(s, actor_id)}
@@ -604,7 +603,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             organiser = await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             self._require_open(rs)
             a = await self._assignment_for(s, actor_id, rs)
@@ -675,7 +674,7 @@ class Engine(RunQueries):
             if meeting is None:
                 raise NotFound("meeting")
             run, rs = await self._run_step(s, meeting.run_step_id)
-            step = self._sop(run).step(rs.step_key)
+            step = (await self._sop(s, run)).step(rs.step_key)
             roles = {r.role for r in await self._roles(s, actor_id)}
             if not roles & set(step.invitees):
                 raise NotAllowed(roles=step.invitees)
@@ -717,7 +716,7 @@ class Engine(RunQueries):
                 raise NotFound("assignment")
             run, rs = await self._run_step(s, a.run_step_id)
             await s.refresh(a)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             if rs.state != StepState.open or a.state not in OWING:
                 raise AlreadyDone()
@@ -754,7 +753,7 @@ class Engine(RunQueries):
         async with self.db.transaction() as s:
             await self._member(s, actor_id)
             run = await self._lock_run(s, run_id)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             roles = {r.role for r in await self._roles(s, actor_id)}
             if not roles & (set(sop.first.actors) | {ADMIN}):
                 raise NotAllowed(roles=[*sop.first.actors, ADMIN])

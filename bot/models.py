@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime
@@ -270,4 +270,18 @@ class HeldFiles(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
     batch: str | None = None  # Telegram's media_group_id for an album
     files: list[dict[str, Any]] = _json(default_factory=list)
+    created_at: datetime = _time()
+
+
+class SopDefinition(SQLModel, table=True):
+    """An SOP definition as a run started with it, keyed by its fingerprint
+    (Run.sop_version); runs on the same definition share one row. The YAML
+    file may change while runs are open; a run keeps its own rules."""
+
+    fingerprint: str = Field(primary_key=True)
+    sop_key: str = Field(index=True)
+    version: str
+    # The validated model as JSON (Sop.model_dump_json): the very text the
+    # fingerprint hashes, so an auditor can check one against the other.
+    definition: str = Field(sa_type=Text)
     created_at: datetime = _time()

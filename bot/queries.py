@@ -73,7 +73,7 @@ class RunQueries(Transitions):
             assert run is not None
             if run.state != RunState.open:
                 raise RunClosed(run_title=run.title, state=run.state.value)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             roles = {r.role for r in await self._roles(s, actor_id)}
             if purpose == "close":
@@ -165,8 +165,8 @@ class RunQueries(Transitions):
         async with self.db.session() as s:
             rs = await s.get(RunStep, run_step_id)
             run = await s.get(Run, rs.run_id) if rs else None
-        assert rs is not None and run is not None
-        step = self._sop(run).step(rs.step_key)
+            assert rs is not None and run is not None
+            step = (await self._sop(s, run)).step(rs.step_key)
         # An unknown size (Telegram may omit it) is checked after download.
         reason = self.check_file(step, name, mime, kind, 1 if size is None else size)
         if reason:
@@ -187,7 +187,7 @@ class RunQueries(Transitions):
             assert rs is not None and run is not None
             if run.state != RunState.open:
                 raise RunClosed(run_title=run.title, state=run.state.value)
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             if step.action != Action.collect or not step.reviewer:
                 raise InvalidInput("not_reviewable")
@@ -223,7 +223,7 @@ class RunQueries(Transitions):
             for a, rs, run in rows:
                 if not await self._may_act(s, member_id, a):
                     continue
-                sop = self._sop(run)
+                sop = await self._sop(s, run)
                 step = sop.step(rs.step_key)
                 # A unit may still send a new version before review.
                 live = rs.state == StepState.open or (
@@ -244,7 +244,7 @@ class RunQueries(Transitions):
                 )
             ).all()
             for rs, run in open_steps:
-                step = self._sop(run).step(rs.step_key)
+                step = (await self._sop(s, run)).step(rs.step_key)
                 if step.action == Action.collect and step.reviewer in roles:
                     follow = self._task(run, step, rs, None, None)
                     follow.action, follow.state = "review", "open"
@@ -268,7 +268,7 @@ class RunQueries(Transitions):
                 raise NotFound("step")
             run = await s.get(Run, rs.run_id)
             assert run is not None
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             if step.action == Action.validate:
                 collect = await self._latest_step(s, run, step.collection or "")
@@ -325,7 +325,7 @@ class RunQueries(Transitions):
             units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
             names: dict[tuple[int | None, str, int | None], tuple[str, ...]] = {}
             for run in (await s.exec(query)).all():
-                sop = self._sop(run)
+                sop = await self._sop(s, run)
                 steps = (
                     await s.exec(
                         select(RunStep)
@@ -427,7 +427,7 @@ class RunQueries(Transitions):
             ).all()
             result: dict[int, list[dict[str, Any]]] = {}
             for a, rs, run in rows:
-                sop = self._sop(run)
+                sop = await self._sop(s, run)
                 role = sop.roles[a.role].name if a.role in sop.roles else a.role
                 result.setdefault(rs.id or 0, []).append(
                     {

@@ -20,7 +20,8 @@ from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
-from bot.sop import Step
+from bot.sop import Sop, Step
+from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
 
 TEMPLATE = TEMPLATES_DIR / "documents" / "laporan-monev.xlsx"
@@ -71,7 +72,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         run = await s.get(Run, run_id)
         if run is None:
             raise NotFound("run")
-        sop = engine.sops.get(run.sop_key)
+        sop, own = await engine.definitions.resolve(s, run)
         names = {m.id: m.name for m in (await s.exec(select(Member))).all()}
         units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
         steps = (
@@ -182,12 +183,25 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         ", ".join(dict.fromkeys(late_steps)) or "-",
         len(files),
         "utuh" if chain.ok else f"RUSAK pada peristiwa {chain.broken_seq}: {chain.reason}",
+        _definition_text(run, sop, own),
     ]
     for row, value in enumerate(values, start=3):
         summary.cell(row=row, column=2, value=value)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _definition_text(run: Run, sop: Sop, own: bool) -> str:
+    """Which definition the run followed: its version and fingerprint, and
+    a plain warning when the one it started with was never kept."""
+    text = f"versi {sop.version} (sidik {run.sop_version})"
+    if not own:
+        text += (
+            f"; definisi awal tidak tersimpan, laporan memakai definisi saat ini "
+            f"(sidik {fingerprint(sop)})"
+        )
+    return text
 
 
 def _outcome(step: Step, outcome: str | None) -> str:

@@ -82,6 +82,9 @@ class Services:
 
         await require_current(self.db)
         await self.members.sync_units(self.office.units)
+        # Runs from before definitions were kept: store theirs while the file
+        # still matches (see bot/definitions.py).
+        await self.engine.definitions.record_existing(self.db)
         this_year = self.clock.now().astimezone(self.calendar.tz).year
         for year in self.calendar.years_without_joint_holidays([this_year, this_year + 1]):
             log.warning(

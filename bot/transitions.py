@@ -17,6 +17,7 @@ from bot.audit import append_event
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
+from bot.definitions import Definitions
 from bot.errors import (
     AmbiguousUnit,
     InvalidInput,
@@ -74,6 +75,7 @@ class Transitions:
         self.clock = clock
         self.storage = storage
         self.max_file_bytes = max_file_bytes
+        self.definitions = Definitions(sops, clock)
 
     # ------------------------------------------------------------------ helpers
 
@@ -104,8 +106,9 @@ class Transitions:
         await s.refresh(rs)
         return run, rs
 
-    def _sop(self, run: Run) -> Sop:
-        return self.sops.get(run.sop_key)
+    async def _sop(self, s: AsyncSession, run: Run) -> Sop:
+        """The definition this run started with, not necessarily the file's."""
+        return await self.definitions.for_run(s, run)
 
     async def _event(
         self, s: AsyncSession, kind: str, *, run: Run | None, actor_id: int | None, **details: Any
@@ -568,7 +571,7 @@ class Transitions:
             if told is not None:
                 continue
             run, rs, a = group[0]
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
             roles = [g[2].role for g in group]
             await self._send_task(s, run, sop, step, rs, a, member, reason="joined", roles=roles)

@@ -23,6 +23,7 @@ SUMMARY = [
     "Langkah terlambat",
     "Berkas tercatat",
     "Rantai log peristiwa",
+    "Versi definisi SOP",
 ]
 SHEETS = {
     "Langkah": [

@@ -200,6 +200,13 @@ class SopRegistry:
             raise SopError(sop.key, [f"SOP '{sop.key}' sudah terdaftar"])
         self._sops[sop.key] = sop
 
+    def replace(self, sop: Sop) -> None:
+        """Put an edited definition in place of the one with its key: new
+        runs take it; open runs keep the one they started with."""
+        if sop.key not in self._sops:
+            raise SopError(sop.key, [f"SOP '{sop.key}' belum terdaftar"])
+        self._sops[sop.key] = sop
+
     def get(self, key: str) -> Sop:
         return self._sops[key]
 
