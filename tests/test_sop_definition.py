@@ -98,6 +98,12 @@ def test_cli_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Jumlah langkah: 15" in out
     assert "Total waktu standar: 785 menit kerja" in out
     assert "koreksi -> teruskan_koreksi" in out
+    # The meeting a step waits for is shown on that step's line, and only there.
+    lines = out.splitlines()
+    waits = [i for i, line in enumerate(lines) if "setelah rapat" in line]
+    assert len(waits) == 1
+    assert lines[waits[0] - 1].strip().startswith("5. ")
+    assert lines[waits[0]].endswith("; setelah rapat: undangan_rapat")
 
 
 def test_cli_check_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
