@@ -142,7 +142,8 @@ class Deadlines:
                         Run.state == RunState.open,
                         col(Run.reminders_paused).is_(False),
                         RunStep.state == StepState.open,
-                        col(RunStep.due_at) <= now,
+                        # Late means strictly after the due time.
+                        col(RunStep.due_at) < now,
                     )
                     .order_by(col(RunStep.id))
                 )
@@ -243,6 +244,11 @@ class Deadlines:
             if not settings.enabled:
                 return 0, 0
             late = round(self.calendar.working_minutes_between(rs.due_at, now), 1)
+            if late < 1:
+                # Past the due time but not yet a working minute late (due at
+                # closing, now the next opening): a reminder would say
+                # "0 menit"; the next sweep, a minute on, sends it.
+                return 0, 0
             seq = self._sequence(sop, step, rs.due_at, now)
             stamp = due_stamp(rs.due_at)
             after = self._escalate_after(sop, step)
@@ -423,6 +429,8 @@ class Deadlines:
         each late or due step with the people who hold it."""
         today = now.astimezone(self.calendar.tz).date()
         statuses = await self.engine.run_status()
+        if not statuses:
+            return 0  # nothing runs: no digest that says so every morning
         end_of_day = self.calendar.intervals(today)
         day_end = end_of_day[-1][1] if end_of_day else now
         holders = await self.engine.open_holders()
@@ -520,8 +528,10 @@ class Deadlines:
         for rs, run in rows:
             if rs.due_at is None:
                 continue
-            if rs.due_at > now:
-                moments.append(rs.due_at)
+            # A reminder goes out once the step is a working minute late, not at due.
+            first_late = self.calendar.add_working_minutes(rs.due_at, 1)
+            if first_late > now:
+                moments.append(first_late)
                 continue
             try:
                 sop = sops[run.id]

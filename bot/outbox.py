@@ -78,7 +78,7 @@ async def stale_reason(s: AsyncSession, n: Notification, now: datetime) -> str |
     if rs is not None:
         if rs.state != StepState.open:
             return "step_closed"
-        if rs.due_at is None or rs.due_at > now:
+        if rs.due_at is None or rs.due_at >= now:
             return "not_late"  # the due time was moved later
     a = await s.get(Assignment, n.assignment_id) if n.assignment_id is not None else None
     if a is not None and a.state not in OWING:

@@ -227,7 +227,8 @@ async def timer(world: World, after: Job | None = None) -> Job:
 
 async def test_timer_is_rebuilt_at_start_and_fires_at_the_due_moment(tmp_path: Path) -> None:
     """The timer path, not a sweep by hand: after a restart the job queue holds
-    one timer at the step's due time (misfire grace and coalescing set);
+    one timer a minute after the step's due time, when it is late (misfire
+    grace and coalescing set);
     running it at that moment reminds, and re-arms for the escalation."""
     async with running_bot(tmp_path) as world:
         await start_run(world)  # step 2 opened 08:00, due 09:00
@@ -236,11 +237,11 @@ async def test_timer_is_rebuilt_at_start_and_fires_at_the_due_moment(tmp_path: P
         assert job.job.misfire_grace_time == JOB_KWARGS["misfire_grace_time"]
         assert job.job.coalesce is JOB_KWARGS["coalesce"]
         wait = (job.next_t - datetime.now(UTC)).total_seconds()
-        assert 3600 - 30 < wait <= 3600  # 09:00 on the bot's clock
-        world.clock.set(datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+        assert 3660 - 30 < wait <= 3660  # 09:01 on the bot's clock: a minute late
+        world.clock.set(datetime(2026, 11, 2, 9, 1, tzinfo=WIB))
         await job.run(world.app)
         await world.idle()
         assert len(world.people["rina"].find("Pengingat")) == 1
         escalation = await timer(world, after=job)
         wait = (escalation.next_t - datetime.now(UTC)).total_seconds()
-        assert 3600 - 30 < wait <= 3600  # 10:00: waktu (60 minutes) once more
+        assert 3540 - 30 < wait <= 3540  # 10:00: waktu (60 minutes) after due

@@ -52,16 +52,36 @@ async def test_friday_afternoon_step_reminds_monday_morning(office: Office) -> N
     for moment in (at(2026, 11, 7, 9, 0), at(2026, 11, 8, 10, 0), at(2026, 11, 9, 7, 59)):
         office.clock.set(moment)  # Saturday, Sunday, Monday before due
         assert (await d.sweep()).reminders == 0
-    office.clock.set(at(2026, 11, 9, 8, 0))
+    office.clock.set(at(2026, 11, 9, 8, 0))  # exactly due: not late yet
+    assert (await d.sweep()).reminders == 0
+    assert await d.next_moment() == at(2026, 11, 9, 8, 1)
+    office.clock.set(at(2026, 11, 9, 8, 1))
     result = await d.sweep()
     assert result.reminders == 2  # both planners
     rows = await notes(office, "reminder")
     assert {r.member_id for r in rows} == {office.id("perencana"), office.id("perencana2")}
-    assert rows[0].context["late_minutes"] == 0
+    assert rows[0].context["late_minutes"] == 1
+    text = Texts().render("reminder", **rows[0].context)
+    assert "Terlambat: <b>1 menit</b>" in text and "0 menit" not in text
     # A second sweep at the same moment, or a minute later, sends nothing new.
     assert (await d.sweep()).reminders == 0
-    office.clock.set(at(2026, 11, 9, 8, 1))
+    office.clock.set(at(2026, 11, 9, 8, 2))
     assert (await d.sweep()).reminders == 0
+
+
+async def test_due_at_closing_reminds_once_a_minute_late_next_morning(office: Office) -> None:
+    """Past due overnight is not yet a working minute late: no "0 menit"."""
+    d = Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 15, 0))  # Monday
+    run = await office.engine.start_run(office.id("kepala"), "TW III")
+    step2 = await open_step(office, run.id)
+    assert step2.due_at == at(2026, 11, 2, 16, 0)  # closing
+    office.clock.set(at(2026, 11, 3, 7, 30))  # next opening: 0 working minutes late
+    assert (await d.sweep()).reminders == 0
+    office.clock.set(at(2026, 11, 3, 7, 31))
+    assert (await d.sweep()).reminders == 2
+    [row, _] = await notes(office, "reminder")
+    assert row.context["late_minutes"] == 1
 
 
 async def test_escalation_after_waktu_again_and_daily_repeat(office: Office) -> None:
@@ -111,7 +131,7 @@ async def test_collection_reminds_only_units_that_owe(office: Office) -> None:
     s6 = await open_step(office, run_id)
     for i in (1, 2, 4):
         await e.upload(p(f"unit{i}"), s6.id, IncomingFile(workbook(seed=i), f"u{i}.xlsx", XLSX))
-    office.clock.set(s6.due_at)
+    office.clock.set(s6.due_at + timedelta(minutes=1))  # a minute late
     assert (await d.sweep()).reminders == 2
     owed = {n.member_id for n in await notes(office, "reminder")}
     assert owed == {p("unit3"), p("unit5")}
@@ -154,7 +174,7 @@ async def test_paused_run_and_moved_due(office: Office) -> None:
     await d.pause(office.id("admin"), run.id, False)
     await d.move_due(office.id("admin"), step2.id, at(2026, 11, 2, 14, 0))
     assert (await d.sweep()).reminders == 0
-    office.clock.set(at(2026, 11, 2, 14, 0))
+    office.clock.set(at(2026, 11, 2, 14, 1))
     assert (await d.sweep()).reminders == 2
     async with office.db.session() as s:
         kinds = [e.kind for e in (await s.exec(select(Event).order_by(Event.seq))).all()]
@@ -215,12 +235,21 @@ async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -
     office.clock.set(at(2026, 11, 2, 8, 0))
     await office.engine.start_run(office.id("kepala"), "TW III")  # step 2 due 09:00
     results = []
-    for minute in (0, 14, 15, 29, 30, 61):
+    for minute in (0, 1, 14, 15, 29, 30, 61):
         office.clock.set(at(2026, 11, 2, 9, 0) + timedelta(minutes=minute))
         r = await d.sweep()
         results.append((minute, r.reminders, r.escalations))
-    # 15 minutes: the sekretaris; 30: the kepala_badan (the chain's second level).
-    assert results == [(0, 2, 0), (14, 0, 0), (15, 0, 1), (29, 0, 0), (30, 2, 1), (61, 2, 0)]
+    # Late from the first minute; 15 minutes: the sekretaris; 30: the
+    # kepala_badan (the chain's second level).
+    assert results == [
+        (0, 0, 0),
+        (1, 2, 0),
+        (14, 0, 0),
+        (15, 0, 1),
+        (29, 0, 0),
+        (30, 2, 1),
+        (61, 2, 0),
+    ]
 
 
 async def test_a_returned_unit_is_reminded_during_validation(office: Office) -> None:
@@ -236,7 +265,7 @@ async def test_a_returned_unit_is_reminded_during_validation(office: Office) -> 
         await e.review(p("perencana"), r.file.id, accept=True)
     await e.review(p("perencana"), receipts[4].file.id, accept=False, note="Lampiran kurang")
     s7 = await open_step(office, run_id)
-    office.clock.set(s7.due_at)
+    office.clock.set(s7.due_at + timedelta(minutes=1))
     await d.sweep()
     reminded = {n.member_id: n for n in await notes(office, "reminder")}
     assert set(reminded) == {p("unit5"), p("perencana"), p("perencana2")}
@@ -371,7 +400,9 @@ async def test_moving_the_due_time_restarts_reminders_and_escalation(office: Off
     await d.move_due(office.id("admin"), step2.id, at(2026, 11, 2, 14, 0))
     office.clock.set(at(2026, 11, 2, 13, 59))
     assert (await d.sweep()).reminders == 0
-    office.clock.set(at(2026, 11, 2, 14, 0))
+    office.clock.set(at(2026, 11, 2, 14, 0))  # the new due time itself: not late
+    assert (await d.sweep()).reminders == 0
+    office.clock.set(at(2026, 11, 2, 14, 1))
     r = await d.sweep()
     assert (r.reminders, r.escalations) == (2, 0)
     office.clock.set(at(2026, 11, 2, 15, 0))  # waktu (60) after the new due time
@@ -470,3 +501,18 @@ def test_office_file_roles_are_checked_when_loaded(tmp_path) -> None:  # type: i
         office.check_roles(SopRegistry.load())
     assert "sekertaris" in str(info.value) and "kepala" in str(info.value)
     load_office(None).check_roles(SopRegistry.load())  # the default is consistent
+
+
+async def test_no_digest_on_a_morning_with_no_open_run(office: Office) -> None:
+    """'Tidak ada kegiatan yang sedang berjalan' every morning is noise: the
+    digest goes out only while some run is open."""
+    e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 7, 30))
+    assert (await d.sweep()).digests == 0
+    run = await e.start_run(p("kepala"), "TW III")
+    await e.cancel_run(p("kepala"), run.id or 0, "Salah periode")
+    office.clock.set(at(2026, 11, 3, 7, 30))  # only a cancelled run
+    assert (await d.sweep()).digests == 0
+    assert await notes(office, "digest") == []
+    await e.start_run(p("kepala"), "TW IV")
+    assert (await d.sweep()).digests == 2
