@@ -775,6 +775,8 @@ class Engine(RunQueries):
             await s.flush()
             await self._event(s, "run_cancelled", run=run, actor_id=actor_id, reason=reason)
             for member_id in involved:
+                if member_id == actor_id:
+                    continue  # the one who cancels is answered at once
                 await self._notify(
                     s,
                     member_id,

@@ -167,7 +167,7 @@ async def batal(update: Update, context: Context, member: MemberInfo) -> None:
 async def hentikan(update: Update, context: Context, member: MemberInfo) -> None:
     """/hentikan <nomor kegiatan> <alasan>: cancel a run."""
     number, _, reason = _args_text(update).partition(" ")
-    if not number.isdigit():
+    if not number.isdigit() or not reason.strip():  # the reason is required
         await reply(update, context, "usage", command="hentikan")
         return
     run = await services(context).engine.cancel_run(member.id, int(number), reason)
