@@ -22,7 +22,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.engine import ADMIN
 from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
-from bot.models import Event, Invitation, Member, MemberRole, Unit
+from bot.models import Event, Invitation, Member, MemberRole, Notification, Unit
 from bot.sop import SopRegistry
 
 STRANGER_QUIET = timedelta(hours=1)
@@ -449,7 +449,25 @@ class Membership:
                 actor_id=actor_id,
                 details={"member_id": member_id, "name": member.name},
             )
+            # The person is told, so a later message of theirs is no surprise.
+            now = self.clock.now()
+            s.add(
+                Notification(
+                    key=f"revoked:{member_id}:{int(now.timestamp())}",
+                    member_id=member_id,
+                    template="membership_revoked",
+                    context={"name": member.name},
+                    created_at=now,
+                    not_before=now,
+                )
+            )
             return await self._info(s, member)
+
+    async def was_revoked(self, telegram_id: int) -> bool:
+        """Is this account a member whose membership an admin revoked?"""
+        async with self.db.session() as s:
+            member = (await s.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+            return member is not None and not member.active
 
     async def record_stranger(self, telegram_id: int, what: str) -> bool:
         """Audit an attempt by someone not enrolled; what they sent is not kept."""

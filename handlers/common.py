@@ -142,13 +142,18 @@ async def stranger(update: Update, context: Context) -> None:
     if user is None:
         return
     kind = "button" if update.callback_query else "message"
-    await services(context).members.record_stranger(user.id, kind)
+    members = services(context).members
+    await members.record_stranger(user.id, kind)
+    # A revoked member is no stranger: they are told why the bot no longer serves them.
+    template = (
+        "errors/revoked_member" if await members.was_revoked(user.id) else "errors/not_enrolled"
+    )
     if update.callback_query is not None:
         await update.callback_query.answer(
-            plain(texts(context).render("errors/not_enrolled")).strip(), show_alert=True
+            plain(texts(context).render(template)).strip(), show_alert=True
         )
         return
-    await reply(update, context, "errors/not_enrolled")
+    await reply(update, context, template)
 
 
 def kick_outbox(context: Context) -> None:

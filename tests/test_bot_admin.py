@@ -53,7 +53,7 @@ async def test_admin_invites_lists_revokes_and_controls_deadlines(tmp_path: Path
         assert "dicabut" in admin.latest("dicabut")["text"]
         await staff.send_command("/tugas")
         await world.idle()
-        assert "belum terdaftar" in staff.messages[-1]["text"]
+        assert "Keanggotaan Anda sudah dicabut" in staff.messages[-1]["text"]
 
         async with world.services.db.session() as s:
             step2 = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
