@@ -142,7 +142,7 @@ class Engine(RunQueries):
             meeting = await self._meeting_of(s, run, step)
             if meeting is not None and self.clock.now() < meeting.starts_at:
                 raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
-            note = self._check_note(note, step.note)
+            note = self._check_note(note, step.note, step.note_prompt)
             if step.files == "required":
                 count = (
                     await s.exec(
@@ -219,7 +219,7 @@ class Engine(RunQueries):
                 chosen = step.outcome(outcome)
             if chosen is None:
                 raise InvalidInput("unknown_outcome")
-            note = self._check_note(note, chosen.note)
+            note = self._check_note(note, chosen.note, chosen.note_prompt)
             a.state, a.updated_at = AssignmentState.done, self.clock.now()
             s.add(a)
             await self._event(

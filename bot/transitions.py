@@ -743,10 +743,12 @@ class Transitions:
             a.state in (AssignmentState.accepted, AssignmentState.closed) for a in assignments
         )
 
-    def _check_note(self, note: str | None, rule: str) -> str | None:
+    def _check_note(self, note: str | None, rule: str, prompt: str | None = None) -> str | None:
+        """The note as kept; a missing required one is refused with what
+        to ask for (the SOP's `note_prompt`, if any)."""
         note = (note or "").strip() or None
         if note and len(note) > MAX_NOTE:
             raise InvalidInput("note_too_long", limit=MAX_NOTE)
         if rule == "required" and not note:
-            raise NoteRequired()
+            raise NoteRequired(prompt=prompt)
         return note if rule != "none" else None

@@ -58,9 +58,15 @@ async def complete(
     svc = services(context)
     try:
         step = await svc.engine.complete(member.id, run_step_id, note)
-    except NoteRequired:
+    except NoteRequired as exc:
         await svc.waiting.set(member.id, "note", verb="ok", run_step_id=run_step_id)
-        await reply(update, context, "prompt_note", held=await held_names(context, member))
+        await reply(
+            update,
+            context,
+            "prompt_note",
+            prompt=exc.context.get("prompt"),
+            held=await held_names(context, member),
+        )
         return False
     await svc.waiting.clear(member.id)
     await reply(update, context, "step_done_ack", number=step.number, note=step.note)
@@ -79,11 +85,17 @@ async def decide(
     svc = services(context)
     try:
         step = await svc.engine.decide(member.id, run_step_id, outcome, note)
-    except NoteRequired:
+    except NoteRequired as exc:
         await svc.waiting.set(
             member.id, "note", verb="dec", run_step_id=run_step_id, outcome=outcome
         )
-        await reply(update, context, "prompt_note", held=await held_names(context, member))
+        await reply(
+            update,
+            context,
+            "prompt_note",
+            prompt=exc.context.get("prompt"),
+            held=await held_names(context, member),
+        )
         return False
     await svc.waiting.clear(member.id)
     await reply(

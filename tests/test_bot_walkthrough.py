@@ -185,6 +185,12 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         task10 = with_buttons(p["kepala"], "Langkah 10")
         await p["kepala"].press(task10, "Kembalikan dengan catatan")
         await idle()
+        # The SOP file says what note to write (note_prompt).
+        assert (
+            p["kepala"]
+            .messages[-1]["text"]
+            .startswith("✏️ Tuliskan catatan koreksi untuk Sekretaris dan Perencana lalu kirim.")
+        )
         await p["kepala"].send_text("Capaian TW III perlu dicek <ulang> & dirapikan.")
         await idle()
         assert "Capaian TW III perlu dicek" in p["rina"].latest("Keputusan Kepala Badan")["text"]
@@ -219,7 +225,11 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await idle()
         await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 13"), "Selesai")
         await idle()
-        assert p["sekretaris"].latest("Tuliskan catatannya")
+        assert (
+            p["sekretaris"]
+            .messages[-1]["text"]
+            .startswith("✏️ Tuliskan nomor surat pengantar lalu kirim.")
+        )
         await p["sekretaris"].send_text("050/123/Bakesbangpol/2026")
         await idle()
         await p["rina"].press(with_buttons(p["rina"], "Langkah 14"), "Selesai")

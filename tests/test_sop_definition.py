@@ -104,6 +104,8 @@ def test_cli_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(waits) == 1
     assert lines[waits[0] - 1].strip().startswith("5. ")
     assert lines[waits[0]].endswith("; setelah rapat: undangan_rapat")
+    assert 'catatan wajib: "Tuliskan nomor surat pengantar"' in out
+    assert 'catatan wajib (koreksi): "Tuliskan catatan koreksi' in out
 
 
 def test_cli_check_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,3 +121,15 @@ def test_after_meeting_must_name_a_meeting_step() -> None:
     assert SopRegistry.load().get("pengumpulan-data-kinerja").step("rapat").after_meeting == (
         "undangan_rapat"
     )
+
+
+def test_note_prompt_only_where_a_note_is_asked() -> None:
+    sop = SopRegistry.load().get("pengumpulan-data-kinerja")
+    assert sop.step("surat_pengantar").note_prompt == "Tuliskan nomor surat pengantar"
+    assert sop.step("penggandaan").note_prompt is None  # the generic request
+    text = MINI.replace(
+        "waktu: 20, next: null", "waktu: 20, next: null, note: none, note_prompt: Nomor"
+    )
+    assert problems(text) == ["langkah 2 (dua): note_prompt: langkah ini tidak meminta catatan"]
+    empty = MINI.replace("waktu: 20, next: null", "waktu: 20, next: null, note_prompt: ''")
+    assert problems(empty) == ["langkah 2 (dua): note_prompt: tidak boleh kosong"]

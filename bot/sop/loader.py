@@ -26,6 +26,8 @@ _PYDANTIC_MESSAGES = {
     "int_parsing": "harus bilangan bulat",
     "int_type": "harus bilangan bulat",
     "too_short": "tidak boleh kosong",
+    "string_too_short": "tidak boleh kosong",
+    "string_too_long": "terlalu panjang (paling banyak {max_length} karakter)",
     "literal_error": "harus salah satu dari: {expected}",
     "enum": "harus salah satu dari: {expected}",
 }
@@ -92,6 +94,14 @@ def _graph_problems(sop: Sop) -> list[str]:
             roles_known(label, "reviewer", [step.reviewer])
         for outcome in step.outcomes:
             roles_known(label, f"outcomes.{outcome.key}.notify", outcome.notify)
+            if outcome.note_prompt and outcome.note == "none":
+                where = f"{label}: outcomes.{outcome.key}.note_prompt"
+                problems.append(f"{where}: pilihan ini tidak meminta catatan")
+        if step.note_prompt and (step.note == "none" or step.action == Action.decide):
+            problems.append(
+                f"{label}: note_prompt: langkah ini tidak meminta catatan"
+                + (" (untuk keputusan, tulis di outcomes)" if step.action == Action.decide else "")
+            )
         for source in step.attach_from:
             if source not in by_key:
                 problems.append(f"{label}: attach_from: langkah '{source}' tidak ada")

@@ -71,6 +71,9 @@ class Outcome(Strict):
     label: str
     next: str | None = None
     note: Literal["none", "optional", "required"] = "none"
+    # What the bot asks for when the note is wanted (e.g. "Tuliskan catatan
+    # koreksi"); a generic request when unset.
+    note_prompt: str | None = Field(default=None, min_length=1, max_length=200)
     # "returned" marks the step as sent back (e.g. a correction), for reports.
     marks: Literal["done", "returned"] = "done"
     # Roles told about this outcome besides the next step's actors.
@@ -96,6 +99,9 @@ class Step(Strict):
     next: str | None = None
     outcomes: list[Outcome] = Field(default_factory=list)
     note: Literal["none", "optional", "required"] = "optional"
+    # What the bot asks for when Selesai needs the note (e.g. "Tuliskan nomor
+    # surat pengantar"); a generic request when unset.
+    note_prompt: str | None = Field(default=None, min_length=1, max_length=200)
     collection: str | None = None
     files_from: str | None = None
     # Steps whose latest files go with this step's task message (first with any).
