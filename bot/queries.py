@@ -477,6 +477,14 @@ class RunQueries(Transitions):
             ).all()
             return list(rows), total
 
+    async def outcome_labels(self, run_id: int) -> dict[str, str]:
+        """The run's SOP labels of decision outcomes ("step:outcome" -> label)."""
+        async with self.db.session() as s:
+            run = await s.get(Run, run_id)
+            if run is None:
+                raise NotFound("run")
+            return self._sop(run).outcome_labels()
+
     async def runs(self, *, open_only: bool = True) -> Sequence[Run]:
         async with self.db.session() as s:
             query = select(Run).order_by(col(Run.id).desc())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
+import re
+from datetime import datetime, tzinfo
+from typing import Any
 
 from openpyxl import load_workbook
 from sqlmodel import col, select
@@ -20,7 +22,7 @@ from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
-from bot.sop import Sop, Step
+from bot.sop import Sop
 from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
 
@@ -33,9 +35,6 @@ STATE_TEXT = {
     "skipped": "dilewati",
     "cancelled": "dibatalkan",
 }
-# Outcomes the engine writes itself; a decision's outcome is named by its
-# label in the SOP definition.
-OUTCOME_TEXT = {"done": "selesai", "lengkap": "lengkap", "valid": "valid", "ditutup": "ditutup"}
 KIND_TEXT = {"document": "dokumen", "photo": "foto"}
 REVIEW_TEXT = {
     "received": "menunggu",
@@ -94,10 +93,18 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
 
     texts = Texts(engine.calendar.config.timezone)
     event_line = texts.env.get_template("event.html.j2")
+    labels = sop.outcome_labels()
+    # One wording of outcomes for chat and report (templates/outcome.html.j2).
+    hasil = texts.env.get_template("outcome.html.j2").module.hasil  # type: ignore[attr-defined]
 
     def described(event: Event) -> str:
         """The event as the history page words it, without its HTML."""
-        return plain(event_line.render(e=event)).strip()
+        return plain(event_line.render(e=event, outcome_labels=labels)).strip()
+
+    def outcome(rs: RunStep) -> str:
+        if not rs.outcome:
+            return ""
+        return plain(str(hasil(rs.outcome, labels.get(f"{rs.number}:{rs.outcome}")))).strip()
 
     book = load_workbook(TEMPLATE)
     used_total = 0.0
@@ -134,7 +141,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 step.waktu,
                 round(used, 1) if used is not None else None,
                 round(late, 1) if late else None,
-                _outcome(step, rs.outcome),
+                outcome(rs),
                 rs.note or "",
             ]
         )
@@ -166,7 +173,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 local(e.at),
                 described(e),
                 names.get(e.actor_id or 0, ""),
-                json.dumps(e.details, ensure_ascii=False),
+                json.dumps(_in_zone(e.details, tz), ensure_ascii=False),
                 e.hash,
             ]
         )
@@ -204,6 +211,20 @@ def _definition_text(run: Run, sop: Sop, own: bool) -> str:
     return text
 
 
-def _outcome(step: Step, outcome: str | None) -> str:
-    labels = {o.key: o.label for o in step.outcomes}
-    return labels.get(outcome or "", OUTCOME_TEXT.get(outcome or "", outcome or ""))
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
+
+
+def _in_zone(value: Any, tz: tzinfo) -> Any:
+    """The event's details as data, with every moment (an ISO time with its
+    offset, as the engine records them in UTC) given in the office's zone,
+    like every other time in the report."""
+    if isinstance(value, dict):
+        return {k: _in_zone(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_zone(v, tz) for v in value]
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        try:
+            return datetime.fromisoformat(value).astimezone(tz).isoformat()
+        except ValueError:
+            return value
+    return value

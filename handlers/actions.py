@@ -98,8 +98,15 @@ async def decide(
         )
         return False
     await svc.waiting.clear(member.id)
+    labels = await svc.engine.outcome_labels(step.run_id)
     await reply(
-        update, context, "decision_ack", number=step.number, outcome=step.outcome, note=step.note
+        update,
+        context,
+        "decision_ack",
+        number=step.number,
+        outcome=step.outcome,
+        label=labels.get(f"{step.number}:{step.outcome}"),
+        note=step.note,
     )
     return True
 

@@ -118,7 +118,13 @@ async def history_page(
     events, total = await svc.engine.events(run_id, offset=offset, limit=HISTORY_PAGE)
     names = {m.id: m.name for m in await svc.members.list()}
     text = texts(context).render(
-        "history", run=status[0], events=events, names=names, offset=offset, total=total
+        "history",
+        run=status[0],
+        events=events,
+        names=names,
+        offset=offset,
+        total=total,
+        outcome_labels=await svc.engine.outcome_labels(run_id),
     )
     t = texts(context)
     nav = []

@@ -216,6 +216,11 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await idle()
         await p["kepala"].press(with_buttons(p["kepala"], "Langkah 10"), "Setujui")
         await idle()
+        assert p["kepala"].latest("Keputusan pada langkah 10")["text"] == (
+            "✅ Keputusan pada langkah 10 tercatat: Setujui."
+        )
+        returned = p["kepala"].latest("Keputusan pada langkah 10 tercatat: Kembalikan")["text"]
+        assert "(koreksi)" not in returned and "Capaian TW III" in returned
 
         # Steps 12-15.
         task12 = with_buttons(p["kepala"], "Langkah 12")
@@ -303,6 +308,23 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await admin.press(history, "Berikutnya")
         await idle()
         assert "(11–20 dari" in admin.messages[-1]["text"]
+        pages = [history["text"], admin.messages[-1]["text"]]
+        while "Berikutnya" in str(admin.messages[-1].get("reply_markup")):
+            await admin.press(admin.messages[-1], "Berikutnya")
+            await idle()
+            pages.append(admin.messages[-1]["text"])
+        whole = "\n".join(pages)
+        # Outcomes in words: the SOP's labels for decisions, the engine's own in Indonesian.
+        for words in (
+            "langkah 4 selesai (undangan rapat dikirim)",
+            "langkah 6 selesai (semua unit lengkap)",
+            "langkah 7 selesai (semua berkas diterima)",
+            "langkah 10 selesai (Kembalikan dengan catatan)",
+            "langkah 10 selesai (Setujui)",
+        ):
+            assert words in whole, words
+        for code in ("(diundang)", "(lengkap)", "(valid)", "(koreksi)", "(setuju)"):
+            assert code not in whole, code
 
         # The head downloads the monev report; a unit member may not.
         await p["kepala"].send_command("/laporan")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import func, select
 
 from bot.audit import verify_chain
@@ -245,11 +247,22 @@ async def test_whole_sop_walked(office: Office) -> None:
     assert len(list(book["Peristiwa"].iter_rows(min_row=2))) == len(kinds)
     # People read it: Indonesian words, not the engine's codes.
     outcomes = {r[12] for r in steps_rows}
-    assert outcomes >= {"selesai", "valid", "Setujui", "Kembalikan dengan catatan"}
+    assert outcomes >= {
+        "selesai",
+        "undangan rapat dikirim",
+        "semua berkas diterima",
+        "Setujui",
+        "Kembalikan dengan catatan",
+    }
+    assert not outcomes & {"valid", "diundang", "lengkap", "setuju", "koreksi"}
     assert {r[5] for r in book["Berkas"].iter_rows(min_row=2, values_only=True)} <= {
         "dokumen",
         "foto",
     }
     events_rows = list(book["Peristiwa"].iter_rows(min_row=2, values_only=True))
     assert events_rows[0][2] == "kegiatan dimulai"
+    # The details are data, with their times in the office's zone like the rest.
+    opened = next(json.loads(r[4]) for r in events_rows if r[2] == "langkah 2 dibuka")
+    assert opened["due_at"].endswith("+07:00"), opened
+    assert not any("+00:00" in (r[4] or "") for r in events_rows)
     assert not any(r[2] in kinds for r in events_rows)

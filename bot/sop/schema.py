@@ -170,6 +170,11 @@ class Sop(Strict):
         own = {name: getattr(step.reminders, name) for name in step.reminders.model_fields_set}
         return self.reminders.model_copy(update=own)
 
+    def outcome_labels(self) -> dict[str, str]:
+        """Each decision outcome's label, keyed "step number:outcome key" as
+        the history and the report look them up."""
+        return {f"{s.number}:{o.key}": o.label for s in self.steps for o in s.outcomes}
+
     @property
     def total_waktu(self) -> int:
         return sum(step.waktu for step in self.steps)
