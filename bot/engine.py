@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import (
     AlreadyDone,
+    DelegateRefused,
     FileRejected,
     FilesRequired,
     InvalidInput,
@@ -722,13 +723,22 @@ class Engine(RunQueries):
                 raise AlreadyDone()
             roles = {r.role for r in await self._roles(s, actor_id)}
             if not (ADMIN in roles or await self._may_act(s, actor_id, a)):
+                await self._refuse_if_delegated(s, actor_id, [a])
                 raise NotAllowed(roles=[a.role, ADMIN])
             target = await s.get(Member, to_member_id)
             if target is None or not target.active:
                 raise NotFound("member")
             if a.member_id == to_member_id:
                 raise AlreadyDone()
-            before = [m.name for m in await self._assignees(s, a)]
+            if not await self._could_hold(s, to_member_id, a):
+                # Only a colleague of the same role (and unit) may take it over.
+                raise DelegateRefused(
+                    name=target.name,
+                    role=sop.roles[a.role].name if a.role in sop.roles else a.role,
+                    unit=await self._unit_name(s, a.unit_id),
+                )
+            # Who held it before: the delegate before, else the role's holders.
+            before = [m.name for m in await self._assignees(s, a) if m.id != to_member_id]
             a.member_id, a.delegated_by, a.updated_at = to_member_id, actor_id, self.clock.now()
             s.add(a)
             await s.flush()

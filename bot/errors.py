@@ -81,3 +81,16 @@ class HeldGone(EngineError):
     let go (held files expire after a day)."""
 
     code = "held_gone"
+
+
+class Delegated(EngineError):
+    """The task was handed to someone else (Limpahkan): `to` holds it now,
+    `by` handed it over at `at`; `by_you` when the one asking did."""
+
+    code = "delegated"
+
+
+class DelegateRefused(EngineError):
+    """The chosen person could not hold the task: only `role` (of `unit`)."""
+
+    code = "delegate_refused"

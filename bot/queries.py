@@ -37,6 +37,7 @@ from bot.transitions import Transitions
 from bot.views import (
     ADMIN,
     OWING,
+    Delegate,
     Holder,
     RunStatus,
     StepStatus,
@@ -499,9 +500,10 @@ class RunQueries(Transitions):
                 raise NotFound("file")
             return stored
 
-    async def delegation_candidates(self, actor_id: int, assignment_id: int) -> list[Member]:
-        """Who the actor could hand this assignment to: colleagues with the
-        same role (and unit) first, then everyone else who is active."""
+    async def delegation_candidates(self, actor_id: int, assignment_id: int) -> list[Delegate]:
+        """Who the actor could hand this assignment to: only colleagues who
+        could hold it themselves (the same role, and the same unit for a
+        per-unit step), so a unit's data never goes to another unit."""
         async with self.db.session() as s:
             await self._member(s, actor_id)
             a = await s.get(Assignment, assignment_id)
@@ -516,14 +518,13 @@ class RunQueries(Transitions):
                 raise AlreadyDone()
             roles = {r.role for r in await self._roles(s, actor_id)}
             if not (ADMIN in roles or await self._may_act(s, actor_id, a)):
+                await self._refuse_if_delegated(s, actor_id, [a])
                 raise NotAllowed(roles=[a.role, ADMIN])
-            colleagues = await self._holders(s, a.role, a.unit_id)
-            everyone = (
-                await s.exec(
-                    select(Member).where(col(Member.active).is_(True)).order_by(Member.name)
-                )
-            ).all()
-            ordered = {m.id: m for m in [*colleagues, *everyone]}
-            ordered.pop(actor_id, None)
-            ordered.pop(a.member_id, None)
-            return list(ordered.values())[:MAX_DELEGATES]
+            sop = self._sop(run)
+            role_name = sop.roles[a.role].name if a.role in sop.roles else a.role
+            unit_name = await self._unit_name(s, a.unit_id)
+            return [
+                Delegate(m.id or 0, m.name, role_name, unit_name)
+                for m in await self._holders(s, a.role, a.unit_id)
+                if m.id not in (actor_id, a.member_id)
+            ][:MAX_DELEGATES]

@@ -6,6 +6,7 @@ helper works inside the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from bot.db import Database
 from bot.definitions import Definitions
 from bot.errors import (
     AmbiguousUnit,
+    Delegated,
     InvalidInput,
     NotAllowed,
     NotEnrolled,
@@ -191,6 +193,45 @@ class Transitions:
                 return True
         return False
 
+    async def _could_hold(self, s: AsyncSession, member_id: int, a: Assignment) -> bool:
+        """Does the member hold the assignment's role (and unit), whoever holds
+        the assignment now?"""
+        return any(
+            r.role == a.role and (a.unit_id is None or r.unit_id == a.unit_id)
+            for r in await self._roles(s, member_id)
+        )
+
+    async def _refuse_if_delegated(
+        self, s: AsyncSession, member_id: int, assignments: Sequence[Assignment]
+    ) -> None:
+        """A task handed to someone else is refused by saying so (to whom, by
+        whom, when), not as if the member never had the role."""
+        for a in assignments:
+            if a.member_id is None or a.member_id == member_id:
+                continue
+            if a.delegated_by != member_id and not await self._could_hold(s, member_id, a):
+                continue
+            holder = await s.get(Member, a.member_id)
+            by = await s.get(Member, a.delegated_by) if a.delegated_by else None
+            events = (
+                await s.exec(
+                    select(Event)
+                    .where(Event.kind == "reassigned", Event.run_id == await self._run_id_of(s, a))
+                    .order_by(col(Event.seq).desc())
+                )
+            ).all()
+            at = next((e.at for e in events if e.details.get("assignment_id") == a.id), None)
+            raise Delegated(
+                to=holder.name if holder else "",
+                by=by.name if by else "",
+                at=iso(at),
+                by_you=a.delegated_by == member_id,
+            )
+
+    async def _run_id_of(self, s: AsyncSession, a: Assignment) -> int | None:
+        rs = await s.get(RunStep, a.run_step_id)
+        return rs.run_id if rs else None
+
     async def _assignment_for(
         self, s: AsyncSession, member_id: int, rs: RunStep, unit_id: int | None = None
     ) -> Assignment:
@@ -202,6 +243,7 @@ class Transitions:
         if unit_id is not None:
             mine = [a for a in mine if a.unit_id == unit_id]
         if not mine:
+            await self._refuse_if_delegated(s, member_id, assignments)
             roles = {r.role for r in await self._roles(s, member_id)}
             if any(a.role in roles and a.unit_id is not None for a in assignments):
                 raise WrongUnit()

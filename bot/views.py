@@ -97,6 +97,16 @@ class StepStatus:
 
 
 @dataclass(frozen=True)
+class Delegate:
+    """Someone a task may be handed to: a colleague who could hold it."""
+
+    member_id: int
+    name: str
+    role_name: str
+    unit_name: str | None
+
+
+@dataclass(frozen=True)
 class Holder:
     label: str
     names: tuple[str, ...]

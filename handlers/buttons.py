@@ -260,9 +260,20 @@ async def _delegate(
     """Ask whom to hand the task to, with a button per candidate."""
     t = texts(context)
     candidates = await services(context).engine.delegation_candidates(member.id, assignment_id)
-    rows = [[button(t, "to", assignment_id, m.id or 0, label=m.name[:60])] for m in candidates]
+    rows = [
+        [
+            button(
+                t,
+                "to",
+                assignment_id,
+                c.member_id,
+                label=t.render("delegate_label", max_chars=60, candidate=c),
+            )
+        ]
+        for c in candidates
+    ]
     rows.append([button(t, "cancel")])
-    await reply(update, context, "pick_delegate", InlineKeyboardMarkup(rows))
+    await reply(update, context, "pick_delegate", InlineKeyboardMarkup(rows), candidates=candidates)
     return False
 
 

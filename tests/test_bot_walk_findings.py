@@ -54,3 +54,88 @@ async def test_a_revoked_member_is_told_and_later_answered_as_revoked(tmp_path: 
             "⛔ Keanggotaan Anda sudah dicabut oleh admin; hubungi admin bila ini keliru."
         )
         assert "belum terdaftar" in stranger.messages[-1]["text"]
+
+
+def buttons(message: dict[str, object]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]  # type: ignore[union-attr]
+
+
+async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as world:
+        admin = world.user("admin", ADMIN_ID, "Admin")
+        await admin.send_command("/start")
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        dodi = await world.join("dodi", 1004, "Dodi", "perencana")
+        andi = await world.join("andi", 2001, "Andi", "anggota_tim", "Sekretariat")
+        await world.join("budi", 2002, "Budi", "anggota_tim", "Sekretariat")
+        await world.join("citra", 2003, "Citra", "anggota_tim", "Bidang Politik Dalam Negeri")
+        ids = {
+            k: (await world.services.members.by_telegram(p.id)).id  # type: ignore[union-attr]
+            for k, p in world.people.items()
+        }
+        await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()
+        task = rina.latest("Langkah 2")
+        await rina.send_command("/tugas")
+        await world.idle()
+        line = next(m for m in reversed(rina.messages) if "Limpahkan" in str(m.get("reply_markup")))
+        await rina.press(line, "Limpahkan")
+        await world.idle()
+        question = rina.latest("Limpahkan tugas ini kepada siapa")
+        assert "Nama Anda dan penerima dicatat dalam riwayat kegiatan" in question["text"]
+        assert "log" not in question["text"]
+        # Only who could hold the task: no head, no admin, no unit staff, never oneself.
+        assert buttons(question) == ["Dodi (Kasubbag Perencanaan / Perencana)", "✖️ Batal"]
+
+        # A forged choice of someone outside that set is refused; nothing changes.
+        assignment = int(
+            next(
+                b["callback_data"]
+                for row in question["reply_markup"]["inline_keyboard"]
+                for b in row
+                if b["callback_data"].startswith("to:")
+            ).split(":")[1]
+        )
+        forged = await rina.press_data(question, f"to:{assignment}:{ids['kepala']}")
+        await world.idle()
+        refusal = rina.answer(forged)
+        assert refusal is not None
+        assert "Kepala tidak dapat menerima tugas ini" in refusal["text"]
+        assert "Kasubbag Perencanaan / Perencana" in refusal["text"]
+        assert kepala.find("Tugas dilimpahkan kepada Anda") == []
+
+        await rina.press(question, "Dodi")
+        await world.idle()
+        assert "Tugas dilimpahkan kepada Dodi" in rina.messages[-1]["text"]
+        assert "Langkah 2" in dodi.latest("Tugas dilimpahkan kepada Anda")["text"]
+
+        # Rina's old task button: she handed it over, she is told so (not "tidak berwenang").
+        pressed = await rina.press(task, "Selesai")
+        await world.idle()
+        said = rina.answer(pressed)
+        assert said is not None
+        assert "Anda sudah melimpahkan tugas ini kepada Dodi" in said["text"], said
+        assert "Senin, 2 November 2026 08:00 WIB" in said["text"]
+        assert "tidak berwenang" not in said["text"]
+
+        await admin.send_command("/riwayat", "1")
+        await world.idle()
+        history = admin.latest("Riwayat")["text"]
+        assert "langkah 2 dilimpahkan dari Rina kepada Dodi" in history, history
+
+        # A unit's task goes to a colleague of that unit only.
+        await world.to_collection()  # a second run
+        await andi.send_command("/tugas")
+        await world.idle()
+        line = next(m for m in reversed(andi.messages) if "Limpahkan" in str(m.get("reply_markup")))
+        await andi.press(line, "Limpahkan")
+        await world.idle()
+        assert buttons(andi.latest("Limpahkan tugas ini kepada siapa")) == [
+            "Budi (Sekretariat)",
+            "✖️ Batal",
+        ]

@@ -8,6 +8,8 @@ from sqlmodel import func, select
 from bot.engine import IncomingFile
 from bot.errors import (
     AlreadyDone,
+    Delegated,
+    DelegateRefused,
     FileRejected,
     FilesRequired,
     InvalidInput,
@@ -193,15 +195,24 @@ async def test_reassign_records_both_names(office: Office) -> None:
     assert [t.number for t in tasks] == [2]
     with pytest.raises(NotAllowed):
         await e.reassign(p("unit1"), tasks[0].assignment_id, p("unit2"))
+    # Only a colleague who could hold it: not the head, not a unit member.
+    for outsider in ("kepala", "unit1", "admin"):
+        with pytest.raises(DelegateRefused):
+            await e.reassign(p("perencana"), tasks[0].assignment_id, p(outsider))
+    assert [
+        c.member_id for c in await e.delegation_candidates(p("perencana"), tasks[0].assignment_id)
+    ] == [p("perencana2")]
     await e.reassign(p("perencana"), tasks[0].assignment_id, p("perencana2"))
     assert await e.tasks(p("perencana")) == []
     assert [t.number for t in await e.tasks(p("perencana2"))] == [2]
-    with pytest.raises(NotAllowed):
+    with pytest.raises(Delegated) as handed:
         await e.upload(p("perencana"), s2.id, IncomingFile(b"PK", "a.xlsx", XLSX))
+    assert handed.value.context["to"] == "Perencana Dua" and handed.value.context["by_you"]
     async with office.db.session() as s:
         ev = (await s.exec(select(Event).where(Event.kind == "reassigned"))).one()
     assert ev.details["by"] == "Perencana Satu" and ev.details["to_member"] == "Perencana Dua"
-    assert ev.details["from_members"] == ["Perencana Satu", "Perencana Dua"]
+    # Who held it before, not the one it goes to.
+    assert ev.details["from_members"] == ["Perencana Satu"]
 
 
 async def test_collection_closed_with_a_reason(office: Office) -> None:

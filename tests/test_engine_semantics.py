@@ -150,7 +150,7 @@ async def test_one_task_and_one_reminder_per_person_with_two_roles(office: Offic
     assert sorted(n.member_id for n in others) == sorted(
         office.id(k) for k in ("kepala", "sekretaris", "perencana", "perencana2")
     )
-    office.clock.set(s5.due_at)
+    office.clock.set(s5.due_at + timedelta(minutes=1))  # late
     await Deadlines(office.engine, OfficeConfig()).sweep()
     reminders = await outbox(office, "reminder", run_step_id=s5.id)
     assert sorted(n.member_id for n in reminders) == sorted(n.member_id for n in others)
