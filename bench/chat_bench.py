@@ -75,6 +75,7 @@ async def main(members_per_unit: int, url: str | None) -> None:
                 invite.run_step_id,
                 world.clock.now() + timedelta(hours=1),
                 "Aula",
+                outside_hours_ok=True,
             )
             [meeting] = await engine.tasks(ids["kepala"])
             world.clock.advance(hours=1)  # step 5 is finished once the meeting has started

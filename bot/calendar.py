@@ -149,6 +149,25 @@ class WorkCalendar:
             return False
         return bool(self._hours.get(day.weekday()))
 
+    def outside_hours(self, moment: datetime) -> dict[str, str] | None:
+        """Why `moment` falls outside the office's days and hours, or None
+        when it is within a working day between opening and closing (a
+        meeting over the midday break is fine): `reason` is non_working_day
+        (with the `holiday` if one) or outside_hours (with `opens`, `closes`)."""
+        local = _aware(moment).astimezone(self.tz)
+        day = local.date()
+        if not self.is_working_day(day):
+            return {"reason": "non_working_day", "holiday": self.holiday_name(day) or ""}
+        spans = self.intervals(day)
+        opens, closes = spans[0][0], spans[-1][1]
+        if not opens <= local < closes:
+            return {
+                "reason": "outside_hours",
+                "opens": opens.strftime("%H:%M"),
+                "closes": closes.strftime("%H:%M"),
+            }
+        return None
+
     def next_working_day(self, after: datetime) -> datetime:
         """09:00 (office time) of the first working day after `after`'s own
         day: a plausible example when asking for a meeting time."""

@@ -24,6 +24,7 @@ from bot.errors import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    OutsideOfficeHours,
     StepNotOpen,
 )
 from bot.models import (
@@ -598,9 +599,17 @@ class Engine(RunQueries):
             return rs
 
     async def schedule_meeting(
-        self, actor_id: int, run_step_id: int, starts_at: datetime, place: str
+        self,
+        actor_id: int,
+        run_step_id: int,
+        starts_at: datetime,
+        place: str,
+        *,
+        outside_hours_ok: bool = False,
     ) -> Meeting:
-        """Set the meeting and invite; the invitation is the step's output."""
+        """Set the meeting and invite; the invitation is the step's output.
+        A time outside the office calendar's days or hours is refused with
+        OutsideOfficeHours until the organiser confirms it (`outside_hours_ok`)."""
         async with self.db.transaction() as s:
             organiser = await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
@@ -617,6 +626,9 @@ class Engine(RunQueries):
                 raise InvalidInput("time_missing")
             if starts_at < self.clock.now():
                 raise InvalidInput("time_past")
+            odd = self.calendar.outside_hours(starts_at)
+            if odd is not None and not outside_hours_ok:
+                raise OutsideOfficeHours(starts_at=iso(starts_at), place=place, **odd)
             meeting = Meeting(
                 run_step_id=rs.id or 0, starts_at=starts_at, place=place, created_by=actor_id
             )

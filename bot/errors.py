@@ -94,3 +94,11 @@ class DelegateRefused(EngineError):
     """The chosen person could not hold the task: only `role` (of `unit`)."""
 
     code = "delegate_refused"
+
+
+class OutsideOfficeHours(EngineError):
+    """A meeting time outside the office calendar's days or hours: asked to
+    confirm before the invitations go out. `reason`, `starts_at` and the
+    calendar's `holiday` or `opens`/`closes` say why."""
+
+    code = "outside_office_hours"

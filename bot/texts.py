@@ -100,6 +100,7 @@ class Texts:
         self.env.filters.update(
             waktu=self.local_time,
             tanggal=self.local_date,
+            hari=self.weekday,
             menit=minutes_text,
             ukuran=size_text,
             pendek=lambda v, n=12: (v or "")[:n],
@@ -121,6 +122,11 @@ class Texts:
         local = moment.astimezone(self.tz)
         text = f"{local.day} {BULAN[local.month - 1]} {local.year} {local:%H:%M} {self.tz_label}"
         return f"{HARI[local.weekday()]}, {text}" if with_day else text
+
+    def weekday(self, value: datetime | str | None) -> str:
+        """'Sabtu': the day of the week in the office time zone."""
+        moment = _as_datetime(value)
+        return HARI[moment.astimezone(self.tz).weekday()] if moment else "-"
 
     def local_date(self, value: datetime | str | None) -> str:
         moment = _as_datetime(value)

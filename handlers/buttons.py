@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import replace
+from datetime import datetime
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -50,6 +51,7 @@ async def on_button(update: Update, context: Context, member: MemberInfo) -> Non
         "dec": _dec,
         "up": _up,
         "mtg": _mtg,
+        "mok": _meeting_ok,
         "view": _view,
         "cls": _cls,
         "acc": _acc,
@@ -127,6 +129,30 @@ async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id
         held=await actions.held_names(context, member),
     )
     return False
+
+
+async def _meeting_ok(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int
+) -> bool:
+    """Ya, tetap: the organiser keeps a meeting time outside office hours."""
+    pending = await services(context).waiting.get(member.id)
+    if (
+        pending is None
+        or pending.kind != "meeting_confirm"
+        or pending.payload.get("run_step_id") != run_step_id
+    ):
+        raise InvalidInput("nothing_to_confirm")
+    starts_at = datetime.fromisoformat(str(pending.payload["starts_at"]))
+    await text.set_meeting(
+        update,
+        context,
+        member,
+        run_step_id,
+        starts_at,
+        str(pending.payload["place"]),
+        confirmed=True,
+    )
+    return True
 
 
 async def _cls(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:

@@ -28,6 +28,7 @@ VERBS: dict[str, frozenset[int]] = {
     "dec": frozenset({2}),
     "send": frozenset({1}),
     "mtg": frozenset({1}),
+    "mok": frozenset({1}),
     "view": frozenset({1}),
     "cls": frozenset({1}),
     "acc": frozenset({1}),

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 
 from bot.engine import Task
-from bot.errors import EngineError, InvalidInput
+from bot.errors import EngineError, InvalidInput, OutsideOfficeHours
 from bot.members import MemberInfo
 from handlers import actions
 from handlers.common import Context, enrolled, keyboard, reply, services, texts
@@ -82,7 +82,7 @@ async def answer_pending(
                 name=stored.original_name,
                 note=text,
             )
-        case "meeting":
+        case "meeting" | "meeting_confirm":  # a new time instead of confirming the odd one
             await schedule(update, context, member, int(data["run_step_id"]), text)
         case "close":
             step = await svc.engine.close_step(member.id, int(data["run_step_id"]), text)
@@ -112,7 +112,46 @@ async def schedule(
     if parsed is None:
         raise InvalidInput("meeting_format", example=meeting_example(context))
     starts_at, place = parsed
-    meeting = await svc.engine.schedule_meeting(member.id, run_step_id, starts_at, place)
+    await set_meeting(update, context, member, run_step_id, starts_at, place)
+
+
+async def set_meeting(
+    update: Update,
+    context: Context,
+    member: MemberInfo,
+    run_step_id: int,
+    starts_at: datetime,
+    place: str,
+    *,
+    confirmed: bool = False,
+) -> None:
+    """Schedule the meeting; a time the engine finds outside office days or
+    hours is asked about first (Ya, tetap / Ubah), nothing sent meanwhile."""
+    svc = services(context)
+    try:
+        meeting = await svc.engine.schedule_meeting(
+            member.id, run_step_id, starts_at, place, outside_hours_ok=confirmed
+        )
+    except OutsideOfficeHours as exc:
+        await svc.waiting.set(
+            member.id,
+            "meeting_confirm",
+            run_step_id=run_step_id,
+            starts_at=starts_at.isoformat(),
+            place=place,
+        )
+        actions = [
+            {"verb": "mok", "args": [run_step_id]},
+            {"verb": "mtg", "args": [run_step_id], "label": "change"},
+        ]
+        await reply(
+            update,
+            context,
+            "confirm_meeting_time",
+            keyboard(texts(context), actions),
+            **exc.context,
+        )
+        return
     await svc.waiting.clear(member.id)
     await reply(update, context, "meeting_ack", starts_at=meeting.starts_at, place=meeting.place)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from bot.models import Run, RunState
 from tests.fakes.world import ADMIN_ID, running_bot
+
+WIB = ZoneInfo("Asia/Jakarta")
 
 
 async def test_hentikan_without_a_reason_shows_the_usage_and_stops_nothing(
@@ -139,3 +143,65 @@ async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom
             "Budi (Sekretariat)",
             "✖️ Batal",
         ]
+
+
+async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
+    tmp_path: Path,
+) -> None:
+    from bot.engine import IncomingFile
+    from tests.support import FORM, XLSX
+
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        e = world.services.engine
+        rid = (await world.services.members.by_telegram(rina.id)).id  # type: ignore[union-attr]
+        await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()
+        [form] = await e.tasks(rid)
+        await e.upload(rid, form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
+        await e.complete(rid, form.run_step_id)
+        [send] = await e.tasks(rid)
+        await e.complete(rid, send.run_step_id)
+        await world.idle()
+        task4 = [m for m in sekretaris.find("Langkah 4") if m.get("reply_markup")][-1]
+        await sekretaris.press(task4, "Atur rapat")
+        await world.idle()
+
+        # Saturday: not a working day. Asked, nothing sent.
+        await sekretaris.send_text("07-11-2026 09:00 Aula")
+        await world.idle()
+        ask = sekretaris.messages[-1]
+        assert "Sabtu, bukan hari kerja" in ask["text"], ask["text"]
+        assert buttons(ask) == ["✅ Ya, tetap", "✏️ Ubah"]
+        assert kepala.find("Undangan rapat") == []
+
+        # Ubah: asked for a new time; 19:00 on a Tuesday is after closing.
+        await sekretaris.press(ask, "Ubah")
+        await world.idle()
+        assert sekretaris.latest("Tulis tanggal, jam dan tempat rapat")
+        await sekretaris.send_text("03-11-2026 19:00 Aula")
+        await world.idle()
+        ask = sekretaris.messages[-1]
+        assert "di luar jam kantor (hari itu 07:30–16:00 WIB)" in ask["text"], ask["text"]
+        assert kepala.find("Undangan rapat") == []
+
+        # Ya, tetap: the organiser keeps it; the invitations go out.
+        await sekretaris.press(ask, "Ya, tetap")
+        await world.idle()
+        assert (
+            "Rapat dijadwalkan Selasa, 3 November 2026 19:00 WIB"
+            in sekretaris.latest("Rapat dijadwalkan")["text"]
+        )
+        assert "3 November 2026 19:00" in kepala.latest("Undangan rapat")["text"]
+
+        # An ordinary working hour (the midday break too) is not asked about.
+        calendar = world.services.engine.calendar
+        assert calendar.outside_hours(datetime(2026, 11, 3, 9, 0, tzinfo=WIB)) is None
+        assert calendar.outside_hours(datetime(2026, 11, 3, 12, 30, tzinfo=WIB)) is None
+        assert calendar.outside_hours(datetime(2026, 11, 3, 7, 0, tzinfo=WIB)) == {
+            "reason": "outside_hours",
+            "opens": "07:30",
+            "closes": "16:00",
+        }
