@@ -42,7 +42,7 @@ from bot.models import (
 )
 from bot.queries import RunQueries
 from bot.sop import Action, Sop, Step
-from bot.storage import extension_of
+from bot.storage import extension_of, photo_name
 from bot.transitions import upload_action
 from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
     ADMIN,
@@ -329,13 +329,6 @@ class Engine(RunQueries):
                     reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
                 )
             checks = self._check_workbook(step, incoming, await self._unit_name(s, a.unit_id))
-            # A file on disk may be large: copy and hash it off the event loop.
-            saved = await asyncio.to_thread(
-                self.storage.save,
-                incoming.data,
-                run_id=run.id or 0,
-                original_name=incoming.original_name,
-            )
             previous = (
                 await s.exec(
                     select(StoredFile)
@@ -357,6 +350,16 @@ class Engine(RunQueries):
             version = 1
             if previous:
                 version = previous[0].version if same_batch else previous[0].version + 1
+            name = incoming.original_name[:255] or "berkas"
+            if incoming.kind == "photo":
+                # Named after the unit (or step) and page; what it was sent as stays on record.
+                page = 1 + sum(1 for f in previous if f.version == version and same_batch)
+                owner = await self._unit_name(s, a.unit_id) or f"langkah {step.number}"
+                name = photo_name(owner, version, page)
+            # A file on disk may be large: copy and hash it off the event loop.
+            saved = await asyncio.to_thread(
+                self.storage.save, incoming.data, run_id=run.id or 0, original_name=name
+            )
             now = self.clock.now()
             stored = StoredFile(
                 run_id=run.id or 0,
@@ -364,7 +367,7 @@ class Engine(RunQueries):
                 assignment_id=a.id,
                 unit_id=a.unit_id,
                 uploader_id=actor_id,
-                original_name=incoming.original_name[:255] or "berkas",
+                original_name=name,
                 mime_type=incoming.mime_type or "application/octet-stream",
                 size=saved.size,
                 sha256=saved.sha256,
@@ -393,6 +396,7 @@ class Engine(RunQueries):
                 version=stored.version,
                 path=stored.storage_path,
                 checks=checks,
+                sent_as=incoming.original_name,
             )
             closed = False
             if step.action == Action.collect:

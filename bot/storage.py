@@ -26,6 +26,14 @@ def extension_of(name: str) -> str:
     return ext if _SAFE_EXT.match(ext) else ""
 
 
+def photo_name(owner: str, version: int, page: int) -> str:
+    """A photo's name people can place: the unit (or step) and the page,
+    e.g. 'foto-bidang-politik-dalam-negeri-1.jpg' ('-v2-1' for a second
+    version); Telegram gives photos no name of their own."""
+    slug = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-")[:80] or "berkas"
+    return f"foto-{slug}-{f'v{version}-' if version > 1 else ''}{page}.jpg"
+
+
 @dataclass(frozen=True)
 class SavedFile:
     relative_path: str

@@ -394,7 +394,10 @@ class Transitions:
                 verbs = [] if step.files == "none" else [up]
                 return [*verbs, TaskAction("ok", (rid,))]
             case Action.decide:
-                return [TaskAction("dec", (rid, i), o.label) for i, o in enumerate(step.outcomes)]
+                return [
+                    TaskAction("dec", (rid, i), o.label, o.icon)
+                    for i, o in enumerate(step.outcomes)
+                ]
             case Action.distribute:
                 return [TaskAction("send", (rid,))]
             case Action.meeting:

@@ -45,9 +45,10 @@ class TaskAction:
     verb: str
     args: tuple[int, ...]
     label: str | None = None  # from the SOP file (a decision's outcome label)
+    icon: str | None = None  # and its emoji
 
     def as_dict(self) -> dict[str, Any]:
-        return {"verb": self.verb, "args": list(self.args), "label": self.label}
+        return {"verb": self.verb, "args": list(self.args), "label": self.label, "icon": self.icon}
 
 
 @dataclass

@@ -72,10 +72,12 @@ def decode(data: str | None) -> tuple[str, tuple[int, ...]] | None:
     return verb, args
 
 
-def button(t: Texts, verb: str, *args: int, label: str | None = None) -> InlineKeyboardButton:
+def button(
+    t: Texts, verb: str, *args: int, label: str | None = None, icon: str | None = None
+) -> InlineKeyboardButton:
     text = (
         t.env.get_template("button.html.j2")
-        .render(verb=verb, label=label or "", yes=bool(args and args[-1]))
+        .render(verb=verb, label=label or "", icon=icon or "", yes=bool(args and args[-1]))
         .strip()
     )
     return InlineKeyboardButton(text, callback_data=encode(verb, *args))
@@ -83,7 +85,10 @@ def button(t: Texts, verb: str, *args: int, label: str | None = None) -> InlineK
 
 def keyboard(t: Texts, actions: Iterable[Mapping[str, Any]] | None) -> InlineKeyboardMarkup | None:
     """Buttons from the engine's action dicts ({verb, args, label}), two a row."""
-    buttons = [button(t, a["verb"], *a["args"], label=a.get("label")) for a in actions or []]
+    buttons = [
+        button(t, a["verb"], *a["args"], label=a.get("label"), icon=a.get("icon"))
+        for a in actions or []
+    ]
     if not buttons:
         return None
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]

@@ -140,6 +140,10 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await p["unit5"].send_album(pages)
         await idle()
         assert len(p["unit5"].find("Tanda terima")) == 2, "\n---\n".join(p["unit5"].texts()[-4:])
+        # Photos are named after the unit and page, not Telegram's message number.
+        slug = "bidang-kewaspadaan-nasional-dan-penanganan-konflik"
+        for page in (1, 2):
+            assert p["unit5"].find(f"foto-{slug}-{page}.jpg"), page
         task7 = with_buttons(p["rina"], "Langkah 7")
 
         # Step 7: validation. Unit 3's workbook has mistakes: returned with a note.
@@ -183,6 +187,8 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await idle()
         assert p["kepala"].documents()[-1]["caption"].startswith("📎 dokumen-kinerja.xlsx")
         task10 = with_buttons(p["kepala"], "Langkah 10")
+        labels = [b["text"] for row in task10["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels[:2] == ["✅ Setujui", "↩️ Kembalikan dengan catatan"], labels
         await p["kepala"].press(task10, "Kembalikan dengan catatan")
         await idle()
         # The SOP file says what note to write (note_prompt).
@@ -266,6 +272,17 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
                 stored = world.services.storage.read(f.storage_path)
                 assert stored == original and f.sha256 == hashlib.sha256(original).hexdigest()
             photos = [f for f in files if f.kind == "photo"]
+            assert [f.original_name for f in photos] == [
+                "foto-bidang-kewaspadaan-nasional-dan-penanganan-konflik-1.jpg",
+                "foto-bidang-kewaspadaan-nasional-dan-penanganan-konflik-2.jpg",
+            ]
+            sent_as = [
+                e.details["sent_as"]
+                for e in (await s.exec(select(Event).where(Event.kind == "file_received"))).all()
+                if e.details["name"].startswith("foto-bidang")
+            ]
+            # What Telegram's message gave is kept as data, beside the new name.
+            assert len(sent_as) == 2 and not set(sent_as) & {f.original_name for f in photos}
             assert [world.services.storage.read(f.storage_path) for f in photos] == pages
             assert {f.version for f in photos} == {1}
             assert {f.review_state for f in photos} == {ReviewState.accepted}

@@ -123,6 +123,13 @@ def test_after_meeting_must_name_a_meeting_step() -> None:
     )
 
 
+def test_decision_buttons_have_an_emoji_from_the_file_or_by_marks() -> None:
+    step = SopRegistry.load().get("pengumpulan-data-kinerja").step("koreksi_kepala")
+    assert [o.icon for o in step.outcomes] == ["✅", "↩️"]
+    own = step.outcomes[0].model_copy(update={"emoji": "🖊"})
+    assert own.icon == "🖊"
+
+
 def test_note_prompt_only_where_a_note_is_asked() -> None:
     sop = SopRegistry.load().get("pengumpulan-data-kinerja")
     assert sop.step("surat_pengantar").note_prompt == "Tuliskan nomor surat pengantar"

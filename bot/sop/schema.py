@@ -78,6 +78,12 @@ class Outcome(Strict):
     marks: Literal["done", "returned"] = "done"
     # Roles told about this outcome besides the next step's actors.
     notify: list[str] = Field(default_factory=list)
+    # Shown before the label on the decision button; by default after `marks`.
+    emoji: str | None = Field(default=None, min_length=1, max_length=8)
+
+    @property
+    def icon(self) -> str:
+        return self.emoji or ("↩️" if self.marks == "returned" else "✅")
 
 
 DEFAULT_ACCEPT = ["pdf", "xlsx", "xls", "ods", "docx", "doc", "odt", "jpg", "jpeg", "png"]
