@@ -484,7 +484,7 @@ class RunQueries(Transitions):
             run = await s.get(Run, run_id)
             if run is None:
                 raise NotFound("run")
-            return self._sop(run).outcome_labels()
+            return (await self._sop(s, run)).outcome_labels()
 
     async def runs(self, *, open_only: bool = True) -> Sequence[Run]:
         async with self.db.session() as s:
@@ -520,7 +520,7 @@ class RunQueries(Transitions):
             if not (ADMIN in roles or await self._may_act(s, actor_id, a)):
                 await self._refuse_if_delegated(s, actor_id, [a])
                 raise NotAllowed(roles=[a.role, ADMIN])
-            sop = self._sop(run)
+            sop = await self._sop(s, run)
             role_name = sop.roles[a.role].name if a.role in sop.roles else a.role
             unit_name = await self._unit_name(s, a.unit_id)
             return [
