@@ -186,7 +186,7 @@ class Engine(RunQueries):
                     member.id or 0,
                     "distributed",
                     f"dist:{rs.id}:{member.id}:{f.id}",
-                    {**context, "name": f.original_name},
+                    {**context, "name": f.original_name, "version": f.version},
                     run=run,
                     run_step_id=rs.id,
                     file_id=f.id,

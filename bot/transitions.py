@@ -303,7 +303,12 @@ class Transitions:
                 )
             ).all()
             if files:
-                return list(files)
+                # Only each uploader's latest version (all its pages): a form
+                # uploaded twice is sent once, as its newest version.
+                latest: dict[int | None, int] = {}
+                for f in files:
+                    latest[f.assignment_id] = max(latest.get(f.assignment_id, 0), f.version)
+                return [f for f in files if f.version == latest[f.assignment_id]]
         return []
 
     async def _notes_since(self, s: AsyncSession, run: Run, rs: RunStep) -> list[dict[str, Any]]:
@@ -373,7 +378,12 @@ class Transitions:
                     member.id,
                     "attachment",
                     f"att:{rs.id}:{member.id}:{f.id}",
-                    {"run_title": run.title, "number": step.number, "name": f.original_name},
+                    {
+                        "run_title": run.title,
+                        "number": step.number,
+                        "name": f.original_name,
+                        "version": f.version,
+                    },
                     run=run,
                     run_step_id=rs.id,
                     file_id=f.id,

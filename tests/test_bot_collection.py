@@ -1,0 +1,74 @@
+"""Steps 2-7 in chat: the form handed to the units, the units' deliveries
+(single files and albums), their review, and closing units that cannot
+deliver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from bot.models import Event, StoredFile
+from tests.fakes.people import FakeUser
+from tests.fakes.world import World, running_bot
+from tests.support import DATA, FORM, UNIT_FILES, XLSX, workbook
+
+UNITS = list(UNIT_FILES)
+
+
+def with_buttons(person: FakeUser, needle: str) -> dict[str, Any]:
+    found = [m for m in person.find(needle) if m.get("reply_markup")]
+    assert found, f"{person.first_name}: no message with buttons and {needle!r}"
+    return found[-1]
+
+
+def labels(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def office(world: World, units: int = 3) -> dict[str, FakeUser]:
+    """The officials and one member for each of the first `units` units."""
+    p = {
+        "kepala": await world.join("kepala", 1001, "Kepala", "kepala_badan"),
+        "sekretaris": await world.join("sekretaris", 1002, "Sekretaris", "sekretaris"),
+        "rina": await world.join("rina", 1003, "Rina", "perencana"),
+        "dodi": await world.join("dodi", 1004, "Dodi", "perencana"),
+    }
+    for i, unit in enumerate(UNITS[:units], start=1):
+        p[f"unit{i}"] = await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
+    return p
+
+
+async def events(world: World, kind: str) -> list[Event]:
+    async with world.services.db.session() as s:
+        return list((await s.exec(select(Event).where(Event.kind == kind))).all())
+
+
+async def test_only_the_latest_form_goes_to_the_units_and_says_its_version(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await office(world, units=2)
+        await p["kepala"].send_command("/mulai", "TW III")
+        await world.idle()
+        task2 = with_buttons(p["rina"], "Langkah 2")
+        await p["rina"].send_document(b"PK draft form", "form-lama.xlsx", XLSX, reply_to=task2)
+        await world.idle()
+        await p["rina"].send_document(FORM, FORM.name, XLSX, reply_to=task2)
+        await world.idle()
+        assert "Versi: 2 (menggantikan versi 1)" in p["rina"].latest("Tanda terima")["text"]
+        await p["rina"].press(task2, "Selesai")
+        await world.idle()
+        await p["dodi"].press(with_buttons(p["dodi"], "Langkah 3"), "Kirim ke semua unit")
+        await world.idle()
+        for key in ("unit1", "unit2"):
+            docs = p[key].documents()
+            assert len(docs) == 1, [d.get("caption") for d in docs]
+            assert f"{FORM.name} (versi 2)" in docs[0]["caption"]
+            sent = world.server.file_bytes(docs[0]["document"]["file_id"])
+            assert sent == FORM.read_bytes()
+        [distributed] = await events(world, "distributed")
+        assert len(distributed.details["files"]) == 1
+        assert world.server.errors() == []
