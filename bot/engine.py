@@ -342,11 +342,6 @@ class Engine(RunQueries):
                 and previous[0].batch == incoming.batch
                 and previous[0].review_state == ReviewState.received
             )
-            if step.action == Action.collect and not same_batch:
-                for old in previous:
-                    if old.review_state == ReviewState.received:
-                        old.review_state = ReviewState.superseded
-                        s.add(old)
             version = 1
             if previous:
                 version = previous[0].version if same_batch else previous[0].version + 1
@@ -360,6 +355,42 @@ class Engine(RunQueries):
             saved = await asyncio.to_thread(
                 self.storage.save, incoming.data, run_id=run.id or 0, original_name=name
             )
+            if previous and not same_batch and not incoming.batch:
+                current = [f for f in previous if f.version == previous[0].version]
+                if (
+                    len(current) == 1
+                    and current[0].sha256 == saved.sha256
+                    and current[0].review_state == ReviewState.received
+                ):
+                    # The same bytes again: nothing new to keep or to review.
+                    await asyncio.to_thread(self.storage.path(saved.relative_path).unlink)
+                    await self._event(
+                        s,
+                        "file_resent",
+                        run=run,
+                        actor_id=actor_id,
+                        run_step_id=rs.id,
+                        file_id=current[0].id,
+                        unit=await self._unit_name(s, a.unit_id),
+                        version=current[0].version,
+                        sha256=saved.sha256,
+                    )
+                    return Receipt(
+                        current[0],
+                        run.title,
+                        step.number,
+                        await self._unit_name(s, a.unit_id),
+                        False,
+                        duplicate=True,
+                    )
+            replaced: list[StoredFile] = []
+            if step.action == Action.collect and not same_batch:
+                for old in previous:
+                    if old.review_state == ReviewState.received:
+                        old.review_state = ReviewState.superseded
+                        s.add(old)
+                        replaced.append(old)
+            stale = await self._stale_reviews(s, replaced)
             now = self.clock.now()
             stored = StoredFile(
                 run_id=run.id or 0,
@@ -434,7 +465,9 @@ class Engine(RunQueries):
                 if rs.state == StepState.open and await self._all_delivered(s, rs):
                     await self._finish_step(s, run, sop, rs, None, outcome="lengkap", note=None)
                     closed = True
-            return Receipt(stored, run.title, step.number, unit_name, closed, checks)
+            return Receipt(
+                stored, run.title, step.number, unit_name, closed, checks, stale_reviews=stale
+            )
 
     async def _all_delivered(self, s: AsyncSession, rs: RunStep) -> bool:
         assignments = (
@@ -488,8 +521,7 @@ class Engine(RunQueries):
                     if rs.state in (StepState.done, StepState.returned)
                     else StepNotOpen()
                 )
-            if stored.review_state != ReviewState.received:
-                raise AlreadyDone(stored.review_state.value)
+            await self._require_unreviewed(s, stored)
             if not accept:
                 note = self._check_note(note, "required")
             now = self.clock.now()

@@ -199,8 +199,7 @@ class RunQueries(Transitions):
                 and await self._validation_for(s, run, sop, step.key) is None
             ):
                 raise AlreadyDone()
-            if stored.review_state != ReviewState.received:
-                raise AlreadyDone(stored.review_state.value)
+            await self._require_unreviewed(s, stored)
             return stored
 
     # ------------------------------------------------------------------ queries

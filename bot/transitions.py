@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.definitions import Definitions
 from bot.errors import (
+    AlreadyDone,
     AmbiguousUnit,
     Delegated,
     InvalidInput,
@@ -38,6 +39,7 @@ from bot.models import (
     Member,
     MemberRole,
     Notification,
+    OutboxState,
     ReviewState,
     Run,
     RunState,
@@ -46,6 +48,7 @@ from bot.models import (
     StoredFile,
     Unit,
 )
+from bot.outbox import drop
 from bot.sop import Action, Sop, SopRegistry, Step
 from bot.storage import FileStorage
 from bot.views import ADMIN, MAX_NOTE, OWING, TaskAction, iso
@@ -797,6 +800,55 @@ class Transitions:
         return all(
             a.state in (AssignmentState.accepted, AssignmentState.closed) for a in assignments
         )
+
+    async def _require_unreviewed(self, s: AsyncSession, stored: StoredFile) -> None:
+        """Refuse a review of a file already decided, or replaced by a newer
+        version (saying which, so the reviewer looks at that one)."""
+        if stored.review_state == ReviewState.received:
+            return
+        if stored.review_state == ReviewState.superseded:
+            newest = (
+                await s.exec(
+                    select(StoredFile)
+                    .where(
+                        StoredFile.run_step_id == stored.run_step_id,
+                        StoredFile.assignment_id == stored.assignment_id,
+                    )
+                    .order_by(col(StoredFile.version).desc(), col(StoredFile.id).desc())
+                )
+            ).first()
+            raise AlreadyDone(
+                "superseded",
+                version=newest.version if newest else stored.version,
+                unit=await self._unit_name(s, stored.unit_id),
+            )
+        raise AlreadyDone(stored.review_state.value)
+
+    async def _stale_reviews(
+        self, s: AsyncSession, files: list[StoredFile]
+    ) -> list[tuple[int, int]]:
+        """Review messages of files just superseded: those not sent yet are
+        dropped; the (chat, message) of those sent are returned, so their
+        buttons can be taken away."""
+        if not files:
+            return []
+        rows = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.template == "file_for_review",
+                    col(Notification.file_id).in_([f.id for f in files]),
+                )
+            )
+        ).all()
+        sent: list[tuple[int, int]] = []
+        for n in rows:
+            if n.state == OutboxState.pending:
+                await drop(s, n, "file_superseded", self.clock.now())
+            elif n.state == OutboxState.sent and n.telegram_message_id is not None:
+                member = await s.get(Member, n.member_id)
+                if member is not None:
+                    sent.append((member.telegram_id, n.telegram_message_id))
+        return sent
 
     def _check_note(self, note: str | None, rule: str, prompt: str | None = None) -> str | None:
         """The note as kept; a missing required one is refused with what

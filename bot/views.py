@@ -143,6 +143,10 @@ class Receipt:
     unit_name: str | None
     step_closed: bool
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # The same bytes as the current version: nothing was stored.
+    duplicate: bool = False
+    # (chat id, message id) of review messages of the version just replaced.
+    stale_reviews: list[tuple[int, int]] = field(default_factory=list)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -3,6 +3,7 @@ storing a file. Buttons, replies and files all end up here."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 from telegram import Update
@@ -187,6 +188,22 @@ async def store_file(
         if ours:
             source.unlink(missing_ok=True)
     f = receipt.file
+    if receipt.duplicate:
+        await reply(
+            update,
+            context,
+            "file_duplicate",
+            name=f.original_name,
+            version=f.version,
+            at=f.received_at,
+            unit=receipt.unit_name,
+        )
+        return
+    for chat_id, message_id in receipt.stale_reviews:
+        # The replaced version's review message: its buttons would act on an
+        # old file. Already edited or too old to edit: the press is refused.
+        with suppress(BadRequest):
+            await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
     await reply(
         update,
         context,

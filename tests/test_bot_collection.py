@@ -4,6 +4,7 @@ deliver."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlmodel import select
 from bot.models import Event, StoredFile
 from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
-from tests.support import DATA, FORM, UNIT_FILES, XLSX, workbook
+from tests.support import FORM, UNIT_FILES, XLSX, workbook
 
 UNITS = list(UNIT_FILES)
 
@@ -71,4 +72,41 @@ async def test_only_the_latest_form_goes_to_the_units_and_says_its_version(
             assert sent == FORM.read_bytes()
         [distributed] = await events(world, "distributed")
         assert len(distributed.details["files"]) == 1
+        assert world.server.errors() == []
+
+
+async def test_identical_resend_and_a_replaced_version_review(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await office(world)
+        await world.to_collection()
+        unit1, rina = p["unit1"], p["rina"]
+        first = workbook(UNITS[0], 1)
+        await unit1.send_document(first, "kinerja.xlsx", XLSX)
+        await world.idle()
+        await unit1.send_document(first, "kinerja-lagi.xlsx", XLSX)
+        await world.idle()
+        said = unit1.messages[-1]["text"]
+        assert "Berkas yang sama sudah diterima (versi 1," in said, said
+        async with world.services.db.session() as s:
+            files = (await s.exec(select(StoredFile))).all()
+            assert len([f for f in files if f.unit_id]) == 1
+        assert len(rina.find("Berkas masuk dari Sekretariat")) == 1
+        assert len(await events(world, "file_resent")) == 1
+
+        # A new version: the old review message loses its buttons, and a
+        # press on it (from a stale copy) says it was replaced.
+        old = copy.deepcopy(with_buttons(rina, "Berkas masuk dari Sekretariat"))
+        await unit1.send_document(workbook(UNITS[0], 2), "kinerja-v2.xlsx", XLSX)
+        await world.idle()
+        assert "Versi: 2" in unit1.latest("Tanda terima")["text"]
+        reviews = rina.find("Berkas masuk dari Sekretariat")
+        assert len(reviews) == 2
+        assert not reviews[0].get("reply_markup") and reviews[1].get("reply_markup")
+        pressed = await rina.press(old, "Terima")
+        await world.idle()
+        answer = rina.answer(pressed)
+        assert answer and "sudah diganti versi 2 dari Sekretariat" in answer["text"], answer
+        await rina.press(reviews[1], "Terima")
+        await world.idle()
+        assert rina.latest("diterima")
         assert world.server.errors() == []
