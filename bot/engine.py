@@ -48,6 +48,7 @@ from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
     ADMIN,
     MAX_TITLE,
     OWING,
+    Closure,
     IncomingFile,
     Receipt,
     Task,
@@ -320,7 +321,7 @@ class Engine(RunQueries):
             if a.state == AssignmentState.accepted:
                 raise AlreadyDone("accepted")
             if a.state == AssignmentState.closed:
-                raise StepNotOpen()
+                raise await self._closed_refusal(s, run, a)
             reason = self.check_file(
                 step, incoming.original_name, incoming.mime_type, incoming.kind, incoming.size
             )
@@ -589,11 +590,15 @@ class Engine(RunQueries):
                 )
             return stored
 
-    async def close_step(self, actor_id: int, run_step_id: int, reason: str) -> RunStep:
-        """Close a collection or validation although units are missing; the
-        reason is recorded."""
+    async def close_step(
+        self, actor_id: int, run_step_id: int, reason: str, *, unit_id: int | None = None
+    ) -> Closure:
+        """Close a unit that cannot deliver (`unit_id`), or every unit still
+        owing; the reason is recorded per unit and its members are told. The
+        collection (or its validation) is done once every unit has delivered
+        or been closed."""
         async with self.db.transaction() as s:
-            await self._member(s, actor_id)
+            actor = await self._member(s, actor_id)
             run, rs = await self._run_step(s, run_step_id)
             sop = await self._sop(s, run)
             step = sop.step(rs.step_key)
@@ -611,28 +616,61 @@ class Engine(RunQueries):
             target = rs
             if step.action == Action.validate:
                 target = await self._latest_step(s, run, step.collection or "") or rs
-            pending = []
-            for a in (
-                await s.exec(select(Assignment).where(Assignment.run_step_id == target.id))
-            ).all():
-                if a.state not in (AssignmentState.accepted, AssignmentState.closed):
-                    if step.action == Action.collect and a.state == AssignmentState.delivered:
-                        continue
-                    pending.append(await self._unit_name(s, a.unit_id))
-                    a.state, a.updated_at = AssignmentState.closed, self.clock.now()
-                    s.add(a)
-            await self._event(
-                s,
-                "step_closed",
-                run=run,
-                actor_id=actor_id,
-                run_step_id=rs.id,
-                step=step.number,
-                reason=reason,
-                pending_units=pending,
-            )
-            await self._finish_step(s, run, sop, rs, actor_id, outcome="ditutup", note=reason)
-            return rs
+            chosen = await self._closable(s, step, target)
+            if unit_id is not None:
+                chosen = [a for a in chosen if a.unit_id == unit_id]
+                if not chosen:
+                    raise AlreadyDone()  # the unit delivered, or was closed, meanwhile
+            now = self.clock.now()
+            context = self._step_context(run, sop, step, rs)
+            closed = []
+            for a in chosen:
+                unit = await self._unit_name(s, a.unit_id)
+                closed.append(unit or "")
+                a.state, a.note, a.updated_at = AssignmentState.closed, reason, now
+                s.add(a)
+                await s.flush()
+                await self._event(
+                    s,
+                    "unit_closed",
+                    run=run,
+                    actor_id=actor_id,
+                    run_step_id=rs.id,
+                    assignment_id=a.id,
+                    step=step.number,
+                    unit=unit,
+                    reason=reason,
+                    by=actor.name,
+                )
+                for m in await self._assignees(s, a):
+                    await self._notify(
+                        s,
+                        m.id or 0,
+                        "unit_closed",
+                        f"unit_closed:{a.id}:{m.id}",
+                        {**context, "unit_name": unit, "reason": reason, "by": actor.name},
+                        run=run,
+                        run_step_id=rs.id,
+                        assignment_id=a.id,
+                    )
+            waiting = [
+                await self._unit_name(s, a.unit_id) or ""
+                for a in await self._closable(s, step, target)
+            ]
+            done = not waiting
+            if done:
+                await self._event(
+                    s,
+                    "step_closed",
+                    run=run,
+                    actor_id=actor_id,
+                    run_step_id=rs.id,
+                    step=step.number,
+                    reason=reason,
+                    pending_units=closed,
+                )
+                await self._finish_step(s, run, sop, rs, actor_id, outcome="ditutup", note=reason)
+            return Closure(rs, closed, done, waiting)
 
     async def schedule_meeting(
         self,

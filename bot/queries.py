@@ -95,9 +95,31 @@ class RunQueries(Transitions):
             a = await self._assignment_for(s, actor_id, rs, unit_id)
             if a.state == AssignmentState.accepted:
                 raise AlreadyDone("accepted")
+            if a.state == AssignmentState.closed and step.action == Action.collect:
+                raise await self._closed_refusal(s, run, a)
             if a.state in (AssignmentState.closed, AssignmentState.done):
                 raise AlreadyDone()
             return self._task(run, step, rs, a, await self._unit_name(s, a.unit_id))
+
+    async def closable_units(
+        self, actor_id: int, run_step_id: int
+    ) -> tuple[Task, list[tuple[int, str]]]:
+        """The units the reviewer may close on this step now, for the choice
+        of one unit or all of them."""
+        task = await self.authorize(actor_id, run_step_id, purpose="close")
+        async with self.db.session() as s:
+            rs = await s.get(RunStep, run_step_id)
+            run = await s.get(Run, rs.run_id) if rs else None
+            assert rs is not None and run is not None
+            sop = await self._sop(s, run)
+            step = sop.step(rs.step_key)
+            target = rs
+            if step.action == Action.validate:
+                target = await self._latest_step(s, run, step.collection or "") or rs
+            return task, [
+                (a.unit_id or 0, await self._unit_name(s, a.unit_id) or "")
+                for a in await self._closable(s, step, target)
+            ]
 
     async def require_role(self, actor_id: int, roles: Sequence[str]) -> None:
         """Refuse unless the member holds one of `roles` (admins always may)."""
@@ -254,6 +276,28 @@ class RunQueries(Transitions):
                     ]
                     tasks.append(follow)
             return tasks
+
+    async def closed_for(self, member_id: int) -> StepNotOpen | None:
+        """Why a file sent without context is not taken, when the member's unit
+        was closed on a collection that still runs (else None)."""
+        async with self.db.session() as s:
+            rows = (
+                await s.exec(
+                    select(Assignment, RunStep, Run)
+                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(Run.state == RunState.open, Assignment.state == AssignmentState.closed)
+                    .order_by(col(Assignment.updated_at).desc())
+                )
+            ).all()
+            for a, rs, run in rows:
+                sop = await self._sop(s, run)
+                if sop.step(rs.step_key).action != Action.collect:
+                    continue
+                live = rs.state == StepState.open or await self._collection_live(s, run, sop, rs)
+                if live and await self._may_act(s, member_id, a):
+                    return await self._closed_refusal(s, run, a)
+        return None
 
     async def upload_targets(self, member_id: int) -> list[Task]:
         """Tasks that take a file now (for a file sent without context)."""

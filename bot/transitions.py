@@ -29,6 +29,7 @@ from bot.errors import (
     NoteRequired,
     NotFound,
     RunClosed,
+    StepNotOpen,
     WrongUnit,
 )
 from bot.models import (
@@ -799,6 +800,41 @@ class Transitions:
         ).all()
         return all(
             a.state in (AssignmentState.accepted, AssignmentState.closed) for a in assignments
+        )
+
+    async def _closable(self, s: AsyncSession, step: Step, target: RunStep) -> list[Assignment]:
+        """The units a collection still waits for: at the collection, those
+        that have not delivered; at its validation, those not yet accepted."""
+        assignments = (
+            await s.exec(
+                select(Assignment)
+                .where(Assignment.run_step_id == target.id)
+                .order_by(col(Assignment.unit_id))
+            )
+        ).all()
+        if step.action == Action.collect:
+            return [a for a in assignments if a.state in OWING]
+        return [
+            a
+            for a in assignments
+            if a.state not in (AssignmentState.accepted, AssignmentState.closed)
+        ]
+
+    async def _closed_refusal(self, s: AsyncSession, run: Run, a: Assignment) -> StepNotOpen:
+        """Why a closed unit may no longer act: who closed it and why."""
+        by = None
+        for e in (
+            await s.exec(
+                select(Event)
+                .where(Event.run_id == run.id, Event.kind == "unit_closed")
+                .order_by(col(Event.seq).desc())
+            )
+        ).all():
+            if e.details.get("assignment_id") == a.id:
+                by = e.details.get("by")
+                break
+        return StepNotOpen(
+            "unit_closed", unit=await self._unit_name(s, a.unit_id), by=by, reason=a.note
         )
 
     async def _require_unreviewed(self, s: AsyncSession, stored: StoredFile) -> None:

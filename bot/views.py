@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.models import (
     AssignmentState,
+    RunStep,
     StoredFile,
 )
 
@@ -147,6 +148,17 @@ class Receipt:
     duplicate: bool = False
     # (chat id, message id) of review messages of the version just replaced.
     stale_reviews: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Closure:
+    """What closing units did: the units closed now, whether that finished
+    the step, and the units still awaited otherwise."""
+
+    step: RunStep
+    units: list[str]
+    step_done: bool
+    waiting: list[str]
 
 
 def iso(value: datetime | None) -> str | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.errors import AmbiguousUnit, HeldGone, InvalidInput
+from bot.errors import AlreadyDone, AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
 from bot.texts import CAPTION_LIMIT
 from handlers import actions, text, uploads
@@ -155,11 +155,45 @@ async def _meeting_ok(
     return True
 
 
-async def _cls(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+async def _cls(
+    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int = -1
+) -> bool:
+    """Tutup dengan alasan: first which unit (one button per unit still
+    awaited, and one for all of them), then the reason for that choice."""
     svc = services(context)
-    await svc.engine.authorize(member.id, run_step_id, purpose="close")
-    await svc.waiting.set(member.id, "close", run_step_id=run_step_id)
-    await reply(update, context, "prompt_close", held=await actions.held_names(context, member))
+    task, units = await svc.engine.closable_units(member.id, run_step_id)
+    t = texts(context)
+    if unit_id < 0:
+        rows = [[button(t, "cls", run_step_id, uid, label=name[:60])] for uid, name in units]
+        if len(units) > 1:
+            label = t.render("close_label", action=task.action, count=len(units))
+            rows.append([button(t, "cls", run_step_id, 0, label=label[:60])])
+        rows.append([button(t, "cancel")])
+        await reply(
+            update,
+            context,
+            "pick_close",
+            InlineKeyboardMarkup(rows),
+            run_title=task.run_title,
+            number=task.number,
+            action=task.action,
+            units=[name for _, name in units],
+        )
+        return False
+    names = [name for uid, name in units if unit_id in (0, uid)]
+    if not names and units:
+        raise AlreadyDone()  # that unit delivered, or was closed, meanwhile
+    await svc.waiting.set(
+        member.id, "close", run_step_id=run_step_id, unit_id=unit_id or None, units=names
+    )
+    await reply(
+        update,
+        context,
+        "prompt_close",
+        number=task.number,
+        units=names,
+        held=await actions.held_names(context, member),
+    )
     return False
 
 

@@ -30,7 +30,7 @@ VERBS: dict[str, frozenset[int]] = {
     "mtg": frozenset({1}),
     "mok": frozenset({1}),
     "view": frozenset({1}),
-    "cls": frozenset({1}),
+    "cls": frozenset({1, 2}),
     "acc": frozenset({1}),
     "dlg": frozenset({1}),
     "to": frozenset({2}),

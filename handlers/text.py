@@ -85,9 +85,24 @@ async def answer_pending(
         case "meeting" | "meeting_confirm":  # a new time instead of confirming the odd one
             await schedule(update, context, member, int(data["run_step_id"]), text)
         case "close":
-            step = await svc.engine.close_step(member.id, int(data["run_step_id"]), text)
+            unit_id = data.get("unit_id")
+            closure = await svc.engine.close_step(
+                member.id,
+                int(data["run_step_id"]),
+                text,
+                unit_id=int(unit_id) if unit_id else None,
+            )
             await svc.waiting.clear(member.id)
-            await reply(update, context, "closed_ack", number=step.number, reason=text)
+            await reply(
+                update,
+                context,
+                "closed_ack",
+                number=closure.step.number,
+                reason=text.strip(),
+                units=closure.units,
+                step_done=closure.step_done,
+                waiting=closure.waiting,
+            )
         case "note_ready":
             task = await svc.engine.authorize(member.id, int(data["run_step_id"]))
             await keep_note(update, context, member, task, text)

@@ -126,6 +126,9 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
     if target is None:
         options = await svc.engine.upload_targets(member.id)
         if not options:
+            closed = await svc.engine.closed_for(member.id)
+            if closed is not None:
+                raise closed
             await reply(update, context, "no_upload_expected")
             return
         if len(options) == 1:

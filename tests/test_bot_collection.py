@@ -110,3 +110,62 @@ async def test_identical_resend_and_a_replaced_version_review(tmp_path: Path) ->
         await world.idle()
         assert rina.latest("diterima")
         assert world.server.errors() == []
+
+
+async def test_close_one_unit_then_the_rest_and_the_units_are_told(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await office(world)
+        await world.to_collection()
+        rina, unit2 = p["rina"], p["unit2"]
+        await p["unit1"].send_document(workbook(UNITS[0]), "kinerja.xlsx", XLSX)
+        await rina.send_command("/tugas")
+        await world.idle()
+        await rina.press(with_buttons(rina, "Langkah 6"), "Tutup dengan alasan")
+        await world.idle()
+        choice = rina.messages[-1]
+        # The prompt names the units that have not delivered, and a button each.
+        assert "belum mengirim: " + ", ".join(UNITS[1:]) in choice["text"], choice["text"]
+        assert "tidak dapat lagi mengirim" in choice["text"]
+        assert labels(choice)[:4] == [f"🔒 {u}"[:62] for u in UNITS[1:]]
+        assert "Semua unit yang belum mengirim (4)" in labels(choice)[4]
+
+        await rina.press(choice, UNITS[1])
+        await world.idle()
+        assert UNITS[1] in rina.messages[-1]["text"]
+        await rina.send_text("Bidang sedang dinas luar sampai akhir bulan.")
+        await world.idle()
+        ack = rina.messages[-1]["text"]
+        assert f"ditutup untuk: {UNITS[1]}" in ack and "Masih ditunggu: " in ack, ack
+        told = unit2.latest("Pengumpulan ditutup")["text"]
+        assert "Ditutup oleh Rina" in told and "dinas luar sampai akhir bulan" in told
+        assert not p["unit3"].find("Pengumpulan ditutup")
+        assert not [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
+
+        # The closed unit's task buttons and files get a clear answer.
+        pressed = await unit2.press(with_buttons(unit2, "Langkah 6"), "Unggah berkas")
+        await world.idle()
+        answer = unit2.answer(pressed)
+        assert answer and "sudah ditutup oleh Rina" in answer["text"], answer
+        await unit2.send_document(workbook(UNITS[1]), "telat.xlsx", XLSX)
+        await world.idle()
+        assert "sudah ditutup oleh Rina" in unit2.messages[-1]["text"]
+        assert not unit2.find("tidak ada tugas Anda yang meminta berkas")
+
+        # Then all the others at once: the step is done.
+        await rina.press(with_buttons(rina, "Langkah 6"), "Tutup dengan alasan")
+        await world.idle()
+        choice = rina.messages[-1]
+        await rina.press(choice, "Semua unit yang belum mengirim (3)")
+        await world.idle()
+        assert ", ".join(UNITS[2:]) in rina.messages[-1]["text"]
+        await rina.send_text("Batas waktu internal habis.")
+        await world.idle()
+        assert "Langkah 6 selesai" in rina.latest("ditutup untuk")["text"]
+        assert "Batas waktu internal habis" in p["unit3"].latest("Pengumpulan ditutup")["text"]
+        assert [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
+        closed = await events(world, "unit_closed")
+        assert sorted(e.details["unit"] for e in closed) == sorted(UNITS[1:])
+        reasons = {e.details["unit"]: e.details["reason"] for e in closed}
+        assert reasons[UNITS[1]].startswith("Bidang sedang dinas luar")
+        assert reasons[UNITS[4]] == "Batas waktu internal habis."
+        assert world.server.errors() == []
