@@ -79,3 +79,44 @@ async def test_failures_and_blocking_are_injected() -> None:
         big = server.store_file(b"x", declared_size=21 * 2**20)
         too_big = await call(server, "getFile", file_id=big["file_id"])
         assert too_big.json()["description"] == "Bad Request: file is too big"
+
+
+async def test_send_media_group_is_checked_like_telegram() -> None:
+    async with FakeBotApi() as server:
+        ids = [server.store_file(f"page {i}".encode())["file_id"] for i in range(11)]
+
+        def album(items: list[dict[str, str]]) -> str:
+            return json.dumps(items)
+
+        photos = [{"type": "photo", "media": i} for i in ids]
+        ok = await call(server, "sendMediaGroup", chat_id=5, media=album(photos[:3]))
+        result = ok.json()["result"]
+        assert ok.status_code == 200 and len(result) == 3
+        assert len({m["media_group_id"] for m in result}) == 1
+        for items, error in (
+            (photos[:1], "must be 2-10"),
+            (photos, "must be 2-10"),
+            ([photos[0], {"type": "document", "media": ids[1]}], "can't be mixed"),
+            ([{**photos[0], "caption": "x" * 1025}, photos[1]], "caption is too long"),
+            ([photos[0], {"type": "photo", "media": "no-such-file"}], "wrong file identifier"),
+            ([photos[0], {"type": "photo", "media": "attach://missing"}], "wrong file"),
+        ):
+            refused = await call(server, "sendMediaGroup", chat_id=5, media=album(items))
+            assert refused.status_code == 400 and error in refused.json()["description"], items
+        docs = [{"type": "document", "media": i, "caption": "<b>hal</b>"} for i in ids[:2]]
+        ok = await call(
+            server, "sendMediaGroup", chat_id=5, media=album(docs[:1] + docs[1:]), parse_mode="HTML"
+        )
+        assert ok.status_code == 200, ok.json()
+        # A file uploaded with the request, named by attach://.
+        async with httpx.AsyncClient() as client:
+            uploaded = await client.post(
+                f"{server.base_url}{server.token}/sendMediaGroup",
+                data={
+                    "chat_id": "5",
+                    "media": album([photos[0], {"type": "photo", "media": "attach://p1"}]),
+                },
+                files={"p1": ("p1.jpg", b"\xff\xd8 new page", "image/jpeg")},
+            )
+        assert uploaded.status_code == 200, uploaded.json()
+        assert len(server.messages(5)) == 7
