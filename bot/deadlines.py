@@ -131,6 +131,12 @@ class Deadlines:
         is logged and skipped; the other runs still get their reminders."""
         result = SweepResult()
         now = self.clock.now()
+        try:
+            # Albums complete at any hour: their review and receipt go out.
+            await self.engine.settle_albums()
+        except Exception:
+            log.exception("settling albums failed")
+            result.errors += 1
         if not self.calendar.is_open(now):
             return result
         async with self.db.session() as s:
@@ -554,6 +560,9 @@ class Deadlines:
                 late = self.calendar.working_minutes_between(rs.due_at, now)
                 periods = int(late // repeat) + 1
                 moments.append(self.calendar.add_working_minutes(rs.due_at, periods * repeat))
+        album = await self.engine.album_due()
+        if album is not None:
+            moments.append(album)
         return min(moments)
 
     # ------------------------------------------------------------ admin controls

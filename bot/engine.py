@@ -9,7 +9,7 @@ Telegram; callers pass member ids and plain values.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -33,6 +33,7 @@ from bot.models import (
     Attendance,
     Meeting,
     Member,
+    Notification,
     ReviewState,
     Run,
     RunState,
@@ -56,6 +57,10 @@ from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
     iso,
 )
 from bot.workbook import WORKBOOK_EXTENSIONS, BrokenWorkbook, inspect_workbook
+
+# The pages of an album arrive as separate updates, usually within a second;
+# this long after the last one the album counts as complete.
+ALBUM_QUIET = timedelta(seconds=5)
 
 
 class Engine(RunQueries):
@@ -431,12 +436,17 @@ class Engine(RunQueries):
                 sent_as=incoming.original_name,
             )
             closed = False
+            page = None
             if step.action == Action.collect:
                 a.state, a.updated_at = AssignmentState.delivered, now
                 s.add(a)
                 await s.flush()
+                if incoming.batch:
+                    # One page of an album: reviewed as a whole once complete
+                    # (settle_albums), never page by page.
+                    page = len(await self._album_pages(s, stored))
                 reviewer = step.reviewer
-                if reviewer:
+                if reviewer and page is None:
                     context = {
                         **self._step_context(run, sop, step, rs),
                         "unit_name": unit_name,
@@ -463,12 +473,164 @@ class Engine(RunQueries):
                             run_step_id=rs.id,
                             file_id=stored.id,
                         )
-                if rs.state == StepState.open and await self._all_delivered(s, rs):
+                if (
+                    page is None
+                    and rs.state == StepState.open
+                    and await self._all_delivered(s, rs)
+                    and not await self._open_albums(s, rs)
+                ):
                     await self._finish_step(s, run, sop, rs, None, outcome="lengkap", note=None)
                     closed = True
             return Receipt(
-                stored, run.title, step.number, unit_name, closed, checks, stale_reviews=stale
+                stored,
+                run.title,
+                step.number,
+                unit_name,
+                closed,
+                checks,
+                stale_reviews=stale,
+                page=page,
             )
+
+    # ------------------------------------------------------------------ albums
+
+    async def _open_albums(
+        self, s: AsyncSession, rs: RunStep | None = None
+    ) -> dict[tuple[int, int], list[StoredFile]]:
+        """Albums received for review whose completion was not yet settled
+        (the uploader's album_received notice marks it), by (assignment, version)."""
+        query = (
+            select(StoredFile)
+            .where(
+                col(StoredFile.batch).is_not(None),
+                col(StoredFile.assignment_id).is_not(None),
+                StoredFile.review_state == ReviewState.received,
+            )
+            .order_by(col(StoredFile.id))
+        )
+        if rs is not None:
+            query = query.where(StoredFile.run_step_id == rs.id)
+        groups: dict[tuple[int, int], list[StoredFile]] = {}
+        for f in (await s.exec(query)).all():
+            groups.setdefault((f.assignment_id or 0, f.version), []).append(f)
+        for key, pages in list(groups.items()):
+            marker = f"album:{key[0]}:{key[1]}"
+            if (await s.exec(select(Notification.id).where(Notification.key == marker))).first():
+                del groups[key]
+                continue
+            # Only a unit's delivery in a running collection is reviewed.
+            run = await s.get(Run, pages[0].run_id)
+            owner = await s.get(RunStep, pages[0].run_step_id)
+            if (
+                run is None
+                or owner is None
+                or run.state != RunState.open
+                or (await self._sop(s, run)).step(owner.step_key).action != Action.collect
+            ):
+                del groups[key]
+        return groups
+
+    async def album_due(self) -> datetime | None:
+        """When the oldest album still arriving counts as complete."""
+        async with self.db.session() as s:
+            albums = await self._open_albums(s)
+        # One already due is the next sweep's (never a moment in the past,
+        # which would fire the timer again at once).
+        now = self.clock.now()
+        ends = [pages[-1].received_at + ALBUM_QUIET for pages in albums.values()]
+        ends = [end for end in ends if end > now]
+        return min(ends) if ends else None
+
+    async def settle_albums(self, *, batch: str | None = None) -> int:
+        """An album's pages arrive as separate messages. Once the last has come
+        (ALBUM_QUIET passed since it, or the sender moved on: `batch`), the
+        album is one delivery: the reviewers get one review with every page,
+        the sender is told how many pages were kept, and the collection
+        closes if every unit is in. Returns how many albums were settled."""
+        cutoff = self.clock.now() - ALBUM_QUIET
+        settled = 0
+        async with self.db.transaction() as s:
+            for (assignment_id, _version), pages in (await self._open_albums(s)).items():
+                if pages[-1].received_at > cutoff and pages[0].batch != batch:
+                    continue
+                run, rs = await self._run_step(s, pages[0].run_step_id)
+                sop = await self._sop(s, run)
+                step = sop.step(rs.step_key)
+                a = await s.get(Assignment, assignment_id)
+                if a is None:
+                    continue
+                await self._settle_album(s, run, sop, step, rs, a, pages)
+                settled += 1
+        return settled
+
+    async def _settle_album(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        step: Step,
+        rs: RunStep,
+        a: Assignment,
+        pages: list[StoredFile],
+    ) -> None:
+        first = pages[0]
+        unit_name = await self._unit_name(s, a.unit_id)
+        uploader = await s.get(Member, first.uploader_id)
+        await self._event(
+            s,
+            "album_complete",
+            run=run,
+            actor_id=None,
+            run_step_id=rs.id,
+            unit=unit_name,
+            version=first.version,
+            files=[f.id for f in pages],
+        )
+        context = {
+            **self._step_context(run, sop, step, rs),
+            "unit_name": unit_name,
+            "name": first.original_name,
+            "pages": len(pages),
+            "album": [f.id for f in pages],
+            "size": sum(f.size for f in pages),
+            "version": first.version,
+            "by": uploader.name if uploader else "",
+            "sha256": first.sha256,
+            "file_id": first.id,
+            "checks": [],
+            "actions": [
+                TaskAction("acc", (first.id or 0,)).as_dict(),
+                TaskAction("ret", (first.id or 0,)).as_dict(),
+            ],
+        }
+        if step.reviewer:
+            for m in await self._holders(s, step.reviewer):
+                await self._notify(
+                    s,
+                    m.id or 0,
+                    "file_for_review",
+                    f"review:{a.id}:{first.version}:{m.id}",
+                    context,
+                    run=run,
+                    run_step_id=rs.id,
+                    file_id=first.id,
+                )
+        others = [k for k in await self._open_albums(s, rs) if k != (a.id, first.version)]
+        closed = False
+        if rs.state == StepState.open and not others and await self._all_delivered(s, rs):
+            await self._finish_step(s, run, sop, rs, None, outcome="lengkap", note=None)
+            closed = True
+        # The notice to the sender also marks the album as settled.
+        await self._notify(
+            s,
+            first.uploader_id,
+            "album_received",
+            f"album:{a.id}:{first.version}",
+            {**context, "album": None, "actions": [], "closed": closed},
+            run=run,
+            run_step_id=rs.id,
+            assignment_id=a.id,
+        )
 
     async def _all_delivered(self, s: AsyncSession, rs: RunStep) -> bool:
         assignments = (
@@ -565,6 +727,7 @@ class Engine(RunQueries):
                 "version": stored.version,
                 "note": note,
                 "by": reviewer.name,
+                "pages": len(pages),
             }
             if a is not None:
                 for m in await self._assignees(s, a):

@@ -341,13 +341,17 @@ class RunQueries(Transitions):
                     )
                 ).all()
                 live = [f for f in files if f.review_state != ReviewState.superseded]
+                pages = sorted(
+                    (f for f in live if f.version == live[0].version), key=lambda f: f.id or 0
+                )
                 result.append(
                     UnitDelivery(
                         assignment_id=a.id or 0,
                         unit_id=a.unit_id or 0,
                         unit_name=await self._unit_name(s, a.unit_id) or "",
                         state=a.state.value,
-                        file=live[0] if live else None,
+                        file=pages[0] if pages else None,
+                        pages=pages,
                         versions=len(files),
                         has_members=await self._staffed(s, a, held),
                     )
@@ -535,6 +539,15 @@ class RunQueries(Transitions):
             if open_only:
                 query = query.where(Run.state == RunState.open)
             return (await s.exec(query)).all()
+
+    async def pages(self, file_id: int) -> list[StoredFile]:
+        """The pages of the delivery a file belongs to (itself alone when it
+        is no album), so a review can say it covered all of them."""
+        async with self.db.session() as s:
+            stored = await s.get(StoredFile, file_id)
+            if stored is None:
+                raise NotFound("file")
+            return await self._album_pages(s, stored)
 
     async def file(self, file_id: int) -> StoredFile:
         async with self.db.session() as s:

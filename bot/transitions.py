@@ -802,6 +802,22 @@ class Transitions:
             a.state in (AssignmentState.accepted, AssignmentState.closed) for a in assignments
         )
 
+    async def _album_pages(self, s: AsyncSession, stored: StoredFile) -> list[StoredFile]:
+        """Every page of the version `stored` belongs to, in the order sent."""
+        return list(
+            (
+                await s.exec(
+                    select(StoredFile)
+                    .where(
+                        StoredFile.run_step_id == stored.run_step_id,
+                        StoredFile.assignment_id == stored.assignment_id,
+                        StoredFile.version == stored.version,
+                    )
+                    .order_by(col(StoredFile.id))
+                )
+            ).all()
+        )
+
     async def _closable(self, s: AsyncSession, step: Step, target: RunStep) -> list[Assignment]:
         """The units a collection still waits for: at the collection, those
         that have not delivered; at its validation, those not yet accepted."""

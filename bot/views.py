@@ -134,6 +134,8 @@ class UnitDelivery:
     file: StoredFile | None
     versions: int
     has_members: bool = True
+    # Every page of the latest version (one for a single file).
+    pages: list[StoredFile] = field(default_factory=list)
 
 
 @dataclass
@@ -148,6 +150,8 @@ class Receipt:
     duplicate: bool = False
     # (chat id, message id) of review messages of the version just replaced.
     stale_reviews: list[tuple[int, int]] = field(default_factory=list)
+    # A page of an album: how many pages of it have arrived so far.
+    page: int | None = None
 
 
 @dataclass

@@ -218,4 +218,11 @@ async def store_file(
         number=receipt.step_number,
         closed=receipt.step_closed,
         checks=receipt.checks,
+        page=receipt.page,
     )
+    if receipt.page is not None:
+        # The album counts as complete a quiet moment after its last page:
+        # the deadline timer is set again so that it settles then.
+        deadlines = context.bot_data.get("deadlines")
+        if deadlines is not None:
+            deadlines.arm(context.application)

@@ -22,6 +22,7 @@ from handlers.common import (
     enrolled,
     keyboard,
     reply,
+    send_pages,
     services,
     texts,
 )
@@ -215,11 +216,17 @@ async def _view(update: Update, context: Context, member: MemberInfo, run_step_i
             unit=d.unit_name,
             name=f.original_name,
             version=f.version,
-            size=f.size,
+            size=sum(p.size for p in d.pages) if d.pages else f.size,
             sha256=f.sha256,
             at=f.received_at,
+            pages=len(d.pages),
         )
         markup = keyboard(t, [{"verb": "acc", "args": [f.id]}, {"verb": "ret", "args": [f.id]}])
+        if len(d.pages) > 1:
+            # Every page of the album, then one Terima / Kembalikan for all.
+            await send_pages(context.bot, chat.id, svc, d.pages)
+            await context.bot.send_message(chat.id, caption, reply_markup=markup)
+            continue
         source = f.telegram_file_id or svc.storage.read(f.storage_path)
         if f.kind == "photo":
             await context.bot.send_photo(chat.id, source, caption=caption, reply_markup=markup)
@@ -231,8 +238,17 @@ async def _view(update: Update, context: Context, member: MemberInfo, run_step_i
 
 
 async def _acc(update: Update, context: Context, member: MemberInfo, file_id: int) -> bool:
-    stored = await services(context).engine.review(member.id, file_id, accept=True)
-    await reply(update, context, "reviewed_ack", accepted=True, name=stored.original_name)
+    svc = services(context)
+    stored = await svc.engine.review(member.id, file_id, accept=True)
+    pages = await svc.engine.pages(file_id)
+    await reply(
+        update,
+        context,
+        "reviewed_ack",
+        accepted=True,
+        name=stored.original_name,
+        pages=len(pages),
+    )
     return True
 
 
@@ -244,6 +260,7 @@ async def _ret(update: Update, context: Context, member: MemberInfo, file_id: in
         update,
         context,
         "prompt_return",
+        pages=len(await svc.engine.pages(file_id)),
         name=stored.original_name,
         held=await actions.held_names(context, member),
     )

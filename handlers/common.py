@@ -7,11 +7,19 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import wraps
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    Update,
+)
 from telegram.ext import ContextTypes
 
 from bot.errors import EngineError
 from bot.members import MemberInfo
+from bot.models import StoredFile
 from bot.services import Services
 from bot.texts import Texts, plain
 
@@ -81,6 +89,29 @@ def button(
         .strip()
     )
     return InlineKeyboardButton(text, callback_data=encode(verb, *args))
+
+
+async def send_pages(bot: Bot, chat_id: int, svc: Services, pages: list[StoredFile]) -> None:
+    """Every page of an album, as Telegram albums: ten at most each, photos
+    and documents apart (Telegram does not mix them); a lone page alone."""
+    for kind in ("photo", "document"):
+        group = [f for f in pages if (f.kind == "photo") == (kind == "photo")]
+        for i in range(0, len(group), 10):
+            chunk = group[i : i + 10]
+            sources = [f.telegram_file_id or svc.storage.read(f.storage_path) for f in chunk]
+            if len(chunk) == 1:
+                if kind == "photo":
+                    await bot.send_photo(chat_id, sources[0])
+                else:
+                    await bot.send_document(chat_id, sources[0], filename=chunk[0].original_name)
+                continue
+            media: list[InputMediaPhoto | InputMediaDocument] = [
+                InputMediaPhoto(src)
+                if kind == "photo"
+                else InputMediaDocument(src, filename=f.original_name)
+                for f, src in zip(chunk, sources, strict=True)
+            ]
+            await bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
 
 
 def keyboard(t: Texts, actions: Iterable[Mapping[str, Any]] | None) -> InlineKeyboardMarkup | None:

@@ -81,6 +81,7 @@ async def answer_pending(
                 accepted=False,
                 name=stored.original_name,
                 note=text,
+                pages=len(await svc.engine.pages(stored.id or 0)),
             )
         case "meeting" | "meeting_confirm":  # a new time instead of confirming the odd one
             await schedule(update, context, member, int(data["run_step_id"]), text)

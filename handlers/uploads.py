@@ -108,6 +108,13 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
     held = held_file(message)
     pending = await svc.waiting.get(member.id)
 
+    if (
+        pending is not None
+        and pending.kind == "album"
+        and pending.payload.get("batch") != held["batch"]
+    ):
+        # The sender moved on from an album: it is complete.
+        await svc.engine.settle_albums(batch=str(pending.payload.get("batch")))
     target: int | None = None
     unit_id: int | None = None
     replied = step_of_reply(message)

@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from bot.models import Notification
 from bot.outbox import Outbox
 from bot.services import Services
-from handlers.common import keyboard
+from handlers.common import keyboard, send_pages
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,12 @@ class OutboxSender:
         the last), and what does not fit a file's caption follows it as text."""
         texts = self.services.texts
         markup = keyboard(texts, n.context.get("actions"))
-        if n.file_id is None:
+        album = n.context.get("album")
+        if album:
+            # An album's pages, then the text (and its buttons) once, for all.
+            pages = [await self.services.engine.file(int(i)) for i in album]
+            await send_pages(bot, chat_id, self.services, pages)
+        if n.file_id is None or album:
             parts = texts.render_parts(n.template, **n.context)
             for part in parts[:-1]:
                 await bot.send_message(chat_id, part)

@@ -5,6 +5,7 @@ deliver."""
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,4 +169,61 @@ async def test_close_one_unit_then_the_rest_and_the_units_are_told(tmp_path: Pat
         reasons = {e.details["unit"]: e.details["reason"] for e in closed}
         assert reasons[UNITS[1]].startswith("Bidang sedang dinas luar")
         assert reasons[UNITS[4]] == "Batas waktu internal habis."
+        assert world.server.errors() == []
+
+
+async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await office(world, units=5)
+        await world.to_collection()
+        rina = p["rina"]
+        for i in range(1, 5):
+            await p[f"unit{i}"].send_document(workbook(UNITS[i - 1]), f"u{i}.xlsx", XLSX)
+            await world.idle()
+        pages = [b"\xff\xd8\xff\xe0 halaman %d " % n * 40 for n in range(1, 4)]
+        await p["unit5"].send_album(pages)
+        await world.idle()
+        receipts = p["unit5"].find("Tanda terima")
+        assert len(receipts) == 3
+        assert "halaman 3 dari satu album" in receipts[-1]["text"]
+        # Not complete yet: no "step done", no review, the step still open.
+        assert not any("langkah ini selesai" in r["text"] for r in receipts)
+        assert not rina.find("Berkas masuk dari " + UNITS[4])
+        assert not [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
+
+        # A quiet moment after the last page the album is complete; the
+        # deadline timer is set for that moment.
+        deadlines = world.app.bot_data["deadlines"].deadlines
+        assert await deadlines.next_moment() == world.clock.now() + timedelta(seconds=5)
+        world.clock.advance(seconds=6)
+        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await world.idle()
+        assert "3 halaman tercatat sebagai versi 1" in p["unit5"].latest("Album diterima")["text"]
+        assert "langkah ini selesai" in p["unit5"].latest("Album diterima")["text"]
+        [review] = rina.find("Berkas masuk dari " + UNITS[4])
+        assert "album 3 halaman" in review["text"] and labels(review)
+        albums = [m for m in rina.messages if m.get("media_group_id")]
+        assert len(albums) == 3
+        shown = [world.server.file_bytes(m["photo"][-1]["file_id"]) for m in albums]
+        assert shown == pages
+        assert [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
+
+        # "Lihat berkas unit" shows every page, then one review for the album.
+        await rina.press(with_buttons(rina, "Langkah 7"), "Lihat berkas unit")
+        await world.idle()
+        assert "album 3 halaman, v1" in rina.latest("Berkas unit:")["text"]
+        assert len([m for m in rina.messages if m.get("media_group_id")]) == 6
+        again = rina.messages[-1]
+        assert "album 3 halaman" in again["text"] and labels(again)
+
+        await rina.press(again, "Terima")
+        await world.idle()
+        ack = rina.messages[-1]["text"]
+        assert "Album 3 halaman" in ack and "semua halamannya" in ack, ack
+        told = p["unit5"].latest("Berkas diterima")
+        assert "Album 3 halaman" in (told.get("caption") or told.get("text") or "")
+        async with world.services.db.session() as s:
+            photos = (await s.exec(select(StoredFile).where(StoredFile.kind == "photo"))).all()
+        assert [f.review_state.value for f in photos] == ["accepted"] * 3
+        assert len(await events(world, "album_complete")) == 1
         assert world.server.errors() == []

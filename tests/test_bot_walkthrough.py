@@ -139,7 +139,14 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         pages = [b"\xff\xd8\xff\xe0 halaman satu " * 50, b"\xff\xd8\xff\xe0 halaman dua " * 60]
         await p["unit5"].send_album(pages)
         await idle()
-        assert len(p["unit5"].find("Tanda terima")) == 2, "\n---\n".join(p["unit5"].texts()[-4:])
+        receipts = p["unit5"].find("Tanda terima")
+        assert len(receipts) == 2, "\n---\n".join(p["unit5"].texts()[-4:])
+        assert not any("langkah ini selesai" in r["text"] for r in receipts)
+        # The album is complete a quiet moment after its last page.
+        world.clock.advance(seconds=6)
+        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await idle()
+        assert "langkah ini selesai" in p["unit5"].latest("Album diterima")["text"]
         # Photos are named after the unit and page, not Telegram's message number.
         slug = "bidang-kewaspadaan-nasional-dan-penanganan-konflik"
         for page in (1, 2):
@@ -147,17 +154,18 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         task7 = with_buttons(p["rina"], "Langkah 7")
 
         # Step 7: validation. Unit 3's workbook has mistakes: returned with a note.
-        reviews = [m for m in p["rina"].documents() if "Berkas masuk" in (m.get("caption") or "")]
+        reviews = [m for m in p["rina"].find("Berkas masuk") if m.get("reply_markup")]
         assert len(reviews) == 5  # one per unit; the album is one delivery
-        [salah] = [r for r in reviews if "Politik Dalam Negeri" in r["caption"]]
+        [salah] = [r for r in reviews if "Politik Dalam Negeri" in (r.get("caption") or "")]
         assert "Nama unit kerja (C2) belum diisi" in salah["caption"]
         assert 'berisi "belum ada data", seharusnya angka' in salah["caption"]
+        assert len([r for r in reviews if "album 2 halaman" in (r.get("text") or "")]) == 1
         await p["rina"].press(task7, "Lihat berkas unit")
         await idle()
         overview = p["rina"].latest("Berkas unit:")
         assert overview["text"].count("menunggu pemeriksaan") == 5
         for review in reviews:
-            if "Politik Dalam Negeri" in review["caption"]:
+            if "Politik Dalam Negeri" in (review.get("caption") or ""):
                 await p["rina"].press(review, "Kembalikan")
                 await idle()
                 await p["rina"].send_text("Nama unit kosong; realisasi TW I-II belum diisi.")
