@@ -227,3 +227,29 @@ async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path)
         assert [f.review_state.value for f in photos] == ["accepted"] * 3
         assert len(await events(world, "album_complete")) == 1
         assert world.server.errors() == []
+
+
+async def test_an_album_is_complete_when_the_sender_moves_on(tmp_path: Path) -> None:
+    """A member of two units sends an album for one and then a file for the
+    other: the album is complete at once, no quiet period needed."""
+    from tests.test_bot_uploads import POLDAGRI, SEKRETARIAT, task_of, two_unit_member
+
+    async with running_bot(tmp_path) as world:
+        staf = await two_unit_member(world)
+        rina = world.people["rina"]
+        sekretariat = task_of(staf, SEKRETARIAT)
+        for n in (1, 2):
+            await staf.send_photo(
+                b"\xff\xd8 hal %d" % n * 30, reply_to=sekretariat, media_group_id="g-move"
+            )
+        await world.idle()
+        assert not rina.find(f"Berkas masuk dari {SEKRETARIAT}")
+        await staf.send_document(
+            workbook(POLDAGRI), "poldagri.xlsx", XLSX, reply_to=task_of(staf, POLDAGRI)
+        )
+        await world.idle()
+        [review] = rina.find(f"Berkas masuk dari {SEKRETARIAT}")
+        assert "album 2 halaman" in review["text"]
+        assert "2 halaman tercatat" in staf.latest("Album diterima")["text"]
+        assert rina.find(f"Berkas masuk dari {POLDAGRI}")
+        assert world.server.errors() == []

@@ -263,7 +263,7 @@ async def test_units_without_members_are_named_in_the_collection(office: Office)
     assert [m["unit"] for m in warnings[0].context["missing"]] == [politik]
     text = Texts().render("unstaffed", **warnings[0].context)
     assert f"<code>/undang anggota_tim {politik}</code>" in text
-    assert "menutup pengumpulan dengan alasan" in text
+    assert "menutup pengumpulan untuk unit itu saja, dengan alasan" in text
 
     [status] = await e.run_status(run_id)
     step6 = next(st for st in status.steps if st.number == 6)
