@@ -751,6 +751,14 @@ class Engine(RunQueries):
                 await self._finish_step(
                     s, run, sop, validation, actor_id, outcome="valid", note=None
                 )
+            elif (
+                rs.state == StepState.open
+                and await self._all_delivered(s, rs)
+                and not await self._open_albums(s, rs)
+            ):
+                # The last album was reviewed (from "Lihat berkas unit") before
+                # it counted as complete: it will not be settled, so close here.
+                await self._finish_step(s, run, sop, rs, None, outcome="lengkap", note=None)
             return stored
 
     async def close_step(

@@ -253,3 +253,29 @@ async def test_an_album_is_complete_when_the_sender_moves_on(tmp_path: Path) -> 
         assert "2 halaman tercatat" in staf.latest("Album diterima")["text"]
         assert rina.find(f"Berkas masuk dari {POLDAGRI}")
         assert world.server.errors() == []
+
+
+async def test_an_album_reviewed_before_it_counted_complete_closes_the_step(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await office(world, units=5)
+        await world.to_collection()
+        rina = p["rina"]
+        for i in range(1, 5):
+            await p[f"unit{i}"].send_document(workbook(UNITS[i - 1]), f"u{i}.xlsx", XLSX)
+        await p["unit5"].send_album([b"\xff\xd8 a" * 20, b"\xff\xd8 b" * 20])
+        await world.idle()
+        await rina.send_command("/tugas")
+        await world.idle()
+        await rina.press(with_buttons(rina, "Langkah 6"), "Lihat berkas unit")
+        await world.idle()
+        await rina.press(with_buttons(rina, "album 2 halaman"), "Terima")
+        await world.idle()
+        assert "Album 2 halaman" in rina.latest("diterima")["text"]
+        assert [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
+        world.clock.advance(seconds=6)
+        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await world.idle()
+        assert not rina.find(f"Berkas masuk dari {UNITS[4]}")  # reviewed already
+        assert world.server.errors() == []
