@@ -43,7 +43,7 @@ from bot.models import (
 )
 from bot.queries import RunQueries
 from bot.sop import Action, Sop, Step
-from bot.storage import extension_of, photo_name
+from bot.storage import SavedFile, extension_of, photo_name
 from bot.transitions import upload_action
 from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
     ADMIN,
@@ -309,32 +309,75 @@ class Engine(RunQueries):
         *,
         unit_id: int | None = None,
     ) -> Receipt:
-        """Keep a file for a step: a unit's delivery, or the step's document."""
-        async with self.db.transaction() as s:
-            member = await self._member(s, actor_id)
-            run, rs = await self._run_step(s, run_step_id)
-            sop = await self._sop(s, run)
-            step = sop.step(rs.step_key)
-            if step.action == Action.collect:
-                if rs.state != StepState.open and not await self._collection_live(s, run, sop, rs):
-                    self._require_open(rs)
-            else:
-                self._require_open(rs)
-                if step.files == "none":
-                    raise InvalidInput("no_files_here")
-            a = await self._assignment_for(s, actor_id, rs, unit_id)
-            if a.state == AssignmentState.accepted:
-                raise AlreadyDone("accepted")
-            if a.state == AssignmentState.closed:
-                raise await self._closed_refusal(s, run, a)
-            reason = self.check_file(
-                step, incoming.original_name, incoming.mime_type, incoming.kind, incoming.size
+        """Keep a file for a step: a unit's delivery, or the step's document.
+
+        The slow work (a first look at a workbook, copying and hashing the
+        file) is done before the write transaction, so other writers never
+        wait for it; the transaction checks everything again and a refusal
+        there deletes the copy.
+        """
+        async with self.db.session() as s:
+            _, run, rs, sop, step, a = await self._upload_target(s, actor_id, run_step_id, unit_id)
+            unit_for_check = await self._unit_name(s, a.unit_id)
+        reason = self.check_file(
+            step, incoming.original_name, incoming.mime_type, incoming.kind, incoming.size
+        )
+        if reason:
+            raise FileRejected(
+                reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
             )
-            if reason:
-                raise FileRejected(
-                    reason, accept=step.accept, limit_mb=(self.max_file_bytes or 0) // (1024 * 1024)
-                )
-            checks = self._check_workbook(step, incoming, await self._unit_name(s, a.unit_id))
+        checks = await asyncio.to_thread(self._check_workbook, step, incoming, unit_for_check)
+        # Stored under a name the bot makes; only the extension is the sender's.
+        saved = await asyncio.to_thread(
+            self.storage.save,
+            incoming.data,
+            run_id=run.id or 0,
+            original_name=incoming.original_name,
+        )
+        try:
+            return await self._record_upload(
+                actor_id, run_step_id, unit_id, incoming, saved, checks
+            )
+        except BaseException:
+            await asyncio.to_thread(self.storage.path(saved.relative_path).unlink, True)
+            raise
+
+    async def _upload_target(
+        self, s: AsyncSession, actor_id: int, run_step_id: int, unit_id: int | None
+    ) -> tuple[Member, Run, RunStep, Sop, Step, Assignment]:
+        """Whether this member may send a file to this step now, and for which
+        assignment; raises the refusal otherwise."""
+        member = await self._member(s, actor_id)
+        run, rs = await self._run_step(s, run_step_id)
+        sop = await self._sop(s, run)
+        step = sop.step(rs.step_key)
+        if step.action == Action.collect:
+            if rs.state != StepState.open and not await self._collection_live(s, run, sop, rs):
+                self._require_open(rs)
+        else:
+            self._require_open(rs)
+            if step.files == "none":
+                raise InvalidInput("no_files_here")
+        a = await self._assignment_for(s, actor_id, rs, unit_id)
+        if a.state == AssignmentState.accepted:
+            raise AlreadyDone("accepted")
+        if a.state == AssignmentState.closed:
+            raise await self._closed_refusal(s, run, a)
+        return member, run, rs, sop, step, a
+
+    async def _record_upload(
+        self,
+        actor_id: int,
+        run_step_id: int,
+        unit_id: int | None,
+        incoming: IncomingFile,
+        saved: SavedFile,
+        checks: list[dict[str, Any]],
+    ) -> Receipt:
+        async with self.db.transaction() as s:
+            member, run, rs, sop, step, a = await self._upload_target(
+                s, actor_id, run_step_id, unit_id
+            )
             previous = (
                 await s.exec(
                     select(StoredFile)
@@ -357,10 +400,6 @@ class Engine(RunQueries):
                 page = 1 + sum(1 for f in previous if f.version == version and same_batch)
                 owner = await self._unit_name(s, a.unit_id) or f"langkah {step.number}"
                 name = photo_name(owner, version, page)
-            # A file on disk may be large: copy and hash it off the event loop.
-            saved = await asyncio.to_thread(
-                self.storage.save, incoming.data, run_id=run.id or 0, original_name=name
-            )
             if previous and not same_batch and not incoming.batch:
                 current = [f for f in previous if f.version == previous[0].version]
                 if (
@@ -369,7 +408,7 @@ class Engine(RunQueries):
                     and current[0].review_state == ReviewState.received
                 ):
                     # The same bytes again: nothing new to keep or to review.
-                    await asyncio.to_thread(self.storage.path(saved.relative_path).unlink)
+                    await asyncio.to_thread(self.storage.path(saved.relative_path).unlink, True)
                     await self._event(
                         s,
                         "file_resent",

@@ -261,3 +261,27 @@ async def test_two_runs_of_different_sops_at_once(office: Office) -> None:
     ]
     # The admin started the second run: step 1 waits for the head.
     assert [t.number for t in await e.tasks(p("kepala"))] == [1]
+
+
+async def test_an_upload_refused_in_its_transaction_leaves_no_file(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is made before the write transaction (so other writers never
+    wait for it); when the transaction then fails, the copy is deleted."""
+    e, p = office.engine, office.id
+    run_id = await to_collection(office)
+    s6 = await step_of(office, run_id, 6)
+    files_before = sorted(office.storage.root.rglob("*"))
+
+    async def broken(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("database went away mid-upload")
+
+    monkeypatch.setattr(e, "_event", broken)
+    with pytest.raises(RuntimeError):
+        await e.upload(p("unit1"), s6.id, IncomingFile(workbook(seed=3), "u1.xlsx", XLSX))
+    monkeypatch.undo()
+    assert sorted(office.storage.root.rglob("*")) == files_before
+    # A refusal before any work (the step is not this member's) writes nothing either.
+    with pytest.raises(NotAllowed):
+        await e.upload(p("kepala"), s6.id, IncomingFile(workbook(seed=4), "k.xlsx", XLSX))
+    assert sorted(office.storage.root.rglob("*")) == files_before
