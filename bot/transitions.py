@@ -281,6 +281,9 @@ class Transitions:
             "keterangan": step.keterangan,
             "petunjuk": step.petunjuk,
             "action": step.action.value,
+            # Role names from the definition, so texts need no seed-SOP words.
+            "actor_roles": ", ".join(sop.roles[r].name for r in step.actors),
+            "reviewer_name": sop.roles[step.reviewer].name if step.reviewer else None,
             "iteration": rs.iteration,
             "opened_at": iso(rs.opened_at),
             "due_at": iso(rs.due_at),
