@@ -51,3 +51,44 @@ async def test_people_see_names_not_keys(tmp_path: Path) -> None:
         assert "Staf 1 (Sekretariat)" in step6 and "Staf 2 (Bidang Ideologi" in step6
         assert "anggota_tim" not in status and "kepala_badan" not in status
         assert world.server.errors() == []
+
+
+def test_every_event_the_code_records_for_a_run_has_words() -> None:
+    """/riwayat and the monev report word events with templates/event.html.j2;
+    an event kind it does not know would show as its raw English key."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    recorded: set[str] = set()
+    for source in [*root.glob("bot/*.py"), *root.glob("handlers/*.py")]:
+        text = source.read_text(encoding="utf-8")
+        recorded |= set(re.findall(r'(?:_event|append_event)\(\s*s,\s*"([a-z_]+)"', text))
+    worded = set(
+        re.findall(r'e\.kind == "([a-z_]+)"', (root / "templates/event.html.j2").read_text())
+    )
+    # Office-wide events have no run, so no run's history shows them.
+    runless = {"invitation_created", "member_joined", "member_revoked"}
+    assert len(recorded) > 20
+    assert recorded - runless <= worded
+
+
+def test_history_words_for_admin_and_collection_events() -> None:
+    texts = Texts()
+    template = texts.env.get_template("event.html.j2")
+    cases = {
+        "due_moved": {"step": 6, "new": "2026-11-03T03:00:00+00:00"},
+        "reminders_paused": {},
+        "unit_closed": {"unit": "Sekretariat", "reason": "Kepala bidang cuti"},
+        "album_complete": {"unit": "Sekretariat", "version": 2, "files": [7, 8, 9]},
+        "file_resent": {"unit": "Sekretariat", "version": 1},
+        "member_blocked_bot": {"name": "Andi"},
+    }
+    words = {
+        kind: template.render(e=SimpleNamespace(kind=kind, details=details))
+        for kind, details in cases.items()
+    }
+    assert words["due_moved"] == "batas waktu langkah 6 diubah menjadi 3 November 2026 10:00 WIB"
+    assert words["unit_closed"] == "pengumpulan Sekretariat ditutup: <i>Kepala bidang cuti</i>"
+    assert words["album_complete"] == "album Sekretariat v2 lengkap (3 halaman)"
+    assert "tetap" in words["file_resent"] and "Andi memblokir bot" in words["member_blocked_bot"]
+    assert words["reminders_paused"] == "pengingat dijeda"
