@@ -120,3 +120,24 @@ async def test_send_media_group_is_checked_like_telegram() -> None:
             )
         assert uploaded.status_code == 200, uploaded.json()
         assert len(server.messages(5)) == 7
+
+
+async def test_edits_are_refused_as_telegram_refuses_them() -> None:
+    now = [1_800_000_000.0]
+    async with FakeBotApi(now=lambda: now[0]) as server:
+        sent = (await call(server, "sendMessage", chat_id=1, text="tugas")).json()["result"]
+        same = await call(
+            server, "editMessageText", chat_id=1, message_id=sent["message_id"], text="tugas"
+        )
+        assert same.json()["description"] == "Bad Request: message is not modified"
+        edited = await call(
+            server, "editMessageText", chat_id=1, message_id=sent["message_id"], text="selesai"
+        )
+        assert edited.status_code == 200 and server.messages(1)[0]["text"] == "selesai"
+        gone = await call(server, "editMessageText", chat_id=1, message_id=99, text="x")
+        assert gone.json()["description"] == "Bad Request: message to edit not found"
+        now[0] += 48 * 3600
+        old = await call(
+            server, "editMessageText", chat_id=1, message_id=sent["message_id"], text="lagi"
+        )
+        assert old.json()["description"] == "Bad Request: message can't be edited"

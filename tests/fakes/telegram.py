@@ -34,6 +34,7 @@ SPEC = Path(__file__).resolve().parent.parent / "data" / "botapi.min.json"
 MAX_DOWNLOAD = 20 * 1024 * 1024
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+EDIT_WINDOW = 48 * 3600  # seconds after which a message is refused an edit
 
 # python-telegram-bot sends the default parse_mode with every message method,
 # editMessageReplyMarkup included, and Telegram ignores it there. Any other
@@ -674,8 +675,14 @@ class FakeBotApi:
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._find(params)
-        message["text"] = self._shown(params, "text")
-        message["reply_markup"] = params.get("reply_markup")
+        text, markup = self._shown(params, "text"), params.get("reply_markup")
+        if message.get("text") == text and (message.get("reply_markup") or None) == (
+            markup or None
+        ):
+            raise ApiError(400, "Bad Request: message is not modified")
+        message["text"] = text
+        message["reply_markup"] = markup
+        message["edit_date"] = int(self.now())
         return message
 
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -692,6 +699,10 @@ class FakeBotApi:
         message = chat.get(int(params.get("message_id", 0)))
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
+        if self.now() - message["date"] >= EDIT_WINDOW:
+            # Stricter than Telegram documents (its 48 h limit is for business
+            # messages), so the bot is tested for the case it may meet.
+            raise ApiError(400, "Bad Request: message can't be edited")
         return message
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
