@@ -394,15 +394,9 @@ class RunQueries(Transitions):
                 statuses = []
                 for rs in steps:
                     step = sop.step(rs.step_key)
-                    end = rs.done_at or (now if rs.state == StepState.open else None)
-                    used = (
-                        round(self.calendar.working_minutes_between(rs.opened_at, end), 1)
-                        if rs.opened_at and end
-                        else None
-                    )
-                    late = None
-                    if rs.due_at and end and end > rs.due_at:
-                        late = round(self.calendar.working_minutes_between(rs.due_at, end), 1)
+                    spent, behind = await self.step_times(s, run, step, rs, now)
+                    used = round(spent, 1) if spent is not None else None
+                    late = round(behind, 1) if behind else None
                     pending, holders, unstaffed, without_members = [], [], [], []
                     for a in by_step.get(rs.id or 0, []):
                         unit = units.get(a.unit_id) if a.unit_id else None

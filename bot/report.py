@@ -90,6 +90,10 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
             await s.exec(select(Event).where(Event.run_id == run_id).order_by(Event.seq))
         ).all()
         chain = await verify_chain(s)
+        now = engine.clock.now()
+        times = {
+            rs.id: await engine.step_times(s, run, sop.step(rs.step_key), rs, now) for rs in steps
+        }
 
     texts = Texts(engine.calendar.config.timezone)
     event_line = texts.env.get_template("event.html.j2")
@@ -112,17 +116,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
     sheet = book["Langkah"]
     for rs in steps:
         step = sop.step(rs.step_key)
-        end = rs.done_at or (engine.clock.now() if rs.state.value == "open" else None)
-        used = (
-            engine.calendar.working_minutes_between(rs.opened_at, end)
-            if rs.opened_at and end
-            else None
-        )
-        late = (
-            engine.calendar.working_minutes_between(rs.due_at, end)
-            if rs.due_at and end and end > rs.due_at
-            else 0.0
-        )
+        used, late = times[rs.id]
         if used is not None:
             used_total += used
         if late:

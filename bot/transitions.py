@@ -164,6 +164,26 @@ class Transitions:
         await s.flush()
         return True
 
+    async def step_times(
+        self, s: AsyncSession, run: Run, step: Step, rs: RunStep, now: datetime
+    ) -> tuple[float | None, float]:
+        """Working minutes a step used and how late it was (0 when not),
+        the one reckoning behind /status, the monev report and the closing
+        summary. A step held at a meeting counts from the meeting's start
+        (or its own opening, if later): the wait for the meeting is not time
+        spent on it, just as its due time counts from the meeting."""
+        end = rs.done_at or (now if rs.state == StepState.open else None)
+        start = rs.opened_at
+        if step.after_meeting and start is not None:
+            meeting = await self._meeting_of(s, run, step)
+            if meeting is not None and meeting.starts_at > start:
+                start = meeting.starts_at
+        used = self.calendar.working_minutes_between(start, end) if start and end else None
+        late = 0.0
+        if rs.due_at and end and end > rs.due_at:
+            late = self.calendar.working_minutes_between(rs.due_at, end)
+        return used, late
+
     async def _holders(
         self, s: AsyncSession, role: str, unit_id: int | None = None
     ) -> list[Member]:
@@ -779,11 +799,12 @@ class Transitions:
         ).one()
         used = 0.0
         late = []
+        now = self.clock.now()
         for rs in steps:
-            if rs.opened_at and rs.done_at:
-                used += self.calendar.working_minutes_between(rs.opened_at, rs.done_at)
-                if rs.due_at and rs.done_at > rs.due_at:
-                    late.append(rs.number)
+            spent, behind = await self.step_times(s, run, sop.step(rs.step_key), rs, now)
+            used += spent or 0.0
+            if behind:
+                late.append(rs.number)
         return {
             "run_id": run.id,
             "run_title": run.title,

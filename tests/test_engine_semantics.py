@@ -281,3 +281,41 @@ async def test_units_without_members_are_named_in_the_collection(office: Office)
     [task] = await outbox(office, "task", run_step_id=s6.id, member_id=andi.id)
     assert task.context["unit_name"] == politik
     assert await outbox(office, "attachment", run_step_id=s6.id, member_id=andi.id)
+
+
+async def test_closing_summary_status_and_report_reckon_time_alike(office: Office) -> None:
+    """Step 5 is held at a meeting three hours after it opened: its time
+    counts from the meeting, in /status, the monev report and the closing
+    message alike; a late step is listed in both."""
+    import io
+
+    import openpyxl
+
+    from bot.report import run_report
+
+    e, p, clock = office.engine, office.id, office.clock
+    run_id = await to_step8(office)
+    s8 = await open_step(office, run_id)
+    await e.upload(p("perencana"), s8.id, IncomingFile(b"PK", "pk.xlsx", XLSX))
+    await e.complete(p("perencana"), s8.id)
+    await e.complete(p("sekretaris"), (await open_step(office, run_id)).id)
+    await e.decide(p("kepala"), (await open_step(office, run_id)).id, "setuju")
+    await e.complete(p("kepala"), (await open_step(office, run_id)).id)
+    await e.complete(p("sekretaris"), (await open_step(office, run_id)).id, note="050/1/2026")
+    clock.advance(hours=1)  # step 14 (25 minutes) is done 35 minutes late
+    await e.complete(p("perencana"), (await open_step(office, run_id)).id)
+    await e.complete(p("perencana"), (await open_step(office, run_id)).id)
+
+    [status] = await e.run_status(run_id)
+    [s5] = [st for st in status.steps if st.number == 5]
+    assert s5.used_minutes == 0 and s5.late_minutes is None  # finished as the meeting began
+    [summary] = await outbox(office, "run_done", member_id=p("kepala"))
+    assert summary.context["late_steps"] == [14]
+    book = openpyxl.load_workbook(io.BytesIO(await run_report(e, run_id, "Kantor")))
+    [used5] = [r[10] for r in book["Langkah"].iter_rows(values_only=True) if r[0] == 5]
+    assert used5 == 0
+    assert book["Ringkasan"]["B11"].value == "14"
+    assert summary.context["used_minutes"] == book["Ringkasan"]["B10"].value
+    assert summary.context["used_minutes"] == round(
+        sum(st.used_minutes or 0 for st in status.steps)
+    )
