@@ -786,6 +786,10 @@ class Engine(RunQueries):
                         assignment_id=a.id,
                         file_id=stored.id,
                     )
+                if accept:  # the unit's upload button has had its day
+                    await self._settle(
+                        s, run, rs, "accepted", actor_id=actor_id, assignment_ids=[a.id or 0]
+                    )
             if accept and validation is not None and await self._collection_settled(s, rs):
                 await self._finish_step(
                     s, run, sop, validation, actor_id, outcome="valid", note=None
@@ -1035,6 +1039,16 @@ class Engine(RunQueries):
                 )
             # Who held it before: the delegate before, else the role's holders.
             before = [m.name for m in await self._assignees(s, a) if m.id != to_member_id]
+            await self._settle(
+                s,
+                run,
+                rs,
+                "delegated",
+                actor_id=actor_id,
+                assignment_ids=[a.id or 0],
+                skip_member=to_member_id,
+                to=target.name,
+            )
             a.member_id, a.delegated_by, a.updated_at = to_member_id, actor_id, self.clock.now()
             s.add(a)
             await s.flush()
@@ -1068,6 +1082,9 @@ class Engine(RunQueries):
             involved = await self._involved(s, run)
             run.state, run.ended_at, run.cancel_reason = RunState.cancelled, now, reason
             s.add(run)
+            # Every button of the run goes, also a unit's on a closed collection.
+            for rs in (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all():
+                await self._settle(s, run, rs, "cancelled", actor_id=actor_id, every=True)
             for rs in (
                 await s.exec(
                     select(RunStep).where(

@@ -239,6 +239,11 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _time(default=None)
     telegram_message_id: int | None = None
     last_error: str | None = None
+    # Set on a row that edits an earlier message (the row with this id) in
+    # place, e.g. a task message whose step is done: its buttons go and a
+    # line says who finished it. A plain id, not a foreign key: the earlier
+    # row is only read when this one is sent.
+    edits_id: int | None = None
 
 
 class ProcessedUpdate(SQLModel, table=True):

@@ -37,6 +37,12 @@ from bot.models import (
 from bot.views import ADMIN, OWING
 
 MAX_ATTEMPTS = 6
+# A message older than this is not edited: a short new message says what the
+# edit would have said (an edit far up the chat goes unseen, and Telegram may
+# refuse to edit an old message).
+EDIT_WINDOW = timedelta(hours=48)
+# How long an edit waits for the message it edits to go out first.
+EDIT_WAIT_SECONDS = 5
 BACKOFF_SECONDS = (2, 5, 15, 60, 300)
 # Messages about lateness: pointless (and wrong) once the step is done.
 LATENESS_TEMPLATES = ("reminder", "escalation")
@@ -157,6 +163,14 @@ class Outbox:
                 s.add(n)
                 return None
             reason = await stale_reason(s, n, now)
+            if reason is None and n.edits_id is not None:
+                target = await s.get(Notification, n.edits_id)
+                if target is not None and target.state == OutboxState.pending:
+                    n.not_before = now + timedelta(seconds=EDIT_WAIT_SECONDS)
+                    s.add(n)
+                    return None
+                if target is None or target.state != OutboxState.sent:
+                    reason = "message_not_sent"  # nothing to edit
             if reason is not None:
                 await drop(s, n, reason, now)
                 return None
@@ -177,6 +191,19 @@ class Outbox:
             n.attempts += 1
             s.add(n)
             return n, member.telegram_id
+
+    async def edit_target(self, n: Notification) -> tuple[int, Notification] | None:
+        """The message an edit row edits (its Telegram id, and its row to
+        render it again), or None when it is too old to edit or has no id."""
+        if n.edits_id is None:
+            return None
+        async with self.db.session() as s:
+            target = await s.get(Notification, n.edits_id)
+        if target is None or target.telegram_message_id is None or target.sent_at is None:
+            return None
+        if self.clock.now() - target.sent_at >= EDIT_WINDOW:
+            return None
+        return target.telegram_message_id, target
 
     async def sent(self, notification_id: int, message_id: int | None) -> None:
         async with self.db.transaction() as s:

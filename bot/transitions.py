@@ -54,6 +54,12 @@ from bot.sop import Action, Sop, SopRegistry, Step
 from bot.storage import FileStorage
 from bot.views import ADMIN, MAX_NOTE, OWING, TaskAction, iso
 
+# Messages with buttons for a step: edited once their step (or assignment)
+# is settled, so nobody keeps buttons that no longer work.
+SETTLED_TEMPLATES = ("task", "reminder", "collection_started")
+# An assignment in one of these states owes nothing more: its buttons go.
+FINAL = (AssignmentState.done, AssignmentState.closed, AssignmentState.accepted)
+
 
 def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
     """The upload button names the unit too: a member of two units has two
@@ -141,8 +147,10 @@ class Transitions:
         assignment_id: int | None = None,
         file_id: int | None = None,
         not_before: datetime | None = None,
+        edits_id: int | None = None,
     ) -> bool:
-        """Queue a message in the outbox; a key already queued is skipped."""
+        """Queue a message in the outbox; a key already queued is skipped.
+        With `edits_id` the row edits that earlier message instead."""
         exists = (await s.exec(select(Notification.id).where(Notification.key == key))).first()
         if exists is not None:
             return False
@@ -159,10 +167,80 @@ class Transitions:
                 file_id=file_id,
                 created_at=now,
                 not_before=not_before or now,
+                edits_id=edits_id,
             )
         )
         await s.flush()
         return True
+
+    async def _settle(
+        self,
+        s: AsyncSession,
+        run: Run,
+        rs: RunStep,
+        kind: str,
+        *,
+        actor_id: int | None,
+        assignment_ids: list[int] | None = None,
+        every: bool = False,
+        skip_member: int | None = None,
+        **details: Any,
+    ) -> int:
+        """Edit the messages with buttons for this step (or for these
+        assignments) that nobody needs any more: their buttons go and a line
+        says what happened, by whom and when, so a co-holder (the other
+        planner) sees that it is done. Without `assignment_ids` only messages
+        of finished assignments (and of none) are settled, unless `every`:
+        a unit's upload button stays while its file may still be replaced."""
+        rows = (
+            await s.exec(
+                select(Notification)
+                .where(
+                    Notification.run_step_id == rs.id,
+                    col(Notification.template).in_(SETTLED_TEMPLATES),
+                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    col(Notification.edits_id).is_(None),
+                )
+                .order_by(Notification.id)
+            )
+        ).all()
+        if assignment_ids is not None:
+            rows = [r for r in rows if r.assignment_id in assignment_ids]
+        elif not every:
+            final = {
+                a.id
+                for a in (
+                    await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
+                ).all()
+                if a.state in FINAL
+            }
+            rows = [r for r in rows if r.assignment_id is None or r.assignment_id in final]
+        actor = await s.get(Member, actor_id) if actor_id else None
+        context = {
+            "run_title": run.title,
+            "number": rs.number,
+            "iteration": rs.iteration,
+            "kind": kind,
+            "by": actor.name if actor else None,
+            "at": iso(self.clock.now()),
+            **details,
+        }
+        settled = 0
+        for row in rows:
+            if row.member_id == skip_member:
+                continue
+            settled += await self._notify(
+                s,
+                row.member_id,
+                "settled",
+                f"settled:{row.id}",
+                context,
+                run=run,
+                run_step_id=rs.id,
+                assignment_id=row.assignment_id,
+                edits_id=row.id,
+            )
+        return settled
 
     async def step_times(
         self, s: AsyncSession, run: Run, step: Step, rs: RunStep, now: datetime
@@ -736,11 +814,40 @@ class Transitions:
             state=state.value,
             late_minutes=self._late(rs, now),
         )
+        await self._settle_finished(s, run, sop, step, rs, actor_id, outcome)
         target = step.next if next_key is ... else next_key
         if target is None:
             await self._finish_run(s, run, sop)
         else:
             await self._open_step(s, run, sop, str(target), actor_id=actor_id)
+
+    async def _settle_finished(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        step: Step,
+        rs: RunStep,
+        actor_id: int | None,
+        outcome: str,
+    ) -> None:
+        """The finished step's messages say so; a validation that ends also
+        settles its collection's units (all accepted or closed by now)."""
+        chosen = step.outcome(outcome) if step.outcomes else None
+        if actor_id is None:
+            kind = "auto"
+        elif chosen is not None:
+            kind = "decided"
+        elif outcome == "ditutup":
+            kind = "closed"
+        else:
+            kind = "done"
+        details = {"outcome": outcome, "label": chosen.label if chosen else None}
+        await self._settle(s, run, rs, kind, actor_id=actor_id, **details)
+        if step.action == Action.validate and step.collection:
+            collect_rs = await self._latest_step(s, run, step.collection)
+            if collect_rs is not None:
+                await self._settle(s, run, collect_rs, kind, actor_id=actor_id, **details)
 
     def _late(self, rs: RunStep, now: datetime) -> float:
         if rs.due_at is None or now <= rs.due_at:

@@ -16,9 +16,14 @@ from telegram.ext import ContextTypes
 from bot.models import Notification
 from bot.outbox import Outbox
 from bot.services import Services
+from bot.texts import TEXT_LIMIT, visible_length
 from handlers.common import keyboard, send_pages
 
 log = logging.getLogger(__name__)
+
+
+# Telegram's answers to an edit that cannot be made: a new message instead.
+UNEDITABLE = ("can't be edited", "to edit not found", "message_id_invalid")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -95,10 +100,38 @@ class OutboxSender:
         await self.outbox.sent(n.id or 0, message.message_id if message else None)
         return "sent"
 
-    async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message:
+    async def _edit(self, bot: Bot, chat_id: int, n: Notification) -> Message | None:
+        """Edit an earlier message in place: its text again, without its
+        buttons, and the row's line under it. A message too old or too long
+        to edit, or one Telegram will not edit, gets a short new message
+        instead; one already showing the edit ("not modified") is done."""
+        texts = self.services.texts
+        line = texts.render(n.template, **n.context)
+        found = await self.outbox.edit_target(n)
+        if found is not None and found[1].file_id is None:
+            message_id, target = found
+            text = f"{texts.render_parts(target.template, **target.context)[-1]}\n\n{line}"
+            if visible_length(text) <= TEXT_LIMIT:
+                try:
+                    edited = await bot.edit_message_text(
+                        text, chat_id=chat_id, message_id=message_id, reply_markup=None
+                    )
+                except BadRequest as exc:
+                    reason = exc.message.lower()
+                    if "not modified" in reason:
+                        return None
+                    if not any(words in reason for words in UNEDITABLE):
+                        raise
+                else:
+                    return edited if isinstance(edited, Message) else None
+        return await bot.send_message(chat_id, texts.render(f"{n.template}_notice", **n.context))
+
+    async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message | None:
         """Nothing is cut: a long text goes as several messages (buttons on
         the last), and what does not fit a file's caption follows it as text."""
         texts = self.services.texts
+        if n.edits_id is not None:
+            return await self._edit(bot, chat_id, n)
         markup = keyboard(texts, n.context.get("actions"))
         album = n.context.get("album")
         if album:

@@ -85,6 +85,12 @@ async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
         task = rina.latest("Langkah 2")
+        selesai = next(
+            b["callback_data"]
+            for row in task["reply_markup"]["inline_keyboard"]
+            for b in row
+            if "Selesai" in b["text"]
+        )
         await rina.send_command("/tugas")
         await world.idle()
         line = next(m for m in reversed(rina.messages) if "Limpahkan" in str(m.get("reply_markup")))
@@ -118,8 +124,12 @@ async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom
         assert "Tugas dilimpahkan kepada Dodi" in rina.messages[-1]["text"]
         assert "Langkah 2" in dodi.latest("Tugas dilimpahkan kepada Anda")["text"]
 
-        # Rina's old task button: she handed it over, she is told so (not "tidak berwenang").
-        pressed = await rina.press(task, "Selesai")
+        # Rina's task message loses its buttons and says to whom it went.
+        assert buttons(task) == [] and "Dilimpahkan kepada Dodi oleh Rina" in task["text"]
+        # A button she still has elsewhere (the same task seen on another
+        # device before the edit): she handed it over, she is told so (not
+        # "tidak berwenang").
+        pressed = await rina.press_data(task, selesai)
         await world.idle()
         said = rina.answer(pressed)
         assert said is not None

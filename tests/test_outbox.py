@@ -65,3 +65,42 @@ async def test_begin_gives_up_a_row_that_used_its_attempts(office: Office) -> No
     assert (failed.state, failed.attempts) == (OutboxState.failed, 2)
     assert [n.member_id for n in told] == [office.id("admin")]
     assert row.id not in [n.id for n in await outbox.due()]
+
+
+async def test_an_edit_waits_for_its_message_and_is_dropped_without_one(office: Office) -> None:
+    """The edit of a task message (its step done) goes after the message
+    itself; one whose message never went out has nothing to edit and is
+    dropped with the reason; a message two days old is not edited."""
+
+    from bot.engine import IncomingFile
+    from tests.support import FORM, XLSX
+
+    outbox, e, p = Outbox(office.db, office.clock), office.engine, office.id
+    await e.start_run(p("kepala"), "TW III")
+    [task] = await e.tasks(p("perencana"))
+    await e.upload(p("perencana"), task.run_step_id, IncomingFile(b"form", FORM.name, XLSX))
+    await e.complete(p("perencana"), task.run_step_id)
+    async with office.db.session() as s:
+        rows = (await s.exec(select(Notification).order_by(Notification.id))).all()
+    tasks = {n.member_id: n for n in rows if n.template == "task" and n.context["number"] == 2}
+    edits = {n.member_id: n for n in rows if n.template == "settled"}
+    assert {m: n.edits_id for m, n in edits.items()} == {m: n.id for m, n in tasks.items()}
+    one, two = p("perencana"), p("perencana2")
+
+    assert await outbox.begin(edits[one].id) is None  # its message has not gone yet
+    assert edits[one].id not in [n.id for n in await outbox.due()]
+    await outbox.begin(tasks[one].id)
+    await outbox.sent(tasks[one].id, 7)
+    await outbox.failed(tasks[two].id, "Bad Request: chat not found")
+    office.clock.advance(seconds=5)
+    claimed = await outbox.begin(edits[one].id)
+    assert claimed is not None
+    message_id, target = await outbox.edit_target(claimed[0])
+    assert (message_id, target.id) == (7, tasks[one].id)
+    assert await outbox.begin(edits[two].id) is None
+    async with office.db.session() as s:
+        dropped = await s.get(Notification, edits[two].id)
+    assert (dropped.state, dropped.last_error) == (OutboxState.dropped, "message_not_sent")
+
+    office.clock.advance(hours=48)
+    assert await outbox.edit_target(claimed[0]) is None  # too old: a new message instead
