@@ -631,11 +631,38 @@ class Transitions:
                 tasks.setdefault((member.id or 0, a.unit_id), (member, a, []))[2].append(a.role)
         for member, a, roles in tasks.values():
             await self._send_task(s, run, sop, step, rs, a, member, reason=reason, roles=roles)
+        if step.action == Action.collect and step.reviewer:
+            await self._tell_reviewers(s, run, sop, step, rs, len(assignments))
         if missing:
             await self._warn_unstaffed(s, run, sop, step, rs, missing, actor_id)
         if step.action == Action.validate and not assignments:
             await self._finish_step(s, run, sop, rs, None, outcome="valid", note=None)
         return rs
+
+    async def _tell_reviewers(
+        self, s: AsyncSession, run: Run, sop: Sop, step: Step, rs: RunStep, units: int
+    ) -> None:
+        """A collection has opened: its reviewers (the SOP's `reviewer`) get
+        the buttons to follow it and to close it, not only through /tugas."""
+        context = {
+            **self._step_context(run, sop, step, rs),
+            "units": units,
+            "unit_label": sop.unit_label,
+            "actions": [
+                TaskAction("view", (rs.id or 0,)).as_dict(),
+                TaskAction("cls", (rs.id or 0,)).as_dict(),
+            ],
+        }
+        for m in await self._holders(s, step.reviewer or ""):
+            await self._notify(
+                s,
+                m.id or 0,
+                "collection_started",
+                f"collecting:{rs.id}:{m.id}",
+                context,
+                run=run,
+                run_step_id=rs.id,
+            )
 
     async def _missing(self, s: AsyncSession, sop: Sop, a: Assignment) -> dict[str, Any]:
         """An assignment nobody holds, as data for the event and the warning."""

@@ -1,6 +1,7 @@
 """Task messages follow their step: when it is done, closed, delegated or the
 run cancelled, everyone's task message loses its buttons and says who did
-it and when; a step held at a meeting counts its time from the meeting."""
+it and when; the reviewer hears when a collection opens; a step held at a
+meeting counts its time from the meeting."""
 
 from __future__ import annotations
 
@@ -87,6 +88,26 @@ async def test_the_meeting_step_counts_from_the_meeting_in_status(tmp_path: Path
         line5 = status.split(" 5. ")[1].split("\n\n")[0]
         assert "standar 2 jam · terpakai 5 menit" in line5, line5
         assert "terlambat" not in line5
+
+
+async def test_the_reviewer_hears_when_the_collection_opens(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as world:
+        p = await enrol_everyone(world)
+        await finish_step_2(world, p)
+        await to_step_6(world, p)
+        # The planners are step 6's reviewer (the SOP file says so).
+        for key in ("rina", "dodi"):
+            started = with_buttons(p[key], "Pengumpulan dimulai")
+            assert "Langkah 6" in started["text"] and "5 bidang/sekretariat" in started["text"]
+            assert buttons(started) == ["🗂 Lihat berkas unit", "🔒 Tutup dengan alasan"]
+        assert not p["unit1"].find("Pengumpulan dimulai")
+        await p["dodi"].press(with_buttons(p["dodi"], "Pengumpulan dimulai"), "Lihat berkas unit")
+        await world.idle()
+        assert p["dodi"].latest("Berkas unit:")["text"].count("belum mengirim") == 5
+        await p["rina"].press(with_buttons(p["rina"], "Pengumpulan dimulai"), "Tutup dengan")
+        await world.idle()
+        assert p["rina"].latest("alasan")
+        assert world.server.errors() == []
 
 
 async def test_a_task_message_too_old_to_edit_gets_a_new_line(tmp_path: Path) -> None:

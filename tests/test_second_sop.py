@@ -105,3 +105,25 @@ async def test_second_sop_runs(db: Database, clock: FakeClock, tmp_path: Path) -
             (4, 2),
         ]
         assert (await verify_chain(s)).ok
+
+
+async def test_the_reviewer_named_in_the_sop_hears_when_a_collection_opens(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Who is told comes from the step's `reviewer` (here Kepegawaian), with
+    the buttons to follow and to close the collection."""
+    from bot.models import Notification
+
+    sops = SopRegistry([parse_sop(CUTI)])
+    office = await build_office(db, clock, tmp_path, sops=sops, units=["Unit A", "Unit B"])
+    atasan = await enrol(office.members, 1, "Atasan", "atasan")
+    kepeg = await enrol(office.members, 2, "Kepegawaian", "kepegawaian")
+    await enrol(office.members, 3, "Pegawai A", "pegawai", "Unit A")
+    await office.engine.start_run(atasan.id, "Cuti Desember 2026")
+    async with db.session() as s:
+        told = (
+            await s.exec(select(Notification).where(Notification.template == "collection_started"))
+        ).all()
+    assert [n.member_id for n in told] == [kepeg.id]
+    assert [a["verb"] for a in told[0].context["actions"]] == ["view", "cls"]
+    assert told[0].context["units"] == 2 and told[0].context["number"] == 2
