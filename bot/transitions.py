@@ -416,11 +416,15 @@ class Transitions:
                 return [f for f in files if f.version == latest[f.assignment_id]]
         return []
 
-    async def _notes_since(self, s: AsyncSession, run: Run, rs: RunStep) -> list[dict[str, Any]]:
+    async def _notes_since(
+        self, s: AsyncSession, run: Run, sop: Sop, rs: RunStep
+    ) -> list[dict[str, Any]]:
         """Notes left by the steps done since this step last closed (or just
         the previous step, the first time), so a correction note reaches the
         person who must act on it. A correction (a step marked returned)
-        starts a new round: notes from before it are stale and left out."""
+        starts a new round: notes from before it are stale and left out.
+        A decision is named even without a note ("Setujui"), so the next
+        task says what was decided."""
         done = (
             await s.exec(
                 select(RunStep)
@@ -439,7 +443,9 @@ class Transitions:
             window = list(done[-1:])
         notes = []
         for d in window:
-            if d.note:
+            done_step = sop.step(d.step_key)
+            chosen = done_step.outcome(d.outcome or "") if done_step.outcomes else None
+            if d.note or chosen is not None:
                 actor = await s.get(Member, d.done_by) if d.done_by else None
                 notes.append(
                     {
@@ -447,6 +453,8 @@ class Transitions:
                         "by": actor.name if actor else "",
                         "note": d.note,
                         "outcome": d.outcome,
+                        "label": chosen.label if chosen else None,
+                        "role": sop.roles[done_step.actors[0]].name if chosen else None,
                     }
                 )
         return notes
@@ -469,7 +477,7 @@ class Transitions:
             roles=[sop.roles[r].name for r in roles or [a.role] if r in sop.roles],
             assignment_id=a.id,
             unit_name=await self._unit_name(s, a.unit_id),
-            notes=await self._notes_since(s, run, rs),
+            notes=await self._notes_since(s, run, sop, rs),
             actions=[t.as_dict() for t in self._actions(step, rs, a)],
             reason=reason,
         )

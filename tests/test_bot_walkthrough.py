@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.audit import verify_chain
 from bot.models import Attendance, Event, ReviewState, Run, RunState, RunStep, StoredFile
+from bot.texts import minutes_text
 from tests.fakes.people import FakeUser
 from tests.fakes.world import ADMIN_ID, World, running_bot
 from tests.support import DATA, FORM, UNIT_FILES, XLSX
@@ -235,9 +236,13 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         )
         returned = p["kepala"].latest("Keputusan pada langkah 10 tercatat: Kembalikan")["text"]
         assert "(koreksi)" not in returned and "Capaian TW III" in returned
+        # Not only the head knows: the secretary and the planners are told.
+        for key in ("sekretaris", "rina", "dodi"):
+            assert '"Setujui"' in p[key].latest("Keputusan Kepala Badan")["text"], key
 
-        # Steps 12-15.
+        # Steps 12-15; the next task names the decision.
         task12 = with_buttons(p["kepala"], "Langkah 12")
+        assert "Keputusan Kepala Badan (langkah 10): Setujui" in task12["text"]
         await p["kepala"].send_document(b"%PDF-1.4 signed", "ttd.pdf", PDF, reply_to=task12)
         await idle()
         await p["kepala"].press(task12, "Selesai")
@@ -361,4 +366,16 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             io.BytesIO(world.server.file_bytes(report["document"]["file_id"]))
         )
         assert book["Ringkasan"]["B5"].value == "Data Kinerja Triwulan III 2026"
+        # The closing message and the report reckon time alike: the meeting
+        # step from the meeting (Tuesday 09:00, finished about an hour later).
+        [used5] = [row[10] for row in book["Langkah"].iter_rows(values_only=True) if row[0] == 5]
+        assert 0 < used5 <= 120
+        closing = p["kepala"].latest("Selesai: Data Kinerja Triwulan III 2026")["text"]
+        assert f"Waktu kerja terpakai: {minutes_text(book['Ringkasan']['B10'].value)}" in closing
+        late_cell = book["Ringkasan"]["B11"].value
+        if late_cell == "-":
+            assert "Semua langkah selesai tepat waktu" in closing
+        else:
+            listed = closing.split("melewati batas waktu: ")[1].split("\n")[0]
+            assert set(listed.split(", ")) == set(late_cell.split(", ")), (listed, late_cell)
         assert "tidak berwenang" in p["unit1"].messages[-1]["text"]
