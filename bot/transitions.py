@@ -192,29 +192,26 @@ class Transitions:
         planner) sees that it is done. Without `assignment_ids` only messages
         of finished assignments (and of none) are settled, unless `every`:
         a unit's upload button stays while its file may still be replaced."""
-        rows = (
-            await s.exec(
-                select(Notification)
-                .where(
-                    Notification.run_step_id == rs.id,
-                    col(Notification.template).in_(SETTLED_TEMPLATES),
-                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
-                    col(Notification.edits_id).is_(None),
-                )
-                .order_by(Notification.id)
-            )
-        ).all()
+        query = select(Notification).where(
+            col(Notification.template).in_(SETTLED_TEMPLATES),
+            col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+            col(Notification.edits_id).is_(None),
+        )
         if assignment_ids is not None:
-            rows = [r for r in rows if r.assignment_id in assignment_ids]
-        elif not every:
-            final = {
-                a.id
-                for a in (
-                    await s.exec(select(Assignment).where(Assignment.run_step_id == rs.id))
-                ).all()
-                if a.state in FINAL
-            }
-            rows = [r for r in rows if r.assignment_id is None or r.assignment_id in final]
+            # Also a reminder about these assignments sent under another step.
+            query = query.where(col(Notification.assignment_id).in_(assignment_ids))
+        else:
+            query = query.where(Notification.run_step_id == rs.id)
+        rows = list((await s.exec(query.order_by(Notification.id))).all())
+        if assignment_ids is None and not every:
+            # A reminder may name another step's assignment (a unit still
+            # owing on the collection while its validation is late).
+            kept = []
+            for r in rows:
+                a = await s.get(Assignment, r.assignment_id) if r.assignment_id else None
+                if a is None or a.state in FINAL:
+                    kept.append(r)
+            rows = kept
         actor = await s.get(Member, actor_id) if actor_id else None
         context = {
             "run_title": run.title,

@@ -319,3 +319,40 @@ async def test_closing_summary_status_and_report_reckon_time_alike(office: Offic
     assert summary.context["used_minutes"] == round(
         sum(st.used_minutes or 0 for st in status.steps)
     )
+
+
+async def test_a_units_reminder_under_a_late_validation_is_settled_on_acceptance(
+    office: Office,
+) -> None:
+    """A unit whose file came back is reminded under the late validation
+    step; once its new file is accepted, that reminder's upload button goes."""
+    from bot.deadlines import Deadlines
+    from bot.office import OfficeConfig
+    from bot.outbox import Outbox
+
+    e, p, clock = office.engine, office.id, office.clock
+    run_id = await to_collection(office)
+    s6 = await open_step(office, run_id)
+    files = {}
+    for i, unit in enumerate(DEFAULT_UNITS, start=1):
+        r = await e.upload(
+            p(f"unit{i}"), s6.id, IncomingFile(workbook(unit, i), f"u{i}.xlsx", XLSX)
+        )
+        files[i] = r.file.id
+    await e.review(p("perencana"), files[1], accept=False, note="Perbaiki")
+    for i in range(2, len(DEFAULT_UNITS) + 1):
+        await e.review(p("perencana"), files[i], accept=True)
+    s7 = await open_step(office, run_id)
+    clock.set(e.calendar.add_working_minutes(s7.due_at, 60))  # an hour late, office open
+    await Deadlines(e, OfficeConfig()).sweep()
+    [reminder] = await outbox(office, "reminder", member_id=p("unit1"))
+    assert reminder.run_step_id == s7.id  # sent under the validation step
+    sender = Outbox(office.db, clock)
+    await sender.begin(reminder.id)
+    await sender.sent(reminder.id, 11)
+    again = await e.upload(
+        p("unit1"), s6.id, IncomingFile(workbook("Sekretariat", 9), "v2.xlsx", XLSX)
+    )
+    await e.review(p("perencana"), again.file.id, accept=True)
+    edits = [n for n in await outbox(office, "settled") if n.edits_id == reminder.id]
+    assert len(edits) == 1 and edits[0].context["kind"] == "accepted"
