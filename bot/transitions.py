@@ -218,6 +218,7 @@ class Transitions:
             "number": rs.number,
             "iteration": rs.iteration,
             "kind": kind,
+            "actor_id": actor_id,
             "by": actor.name if actor else None,
             "at": iso(self.clock.now()),
             **details,

@@ -124,6 +124,8 @@ class OutboxSender:
                         raise
                 else:
                     return edited if isinstance(edited, Message) else None
+        if n.context.get("actor_id") == n.member_id:
+            return None  # whoever acted was answered at once; no notice for them
         return await bot.send_message(chat_id, texts.render(f"{n.template}_notice", **n.context))
 
     async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message | None:

@@ -129,6 +129,7 @@ async def test_a_task_message_too_old_to_edit_gets_a_new_line(tmp_path: Path) ->
         assert "TW III, langkah 2" in notice  # ...but told in a new message
         assert "✅ Diselesaikan oleh Rina, Kamis, 5 November 2026 08:00 WIB" in notice
         assert len(p["dodi"].messages) > before
+        assert not p["rina"].find("Tombol pada pesan tugas")  # she acted: answered at once
         assert world.server.errors() == []
 
 
@@ -141,17 +142,17 @@ async def test_edits_telegram_refuses_are_tolerated(tmp_path: Path) -> None:
             "editMessageText",
             error_code=400,
             description="Bad Request: message is not modified",
-            chat_id=p["dodi"].id,
+            chat_id=p["rina"].id,
         )
         world.server.fail_next(
             "editMessageText",
             error_code=400,
             description="Bad Request: message to edit not found",
-            chat_id=p["rina"].id,
+            chat_id=p["dodi"].id,
         )
         await finish_step_2(world, p)
-        assert not p["dodi"].find("Tombol pada pesan tugas sebelumnya")
-        assert "Diselesaikan oleh Rina" in p["rina"].latest("Tombol pada pesan tugas")["text"]
+        assert not p["rina"].find("Tombol pada pesan tugas sebelumnya")
+        assert "Diselesaikan oleh Rina" in p["dodi"].latest("Tombol pada pesan tugas")["text"]
         async with world.services.db.session() as s:
             edits = (
                 await s.exec(select(Notification).where(Notification.template == "settled"))
