@@ -787,7 +787,7 @@ class Engine(RunQueries):
                         file_id=stored.id,
                     )
                 if accept:  # the unit's upload button has had its day
-                    await self._settle(
+                    await self._retire_messages(
                         s, run, rs, "accepted", actor_id=actor_id, assignment_ids=[a.id or 0]
                     )
             if accept and validation is not None and await self._collection_settled(s, rs):
@@ -1039,7 +1039,7 @@ class Engine(RunQueries):
                 )
             # Who held it before: the delegate before, else the role's holders.
             before = [m.name for m in await self._assignees(s, a) if m.id != to_member_id]
-            await self._settle(
+            await self._retire_messages(
                 s,
                 run,
                 rs,
@@ -1084,7 +1084,7 @@ class Engine(RunQueries):
             s.add(run)
             # Every button of the run goes, also a unit's on a closed collection.
             for rs in (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all():
-                await self._settle(s, run, rs, "cancelled", actor_id=actor_id, every=True)
+                await self._retire_messages(s, run, rs, "cancelled", actor_id=actor_id, every=True)
             for rs in (
                 await s.exec(
                     select(RunStep).where(

@@ -173,7 +173,7 @@ class Transitions:
         await s.flush()
         return True
 
-    async def _settle(
+    async def _retire_messages(
         self,
         s: AsyncSession,
         run: Run,
@@ -847,14 +847,14 @@ class Transitions:
             state=state.value,
             late_minutes=self._late(rs, now),
         )
-        await self._settle_finished(s, run, sop, step, rs, actor_id, outcome)
+        await self._retire_step_messages(s, run, sop, step, rs, actor_id, outcome)
         target = step.next if next_key is ... else next_key
         if target is None:
             await self._finish_run(s, run, sop)
         else:
             await self._open_step(s, run, sop, str(target), actor_id=actor_id)
 
-    async def _settle_finished(
+    async def _retire_step_messages(
         self,
         s: AsyncSession,
         run: Run,
@@ -876,11 +876,11 @@ class Transitions:
         else:
             kind = "done"
         details = {"outcome": outcome, "label": chosen.label if chosen else None}
-        await self._settle(s, run, rs, kind, actor_id=actor_id, **details)
+        await self._retire_messages(s, run, rs, kind, actor_id=actor_id, **details)
         if step.action == Action.validate and step.collection:
             collect_rs = await self._latest_step(s, run, step.collection)
             if collect_rs is not None:
-                await self._settle(s, run, collect_rs, kind, actor_id=actor_id, **details)
+                await self._retire_messages(s, run, collect_rs, kind, actor_id=actor_id, **details)
 
     def _late(self, rs: RunStep, now: datetime) -> float:
         if rs.due_at is None or now <= rs.due_at:
