@@ -17,8 +17,8 @@ from pathlib import Path
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.deadlines import Deadlines
-from bot.engine import IncomingFile
 from bot.office import OfficeConfig
+from bot.views import IncomingFile
 from tests.support import DATA, FORM, UNIT_FILES, XLSX, build_office
 
 

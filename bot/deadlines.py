@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
-from bot.engine import ADMIN, OWING, Engine, iso
+from bot.engine import Engine
 from bot.errors import NotAllowed, NotFound, StepNotOpen
 from bot.models import (
     Assignment,
@@ -42,6 +42,7 @@ from bot.models import (
 from bot.office import OfficeConfig
 from bot.outbox import drop
 from bot.sop import Action, Sop, Step
+from bot.views import ADMIN, OWING, iso
 
 log = logging.getLogger(__name__)
 

@@ -45,14 +45,13 @@ from bot.queries import RunQueries
 from bot.sop import Action, Sop, Step
 from bot.storage import SavedFile, extension_of, photo_name
 from bot.transitions import upload_action
-from bot.views import (  # noqa: F401  (re-exported for handlers and jobs)
+from bot.views import (
     ADMIN,
     MAX_TITLE,
     OWING,
     Closure,
     IncomingFile,
     Receipt,
-    Task,
     TaskAction,
     iso,
 )

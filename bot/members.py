@@ -20,10 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
-from bot.engine import ADMIN
 from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
 from bot.models import Event, Invitation, Member, MemberRole, Notification, Unit
 from bot.sop import SopRegistry
+from bot.views import ADMIN
 
 STRANGER_QUIET = timedelta(hours=1)
 TOKEN_HASH_SHOWN = 12  # hex digits of a refused token's SHA-256 kept in the log

@@ -9,10 +9,10 @@ from pathlib import Path
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot.engine import IncomingFile
 from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
 from bot.pending import HeldGroup
+from bot.views import IncomingFile
 from handlers.common import Context, reply, services
 
 

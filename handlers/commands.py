@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
-from bot.engine import Task
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
 from bot.report import member_report
+from bot.views import Task
 from handlers import actions as steps
 from handlers import uploads
 from handlers.common import (

@@ -8,9 +8,9 @@ from typing import Any
 
 from telegram import Update
 
-from bot.engine import Task
 from bot.errors import EngineError, InvalidInput, OutsideOfficeHours
 from bot.members import MemberInfo
+from bot.views import Task
 from handlers import actions
 from handlers.common import Context, enrolled, keyboard, reply, services, texts
 from handlers.parsing import parse_meeting

@@ -7,11 +7,11 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 
-from bot.engine import Task
 from bot.errors import AmbiguousUnit, FileRejected, HeldGone
 from bot.members import MemberInfo
 from bot.pending import HeldGroup
 from bot.storage import extension_of
+from bot.views import Task
 from handlers import actions
 from handlers.common import (
     Context,

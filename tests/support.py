@@ -107,7 +107,7 @@ async def to_collection(office: Office, title: str = "TW IV 2026") -> int:
     """Start a run and bring it to step 6 (collection); returns the run id."""
     from datetime import timedelta
 
-    from bot.engine import IncomingFile
+    from bot.views import IncomingFile
 
     e, p = office.engine, office.id
     run = await e.start_run(p("kepala"), title)

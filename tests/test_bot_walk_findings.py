@@ -158,7 +158,7 @@ async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom
 async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
     tmp_path: Path,
 ) -> None:
-    from bot.engine import IncomingFile
+    from bot.views import IncomingFile
     from tests.support import FORM, XLSX
 
     async with running_bot(tmp_path) as world:

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from bot.deadlines import Deadlines
-from bot.engine import IncomingFile
 from bot.models import Event, Notification, OutboxState, RunStep, StepState
 from bot.office import OfficeConfig
 from bot.outbox import Outbox
 from bot.texts import Texts
+from bot.views import IncomingFile
 from tests.support import FORM, XLSX, Office, to_collection, workbook
 
 WIB = ZoneInfo("Asia/Jakarta")

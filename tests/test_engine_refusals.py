@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from bot.engine import IncomingFile
 from bot.errors import (
     AlreadyDone,
     Delegated,
@@ -21,6 +20,7 @@ from bot.errors import (
     WrongUnit,
 )
 from bot.models import Event, Notification, RunStep, StepState
+from bot.views import IncomingFile
 from tests.support import FORM, XLSX, Office, to_collection, workbook
 
 

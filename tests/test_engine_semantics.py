@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.engine import IncomingFile
 from bot.models import Notification, RunStep, StepState
 from bot.office import DEFAULT_UNITS
+from bot.views import IncomingFile
 from tests.support import FORM, XLSX, Office, to_collection, workbook
 
 

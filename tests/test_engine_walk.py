@@ -7,7 +7,6 @@ import json
 from sqlmodel import func, select
 
 from bot.audit import verify_chain
-from bot.engine import IncomingFile
 from bot.models import (
     Assignment,
     Attendance,
@@ -20,6 +19,7 @@ from bot.models import (
     StepState,
     StoredFile,
 )
+from bot.views import IncomingFile
 from tests.support import FORM, UNIT_FILES, XLSX, Office, workbook
 
 

@@ -72,7 +72,7 @@ async def test_an_edit_waits_for_its_message_and_is_dropped_without_one(office: 
     itself; one whose message never went out has nothing to edit and is
     dropped with the reason; a message two days old is not edited."""
 
-    from bot.engine import IncomingFile
+    from bot.views import IncomingFile
     from tests.support import FORM, XLSX
 
     outbox, e, p = Outbox(office.db, office.clock), office.engine, office.id

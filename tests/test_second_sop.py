@@ -10,9 +10,9 @@ from sqlmodel import select
 from bot.audit import verify_chain
 from bot.clock import FakeClock
 from bot.db import Database
-from bot.engine import IncomingFile
 from bot.models import Run, RunState, RunStep
 from bot.sop import SopRegistry, parse_sop
+from bot.views import IncomingFile
 from tests.support import build_office, enrol
 
 CUTI = """

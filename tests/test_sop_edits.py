@@ -16,12 +16,13 @@ import yaml
 from sqlmodel import delete, select
 
 from bot.deadlines import Deadlines
-from bot.engine import Engine, IncomingFile
+from bot.engine import Engine
 from bot.models import Notification, Run, RunStep, SopDefinition, StepState
 from bot.office import OfficeConfig
 from bot.report import run_report
 from bot.sop import Sop, SopRegistry, parse_sop
 from bot.sop.loader import fingerprint
+from bot.views import IncomingFile
 from tests.support import FORM, XLSX, Office
 
 WIB = ZoneInfo("Asia/Jakarta")

@@ -75,7 +75,7 @@ class World:
         needs people with keys kepala, sekretaris, rina."""
         from datetime import timedelta
 
-        from bot.engine import IncomingFile
+        from bot.views import IncomingFile
         from tests.support import FORM, XLSX
 
         e, m = self.services.engine, self.services.members
