@@ -192,23 +192,20 @@ class Deadlines:
         messages of the same kind to the same person about the same step
         (and assignment), not yet claimed by a sender, are dropped as
         superseded."""
-        if (await s.exec(select(Notification.id).where(Notification.key == key))).first():
-            return False
-        now = self.clock.now()
-        row = Notification(
-            key=key,
-            member_id=member_id,
-            template=template,
-            context=context,
-            run_id=run.id if run else None,
+        row = await self.engine._notify(
+            s,
+            member_id,
+            template,
+            key,
+            context,
+            run=run,
             run_step_id=run_step_id,
             assignment_id=assignment_id,
             office_hours_only=True,
-            created_at=now,
-            not_before=now,
         )
-        s.add(row)
-        await s.flush()
+        if row is None:
+            return False
+        now = self.clock.now()
         older = (
             await s.exec(
                 select(Notification).where(

@@ -148,30 +148,32 @@ class Transitions:
         file_id: int | None = None,
         not_before: datetime | None = None,
         edits_id: int | None = None,
-    ) -> bool:
-        """Queue a message in the outbox; a key already queued is skipped.
-        With `edits_id` the row edits that earlier message instead."""
+        office_hours_only: bool = False,
+    ) -> Notification | None:
+        """Queue a message in the outbox; a key already queued is skipped
+        (None). With `edits_id` the row edits that earlier message instead;
+        `office_hours_only` rows (reminders, the digest) wait for opening."""
         exists = (await s.exec(select(Notification.id).where(Notification.key == key))).first()
         if exists is not None:
-            return False
+            return None
         now = self.clock.now()
-        s.add(
-            Notification(
-                key=key,
-                member_id=member_id,
-                template=template,
-                context=context,
-                run_id=run.id if run else None,
-                run_step_id=run_step_id,
-                assignment_id=assignment_id,
-                file_id=file_id,
-                created_at=now,
-                not_before=not_before or now,
-                edits_id=edits_id,
-            )
+        row = Notification(
+            key=key,
+            member_id=member_id,
+            template=template,
+            context=context,
+            run_id=run.id if run else None,
+            run_step_id=run_step_id,
+            assignment_id=assignment_id,
+            file_id=file_id,
+            created_at=now,
+            not_before=not_before or now,
+            edits_id=edits_id,
+            office_hours_only=office_hours_only,
         )
+        s.add(row)
         await s.flush()
-        return True
+        return row
 
     async def _retire_messages(
         self,
@@ -227,16 +229,18 @@ class Transitions:
         for row in rows:
             if row.member_id == skip_member:
                 continue
-            settled += await self._notify(
-                s,
-                row.member_id,
-                "settled",
-                f"settled:{row.id}",
-                context,
-                run=run,
-                run_step_id=rs.id,
-                assignment_id=row.assignment_id,
-                edits_id=row.id,
+            settled += bool(
+                await self._notify(
+                    s,
+                    row.member_id,
+                    "settled",
+                    f"settled:{row.id}",
+                    context,
+                    run=run,
+                    run_step_id=rs.id,
+                    assignment_id=row.assignment_id,
+                    edits_id=row.id,
+                )
             )
         return settled
 
