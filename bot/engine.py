@@ -68,10 +68,19 @@ class Engine(RunQueries):
     # ----------------------------------------------------------------- commands
 
     async def start_run(
-        self, actor_id: int, title: str, *, sop_key: str | None = None, note: str | None = None
+        self,
+        actor_id: int,
+        title: str,
+        *,
+        sop_key: str | None = None,
+        note: str | None = None,
+        request_key: str | None = None,
     ) -> Run:
         """Start a run. When the starter holds step 1's role, starting it is
-        step 1 (the disposition) and the note goes to the next actor."""
+        step 1 (the disposition) and the note goes to the next actor.
+
+        `request_key` names the request (a Telegram update): asked again, as
+        after a crash and a redelivery, it returns the run it started."""
         title = " ".join((title or "").split())
         if not title:
             raise InvalidInput("title_missing")
@@ -90,6 +99,10 @@ class Engine(RunQueries):
             if not (roles & (set(first.actors) | {ADMIN})):
                 raise NotAllowed(roles=[*first.actors, ADMIN])
             note = self._check_note(note, "optional")
+            if request_key is not None:
+                earlier = (await s.exec(select(Run).where(Run.request_key == request_key))).first()
+                if earlier is not None:
+                    return earlier
             now = self.clock.now()
             run = Run(
                 sop_key=sop.key,
@@ -97,6 +110,7 @@ class Engine(RunQueries):
                 title=title,
                 started_at=now,
                 started_by=actor_id,
+                request_key=request_key,
             )
             s.add(run)
             await s.flush()

@@ -45,7 +45,13 @@ async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
     title, note = split_title(text)
     if not title:
         raise InvalidInput("title_missing")
-    run = await svc.engine.start_run(member.id, title, note=note, sop_key=sop_key.strip() or None)
+    run = await svc.engine.start_run(
+        member.id,
+        title,
+        note=note,
+        sop_key=sop_key.strip() or None,
+        request_key=f"update:{update.update_id}",
+    )
     [status] = await svc.engine.run_status(run.id)
     await reply(
         update,

@@ -70,3 +70,40 @@ async def test_a_crashed_update_is_handled_on_redelivery(
         assert len(unit1.find("Tanda terima")) == 1
         assert await events(world) == before
         assert world.server.errors() == []
+
+
+async def test_a_mulai_redelivered_after_a_crash_starts_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/mulai committed its run, then the process fell over before the update
+    was marked finished: the redelivery finds that run, it starts no second."""
+    from bot.models import Run
+
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("rina", 1003, "Rina", "perencana")
+        engine = world.services.engine
+        real_status = engine.run_status
+        calls = 0
+
+        async def crash_after_commit(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("the process fell over after the commit")
+            return await real_status(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "run_status", crash_after_commit)
+        update_id = await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()
+        assert "kesalahan" in kepala.messages[-1]["text"]
+        await world.server.redeliver(update_id)
+        await world.idle()
+        async with world.services.db.session() as s:
+            runs = (await s.exec(select(Run))).all()
+            started = (await s.exec(select(Event).where(Event.kind == "run_started"))).all()
+        assert len(runs) == 1 and len(started) == 1
+        assert runs[0].request_key == f"update:{update_id}"
+        assert len(kepala.find("dimulai")) == 1
+        tasks = [m for m in world.people["rina"].find("Tugas baru") if "Langkah 2" in m["text"]]
+        assert len(tasks) == 1
