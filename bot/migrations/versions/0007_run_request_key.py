@@ -18,14 +18,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("run") as batch:
-        batch.add_column(
-            sa.Column("request_key", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
-        )
-        batch.create_index("ix_run_request_key", ["request_key"], unique=True)
+    # Plain ALTER TABLE: batch mode would recreate "run", which the foreign
+    # keys of most other tables point at.
+    op.add_column(
+        "run", sa.Column("request_key", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+    )
+    op.create_index("ix_run_request_key", "run", ["request_key"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("run") as batch:
-        batch.drop_index("ix_run_request_key")
-        batch.drop_column("request_key")
+    op.drop_index("ix_run_request_key", table_name="run")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE run DROP COLUMN request_key")  # SQLite 3.35+
+    else:
+        op.drop_column("run", "request_key")
