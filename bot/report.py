@@ -22,7 +22,7 @@ from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
-from bot.sop import Sop
+from bot.sop import Action, Sop
 from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
 
@@ -142,6 +142,12 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
 
     sheet = book["Berkas"]
     step_numbers = {rs.id: rs.number for rs in steps}
+    # Only a collection with a reviewer judges its files; the others' stay "received".
+    reviewed = {
+        rs.id
+        for rs in steps
+        if sop.step(rs.step_key).action == Action.collect and sop.step(rs.step_key).reviewer
+    }
     for n, f in enumerate(files, start=1):
         sheet.append(
             [
@@ -155,7 +161,9 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 f.sha256,
                 names.get(f.uploader_id, ""),
                 local(f.received_at),
-                REVIEW_TEXT.get(f.review_state.value, f.review_state.value),
+                REVIEW_TEXT.get(f.review_state.value, f.review_state.value)
+                if f.run_step_id in reviewed
+                else "tanpa pemeriksaan",
                 f.review_note or "",
             ]
         )
@@ -181,7 +189,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         local(run.ended_at),
         sop.total_waktu,
         round(used_total),
-        ", ".join(dict.fromkeys(late_steps)) or "-",
+        ", ".join(f"langkah {n}" for n in dict.fromkeys(late_steps)) or "-",
         len(files),
         "utuh" if chain.ok else f"RUSAK pada peristiwa {chain.broken_seq}: {chain.reason}",
         _definition_text(run, sop, own),

@@ -92,3 +92,10 @@ def test_history_words_for_admin_and_collection_events() -> None:
     assert words["album_complete"] == "album Sekretariat v2 lengkap (3 halaman)"
     assert "tetap" in words["file_resent"] and "Andi memblokir bot" in words["member_blocked_bot"]
     assert words["reminders_paused"] == "pengingat dijeda"
+
+
+def test_a_reason_ending_in_a_full_stop_is_not_doubled() -> None:
+    text = Texts().render(
+        "errors/step_not_open", detail="unit_closed", unit="Bidang X", by="Rina", reason="dinas."
+    )
+    assert "Alasan: dinas. Berkas tidak lagi diterima" in text and ".." not in text

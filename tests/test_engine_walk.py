@@ -255,6 +255,10 @@ async def test_whole_sop_walked(office: Office) -> None:
         "Kembalikan dengan catatan",
     }
     assert not outcomes & {"valid", "diundang", "lengkap", "setuju", "koreksi"}
+    files_rows = list(book["Berkas"].iter_rows(min_row=2, values_only=True))
+    # The form (step 2) and the compiled documents are never reviewed; the units' files are.
+    assert {r[10] for r in files_rows if r[1] in (2, 8)} == {"tanpa pemeriksaan"}
+    assert {r[10] for r in files_rows if r[1] == 6} <= {"diterima", "dikembalikan"}
     assert {r[5] for r in book["Berkas"].iter_rows(min_row=2, values_only=True)} <= {
         "dokumen",
         "foto",
