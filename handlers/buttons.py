@@ -136,6 +136,8 @@ async def _meeting_ok(
     update: Update, context: Context, member: MemberInfo, run_step_id: int
 ) -> bool:
     """Ya, tetap: the organiser keeps a meeting time outside office hours."""
+    # A step already done (the meeting set meanwhile) answers as any stale button.
+    await services(context).engine.authorize(member.id, run_step_id)
     pending = await services(context).waiting.get(member.id)
     if (
         pending is None

@@ -198,6 +198,8 @@ async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
         assert kepala.find("Undangan rapat") == []
 
         # Ya, tetap: the organiser keeps it; the invitations go out.
+        markup = ask["reply_markup"]["inline_keyboard"]
+        keep = next(b["callback_data"] for row in markup for b in row if "Ya, tetap" in b["text"])
         await sekretaris.press(ask, "Ya, tetap")
         await world.idle()
         assert (
@@ -205,6 +207,12 @@ async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
             in sekretaris.latest("Rapat dijadwalkan")["text"]
         )
         assert "3 November 2026 19:00" in kepala.latest("Undangan rapat")["text"]
+        # Pressed again, "Ya, tetap" says the step is settled, not to press an
+        # "Atur rapat" button the task no longer has.
+        query = await sekretaris.press_data(ask, keep)
+        await world.idle()
+        alert = (sekretaris.answer(query) or {}).get("text", "")
+        assert "Atur rapat" not in alert and "Sudah diproses" in alert, alert
 
         # An ordinary working hour (the midday break too) is not asked about.
         calendar = world.services.engine.calendar
