@@ -314,7 +314,7 @@ async def test_closing_summary_status_and_report_reckon_time_alike(office: Offic
     book = openpyxl.load_workbook(io.BytesIO(await run_report(e, run_id, "Kantor")))
     [used5] = [r[10] for r in book["Langkah"].iter_rows(values_only=True) if r[0] == 5]
     assert used5 == 0
-    assert book["Ringkasan"]["B11"].value == "14"
+    assert book["Ringkasan"]["B11"].value == "langkah 14"
     assert summary.context["used_minutes"] == book["Ringkasan"]["B10"].value
     assert summary.context["used_minutes"] == round(
         sum(st.used_minutes or 0 for st in status.steps)
