@@ -448,7 +448,15 @@ class Engine(RunQueries):
                         old.review_state = ReviewState.superseded
                         s.add(old)
                         replaced.append(old)
-            stale = await self._stale_reviews(s, replaced)
+            # The replaced version's review messages: their buttons would act on an old file.
+            await self._retire_rows(
+                s,
+                run,
+                rs,
+                await self._review_messages(s, replaced),
+                "superseded",
+                actor_id=actor_id,
+            )
             now = self.clock.now()
             stored = StoredFile(
                 run_id=run.id or 0,
@@ -540,7 +548,6 @@ class Engine(RunQueries):
                 unit_name,
                 closed,
                 checks,
-                stale_reviews=stale,
                 page=page,
             )
 
@@ -781,6 +788,16 @@ class Engine(RunQueries):
                 "by": reviewer.name,
                 "pages": len(pages),
             }
+            # The other planners' copies of the review message lose their buttons.
+            await self._retire_rows(
+                s,
+                run,
+                rs,
+                await self._review_messages(s, list(pages)),
+                "accepted" if accept else "returned",
+                actor_id=actor_id,
+                skip_member=actor_id,
+            )
             if a is not None:
                 for m in await self._assignees(s, a):
                     await self._notify(

@@ -33,7 +33,7 @@ from bot.models import (
     Unit,
 )
 from bot.sop import Action, Step
-from bot.transitions import Transitions
+from bot.transitions import Transitions, assignments_of_open_runs
 from bot.views import (
     ADMIN,
     OWING,
@@ -231,14 +231,9 @@ class RunQueries(Transitions):
         async with self.db.session() as s:
             rows = (
                 await s.exec(
-                    select(Assignment, RunStep, Run)
-                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(
-                        Run.state == RunState.open,
-                        col(Assignment.state).in_([*OWING, AssignmentState.delivered]),
-                    )
-                    .order_by(col(RunStep.opened_at), col(Assignment.id))
+                    assignments_of_open_runs(
+                        [*OWING, AssignmentState.delivered], open_steps=False
+                    ).order_by(col(RunStep.opened_at), col(Assignment.id))
                 )
             ).all()
             tasks = []
@@ -454,15 +449,7 @@ class RunQueries(Transitions):
         async with self.db.session() as s:
             rows = (
                 await s.exec(
-                    select(Assignment, RunStep, Run)
-                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(
-                        Run.state == RunState.open,
-                        RunStep.state == StepState.open,
-                        col(Assignment.state).in_(list(OWING)),
-                    )
-                    .order_by(
+                    assignments_of_open_runs(list(OWING)).order_by(
                         col(Assignment.run_step_id), col(Assignment.unit_id), col(Assignment.id)
                     )
                 )

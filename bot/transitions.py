@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from bot.audit import append_event
 from bot.calendar import WorkCalendar
@@ -66,6 +67,20 @@ def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
     tasks on one step, and each task message must say which one it is. The
     unit is a hint for finding the assignment, never a permission."""
     return TaskAction("up", (run_step_id, unit_id) if unit_id else (run_step_id,))
+
+
+def assignments_of_open_runs(
+    states: list[AssignmentState], *, open_steps: bool = True
+) -> Select[tuple[Assignment, RunStep, Run]]:
+    """Assignments in these states, with their step and run, of runs still
+    open (and, unless told otherwise, of steps still open)."""
+    query = (
+        select(Assignment, RunStep, Run)
+        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+        .join(Run, col(Run.id) == col(RunStep.run_id))
+        .where(Run.state == RunState.open, col(Assignment.state).in_(states))
+    )
+    return query.where(RunStep.state == StepState.open) if open_steps else query
 
 
 class Transitions:
@@ -214,6 +229,25 @@ class Transitions:
                 if a is None or a.state in FINAL:
                     kept.append(r)
             rows = kept
+        return await self._retire_rows(
+            s, run, rs, rows, kind, actor_id=actor_id, skip_member=skip_member, **details
+        )
+
+    async def _retire_rows(
+        self,
+        s: AsyncSession,
+        run: Run,
+        rs: RunStep,
+        rows: list[Notification],
+        kind: str,
+        *,
+        actor_id: int | None,
+        skip_member: int | None = None,
+        **details: Any,
+    ) -> int:
+        """Queue, for each of these messages, the edit that takes its buttons
+        away and says what happened (a file message only loses its buttons);
+        one not sent yet is dropped instead, as nobody needs it any more."""
         actor = await s.get(Member, actor_id) if actor_id else None
         context = {
             "run_title": run.title,
@@ -229,6 +263,9 @@ class Transitions:
         for row in rows:
             if row.member_id == skip_member:
                 continue
+            if row.template == "file_for_review" and row.state == OutboxState.pending:
+                await drop(s, row, f"file_{kind}", self.clock.now())
+                continue
             settled += bool(
                 await self._notify(
                     s,
@@ -243,6 +280,24 @@ class Transitions:
                 )
             )
         return settled
+
+    async def _review_messages(
+        self, s: AsyncSession, files: list[StoredFile]
+    ) -> list[Notification]:
+        """The planners' review messages (with Terima / Kembalikan) of these files."""
+        if not files:
+            return []
+        return list(
+            (
+                await s.exec(
+                    select(Notification).where(
+                        Notification.template == "file_for_review",
+                        col(Notification.file_id).in_([f.id for f in files]),
+                        col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    )
+                )
+            ).all()
+        )
 
     async def step_times(
         self, s: AsyncSession, run: Run, step: Step, rs: RunStep, now: datetime
@@ -737,15 +792,8 @@ class Transitions:
             return 0
         rows = (
             await s.exec(
-                select(Assignment, RunStep, Run)
-                .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                .join(Run, col(Run.id) == col(RunStep.run_id))
-                .where(
-                    Run.state == RunState.open,
-                    RunStep.state == StepState.open,
-                    col(Assignment.state).in_(list(OWING)),
-                    col(Assignment.member_id).is_(None),
-                )
+                assignments_of_open_runs(list(OWING))
+                .where(col(Assignment.member_id).is_(None))
                 .order_by(col(RunStep.id), col(Assignment.id))
             )
         ).all()
@@ -1043,32 +1091,6 @@ class Transitions:
                 unit=await self._unit_name(s, stored.unit_id),
             )
         raise AlreadyDone(stored.review_state.value)
-
-    async def _stale_reviews(
-        self, s: AsyncSession, files: list[StoredFile]
-    ) -> list[tuple[int, int]]:
-        """Review messages of files just superseded: those not sent yet are
-        dropped; the (chat, message) of those sent are returned, so their
-        buttons can be taken away."""
-        if not files:
-            return []
-        rows = (
-            await s.exec(
-                select(Notification).where(
-                    Notification.template == "file_for_review",
-                    col(Notification.file_id).in_([f.id for f in files]),
-                )
-            )
-        ).all()
-        sent: list[tuple[int, int]] = []
-        for n in rows:
-            if n.state == OutboxState.pending:
-                await drop(s, n, "file_superseded", self.clock.now())
-            elif n.state == OutboxState.sent and n.telegram_message_id is not None:
-                member = await s.get(Member, n.member_id)
-                if member is not None:
-                    sent.append((member.telegram_id, n.telegram_message_id))
-        return sent
 
     def _check_note(self, note: str | None, rule: str, prompt: str | None = None) -> str | None:
         """The note as kept; a missing required one is refused with what

@@ -149,7 +149,6 @@ class Receipt:
     # The same bytes as the current version: nothing was stored.
     duplicate: bool = False
     # (chat id, message id) of review messages of the version just replaced.
-    stale_reviews: list[tuple[int, int]] = field(default_factory=list)
     # A page of an album: how many pages of it have arrived so far.
     page: int | None = None
 

@@ -3,7 +3,6 @@ storing a file. Buttons, replies and files all end up here."""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 
 from telegram import Update
@@ -199,11 +198,6 @@ async def store_file(
             unit=receipt.unit_name,
         )
         return
-    for chat_id, message_id in receipt.stale_reviews:
-        # The replaced version's review message: its buttons would act on an
-        # old file. Already edited or too old to edit: the press is refused.
-        with suppress(BadRequest):
-            await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
     await reply(
         update,
         context,

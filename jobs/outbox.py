@@ -102,28 +102,33 @@ class OutboxSender:
 
     async def _edit(self, bot: Bot, chat_id: int, n: Notification) -> Message | None:
         """Edit an earlier message in place: its text again, without its
-        buttons, and the row's line under it. A message too old or too long
-        to edit, or one Telegram will not edit, gets a short new message
-        instead; one already showing the edit ("not modified") is done."""
+        buttons, and the row's line under it (a file message just loses its
+        buttons). A message too old or too long to edit, or one Telegram will
+        not edit, gets a short new message instead; one already showing the
+        edit ("not modified") is done."""
         texts = self.services.texts
-        line = texts.render(n.template, **n.context)
         found = await self.outbox.edit_target(n)
-        if found is not None and found[1].file_id is None:
-            message_id, target = found
-            text = f"{texts.render_parts(target.template, **target.context)[-1]}\n\n{line}"
-            if visible_length(text) <= TEXT_LIMIT:
-                try:
+        try:
+            if found is not None and found[1].file_id is not None:
+                # A file message (a review copy): only its buttons go; its
+                # caption has no room to spare for the line.
+                await bot.edit_message_reply_markup(chat_id, found[0], reply_markup=None)
+                return None
+            if found is not None:
+                message_id, target = found
+                line = texts.render(n.template, **n.context)
+                text = f"{texts.render_parts(target.template, **target.context)[-1]}\n\n{line}"
+                if visible_length(text) <= TEXT_LIMIT:
                     edited = await bot.edit_message_text(
                         text, chat_id=chat_id, message_id=message_id, reply_markup=None
                     )
-                except BadRequest as exc:
-                    reason = exc.message.lower()
-                    if "not modified" in reason:
-                        return None
-                    if not any(words in reason for words in UNEDITABLE):
-                        raise
-                else:
                     return edited if isinstance(edited, Message) else None
+        except BadRequest as exc:
+            reason = exc.message.lower()
+            if "not modified" in reason:
+                return None
+            if not any(words in reason for words in UNEDITABLE):
+                raise
         if n.context.get("actor_id") == n.member_id:
             return None  # whoever acted was answered at once; no notice for them
         return await bot.send_message(chat_id, texts.render(f"{n.template}_notice", **n.context))
