@@ -5,13 +5,8 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.members import MemberInfo
-from handlers.common import Context, enrolled, reply, services
+from handlers.common import Context, command_args, enrolled, reply, services
 from handlers.parsing import parse_moment
-
-
-def _args(update: Update) -> str:
-    text = update.effective_message.text if update.effective_message else ""
-    return (text or "").partition(" ")[2].strip()
 
 
 @enrolled
@@ -25,7 +20,7 @@ async def anggota(update: Update, context: Context, member: MemberInfo) -> None:
 async def undang(update: Update, context: Context, member: MemberInfo) -> None:
     """/undang <peran> [unit]"""
     svc = services(context)
-    role, _, unit = _args(update).partition(" ")
+    role, _, unit = command_args(update).partition(" ")
     if not role:
         roles, units = await svc.members.invitation_options(member.id)
         await reply(update, context, "usage", command="undang", roles=roles, units=units)
@@ -48,7 +43,7 @@ async def undang(update: Update, context: Context, member: MemberInfo) -> None:
 @enrolled
 async def cabut(update: Update, context: Context, member: MemberInfo) -> None:
     """/cabut <nomor anggota>"""
-    arg = _args(update)
+    arg = command_args(update)
     if not arg.isdigit():
         await reply(update, context, "usage", command="cabut")
         return
@@ -69,7 +64,7 @@ async def lanjutkan(update: Update, context: Context, member: MemberInfo) -> Non
 
 
 async def _pause(update: Update, context: Context, member: MemberInfo, *, paused: bool) -> None:
-    arg = _args(update)
+    arg = command_args(update)
     if not arg.isdigit():
         await reply(update, context, "usage", command="jeda" if paused else "lanjutkan")
         return
@@ -81,7 +76,7 @@ async def _pause(update: Update, context: Context, member: MemberInfo, *, paused
 async def tenggat(update: Update, context: Context, member: MemberInfo) -> None:
     """/tenggat <kegiatan> <langkah> <dd-mm-yyyy HH:MM>: move an open step's due time."""
     svc = services(context)
-    parts = _args(update).split(maxsplit=2)
+    parts = command_args(update).split(maxsplit=2)
     moment = parse_moment(parts[2], svc.texts.tz) if len(parts) == 3 else None
     if moment is None or not parts[0].isdigit() or not parts[1].isdigit():
         await reply(update, context, "usage", command="tenggat")

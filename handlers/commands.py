@@ -13,6 +13,7 @@ from handlers import uploads
 from handlers.common import (
     Context,
     button,
+    command_args,
     enrolled,
     keyboard,
     member_of,
@@ -27,16 +28,11 @@ MAX_TASK_MESSAGES = 10
 HISTORY_PAGE = 10
 
 
-def _args_text(update: Update) -> str:
-    text = update.effective_message.text if update.effective_message else ""
-    return (text or "").partition(" ")[2].strip()
-
-
 @enrolled
 async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
     """/mulai [kunci-sop:] Judul | catatan — the first SOP unless one is named."""
     svc = services(context)
-    text = _args_text(update)
+    text = command_args(update)
     sop_key, _, rest = text.partition(":")
     if rest and sop_key.strip() in svc.sops:
         text = rest
@@ -143,7 +139,7 @@ async def history_page(
 
 @enrolled
 async def riwayat(update: Update, context: Context, member: MemberInfo) -> None:
-    arg = _args_text(update)
+    arg = command_args(update)
     svc = services(context)
     if arg:
         if not arg.isdigit():
@@ -178,7 +174,7 @@ async def batal(update: Update, context: Context, member: MemberInfo) -> None:
 @enrolled
 async def hentikan(update: Update, context: Context, member: MemberInfo) -> None:
     """/hentikan <nomor kegiatan> <alasan>: cancel a run."""
-    number, _, reason = _args_text(update).partition(" ")
+    number, _, reason = command_args(update).partition(" ")
     if not number.isdigit() or not reason.strip():  # the reason is required
         await reply(update, context, "usage", command="hentikan")
         return
@@ -198,7 +194,7 @@ async def unknown(update: Update, context: Context) -> None:
 async def laporan(update: Update, context: Context, member: MemberInfo) -> None:
     """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
     svc = services(context)
-    arg = _args_text(update)
+    arg = command_args(update)
     if arg and not arg.isdigit():
         raise NotFound("run")
     run, data = await member_report(svc.engine, member.id, int(arg) if arg else None, svc.office)

@@ -136,6 +136,12 @@ async def member_of(update: Update, context: Context) -> MemberInfo | None:
     return await services(context).members.recognise(user.id, name=name, username=username)
 
 
+def command_args(update: Update) -> str:
+    """What follows the command word: '/hentikan 3 alasan' -> '3 alasan'."""
+    text = update.effective_message.text if update.effective_message else ""
+    return (text or "").partition(" ")[2].strip()
+
+
 async def reply(
     update: Update,
     context: Context,
