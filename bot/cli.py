@@ -102,6 +102,7 @@ def cmd_audit_verify(_args: argparse.Namespace) -> int:
 
 def cmd_invite(args: argparse.Namespace) -> int:
     from bot.errors import EngineError
+    from bot.members import invitation_link
     from bot.services import Services
 
     settings = _settings()
@@ -125,8 +126,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
             return 1
         finally:
             await services.close()
-        username = settings.bot_username.lstrip("@")
-        link = f"https://t.me/{username}?start={token}" if username else None
+        link = invitation_link(settings.bot_username, token)
         print(
             services.texts.env.get_template("cli/invitation.txt.j2").render(
                 role=services.members.role_name(args.role),

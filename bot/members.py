@@ -84,6 +84,13 @@ class HelpProfile:
         return {d.action for d in self.duties}
 
 
+def invitation_link(bot_username: str, token: str) -> str | None:
+    """The deep link that opens the bot with `/start <token>` (a token is
+    at most 64 characters of A-Za-z0-9_-, as Telegram requires)."""
+    username = bot_username.lstrip("@")
+    return f"https://t.me/{username}?start={token}" if username else None
+
+
 class Membership:
     """Who belongs to the office and in which role."""
 

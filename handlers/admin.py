@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.members import MemberInfo
+from bot.members import MemberInfo, invitation_link
 from handlers.common import Context, command_args, enrolled, reply, services
 from handlers.parsing import parse_moment
 
@@ -28,14 +28,14 @@ async def undang(update: Update, context: Context, member: MemberInfo) -> None:
     token = await svc.members.create_invitation(
         role, unit=unit.strip() or None, created_by=member.id, ttl_days=svc.settings.invite_ttl_days
     )
-    username = svc.settings.bot_username.lstrip("@") or (context.bot.username or "")
+    username = svc.settings.bot_username or (context.bot.username or "")
     await reply(
         update,
         context,
         "invitation",
         role_name=svc.members.role_name(role),
         unit=unit.strip() or None,
-        link=f"https://t.me/{username}?start={token}",
+        link=invitation_link(username, token),
         days=svc.settings.invite_ttl_days,
     )
 
