@@ -22,26 +22,11 @@ from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
-from bot.sop import Action, Sop
+from bot.sop import Action
 from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
 
 TEMPLATE = TEMPLATES_DIR / "documents" / "laporan-monev.xlsx"
-STATE_TEXT = {
-    "done": "selesai",
-    "returned": "dikembalikan",
-    "open": "terbuka",
-    "waiting": "menunggu",
-    "skipped": "dilewati",
-    "cancelled": "dibatalkan",
-}
-KIND_TEXT = {"document": "dokumen", "photo": "foto"}
-REVIEW_TEXT = {
-    "received": "menunggu",
-    "accepted": "diterima",
-    "returned": "dikembalikan",
-    "superseded": "diganti versi baru",
-}
 
 
 async def member_report(
@@ -105,6 +90,11 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         """The event as the history page words it, without its HTML."""
         return plain(event_line.render(e=event, outcome_labels=labels)).strip()
 
+    words = texts.env.get_template("documents/report_words.txt.j2").module
+
+    def word(name: str, *args: Any) -> str:
+        return plain(str(getattr(words, name)(*args))).strip()
+
     def outcome(rs: RunStep) -> str:
         if not rs.outcome:
             return ""
@@ -127,7 +117,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 step.uraian,
                 ", ".join(sop.roles[r].name for r in step.actors),
                 rs.iteration,
-                STATE_TEXT.get(rs.state.value, rs.state.value),
+                word("state", rs.state.value),
                 local(rs.opened_at),
                 local(rs.due_at),
                 local(rs.done_at),
@@ -156,14 +146,12 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 units.get(f.unit_id or 0, ""),
                 f.original_name,
                 f.version,
-                KIND_TEXT.get(f.kind, f.kind),
+                word("kind", f.kind),
                 f.size,
                 f.sha256,
                 names.get(f.uploader_id, ""),
                 local(f.received_at),
-                REVIEW_TEXT.get(f.review_state.value, f.review_state.value)
-                if f.run_step_id in reviewed
-                else "tanpa pemeriksaan",
+                word("review", f.review_state.value, f.run_step_id in reviewed),
                 f.review_note or "",
             ]
         )
@@ -184,33 +172,21 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         office_name,
         sop.name,
         run.title,
-        STATE_TEXT.get(run.state.value, run.state.value),
+        word("state", run.state.value),
         local(run.started_at),
         local(run.ended_at),
         sop.total_waktu,
         round(used_total),
-        ", ".join(f"langkah {n}" for n in dict.fromkeys(late_steps)) or "-",
+        word("late_steps", list(dict.fromkeys(late_steps))),
         len(files),
-        "utuh" if chain.ok else f"RUSAK pada peristiwa {chain.broken_seq}: {chain.reason}",
-        _definition_text(run, sop, own),
+        word("chain", chain.ok, chain.broken_seq, chain.reason),
+        word("definition", sop.version, run.sop_version, own, fingerprint(sop)),
     ]
     for row, value in enumerate(values, start=3):
         summary.cell(row=row, column=2, value=value)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def _definition_text(run: Run, sop: Sop, own: bool) -> str:
-    """Which definition the run followed: its version and fingerprint, and
-    a plain warning when the one it started with was never kept."""
-    text = f"versi {sop.version} (sidik {run.sop_version})"
-    if not own:
-        text += (
-            f"; definisi awal tidak tersimpan, laporan memakai definisi saat ini "
-            f"(sidik {fingerprint(sop)})"
-        )
-    return text
 
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
