@@ -9,6 +9,8 @@ from bot.texts import Texts
 from bot.workbook import BrokenWorkbook, inspect_workbook
 from tests.support import DATA, FORM, UNIT_FILES, workbook
 
+PERBAIKAN = DATA / "unit-3-bidang-politik-dalam-negeri-perbaikan.xlsx"
+
 
 @pytest.fixture
 def check():  # type: ignore[no-untyped-def]
@@ -33,12 +35,21 @@ def test_the_copy_with_mistakes(check) -> None:  # type: ignore[no-untyped-def]
             "header": "Realisasi TW III",
             "value": "belum ada data",
         },
+        {"code": "gap", "row": 7, "headers": ["Realisasi TW I", "Realisasi TW II"]},
     ]
     text = Texts().render("workbook_findings", checks=findings)
     assert text.splitlines() == [
         "• Nama unit kerja (C2) belum diisi.",
         '• Baris 6, Realisasi TW III (H6): berisi "belum ada data", seharusnya angka.',
+        "• Baris 7: Realisasi TW I, Realisasi TW II kosong padahal kolom sesudahnya terisi.",
     ]
+
+
+def test_the_corrected_copy_is_clean(check) -> None:  # type: ignore[no-untyped-def]
+    """The copy unit 3 sends again after the planner returns the faulty one."""
+    unit = "Bidang Politik Dalam Negeri"
+    assert inspect_workbook(PERBAIKAN.read_bytes(), check) == []
+    assert inspect_workbook(PERBAIKAN.read_bytes(), check, unit_name=unit) == []
 
 
 def test_blank_form_and_gaps(check) -> None:  # type: ignore[no-untyped-def]
