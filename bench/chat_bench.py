@@ -69,17 +69,17 @@ async def main(members_per_unit: int, url: str | None) -> None:
                 k: (await world.services.members.by_telegram(p.id)).id
                 for k, p in world.people.items()
             }
-            [invite] = await engine.tasks(ids["sekretaris"])
-            await engine.schedule_meeting(
+            [invite] = await engine.queries.tasks(ids["sekretaris"])
+            await engine.steps.schedule_meeting(
                 ids["sekretaris"],
                 invite.run_step_id,
                 world.clock.now() + timedelta(hours=1),
                 "Aula",
                 outside_hours_ok=True,
             )
-            [meeting] = await engine.tasks(ids["kepala"])
+            [meeting] = await engine.queries.tasks(ids["kepala"])
             world.clock.advance(hours=1)  # step 5 is finished once the meeting has started
-            await engine.complete(ids["kepala"], meeting.run_step_id)
+            await engine.steps.complete(ids["kepala"], meeting.run_step_id)
             await world.idle(limit=120)
             uploaders = [staff[f"u{u}-0"] for u in range(len(DEFAULT_UNITS))]
             files = list(UNIT_FILES.values())

@@ -23,19 +23,21 @@ from tests.support import DATA, FORM, UNIT_FILES, XLSX, build_office
 
 
 async def open_step_of(office, run_id: int):  # type: ignore[no-untyped-def]
-    statuses = await office.engine.run_status(run_id)
+    statuses = await office.engine.queries.run_status(run_id)
     return next(s for s in statuses[0].steps if s.state == "open")
 
 
 async def to_collection(office, clock, title: str):  # type: ignore[no-untyped-def]
     """Steps 1-5 of a new run; returns the run, now at step 6."""
     e, p = office.engine, office.id
-    run = await e.start_run(p("kepala"), title)
+    run = await e.runs.start(p("kepala"), title)
     s = await open_step_of(office, run.id)
-    await e.upload(p("perencana"), s.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-    await e.complete(p("perencana"), s.run_step_id)
-    await e.complete(p("perencana"), (await open_step_of(office, run.id)).run_step_id)
-    await e.schedule_meeting(
+    await e.collection.upload(
+        p("perencana"), s.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+    )
+    await e.steps.complete(p("perencana"), s.run_step_id)
+    await e.steps.complete(p("perencana"), (await open_step_of(office, run.id)).run_step_id)
+    await e.steps.schedule_meeting(
         p("sekretaris"),
         (await open_step_of(office, run.id)).run_step_id,
         clock.now() + timedelta(minutes=5),
@@ -43,7 +45,7 @@ async def to_collection(office, clock, title: str):  # type: ignore[no-untyped-d
         outside_hours_ok=True,  # the bench's clock runs on past office hours
     )
     clock.advance(minutes=5)  # step 5 can be finished once the meeting has started
-    await e.complete(p("kepala"), (await open_step_of(office, run.id)).run_step_id)
+    await e.steps.complete(p("kepala"), (await open_step_of(office, run.id)).run_step_id)
     return run
 
 
@@ -58,22 +60,22 @@ async def walk(office, clock) -> None:  # type: ignore[no-untyped-def]
     receipts = []
     for i, name in enumerate(UNIT_FILES.values(), start=1):
         receipts.append(
-            await e.upload(
+            await e.collection.upload(
                 p(f"unit{i}"), s6.run_step_id, IncomingFile((DATA / name).read_bytes(), name, XLSX)
             )
         )
     for r in receipts:
-        await e.review(p("perencana"), r.file.id, accept=True)
+        await e.collection.review(p("perencana"), r.file.id, accept=True)
     for who in ("perencana", "sekretaris"):
         s = await open_step(run.id)
         if who == "perencana":
-            await e.upload(p(who), s.run_step_id, IncomingFile(b"PK", "d.xlsx", XLSX))
-        await e.complete(p(who), s.run_step_id)
-    await e.decide(p("kepala"), (await open_step(run.id)).run_step_id, "setuju")
-    await e.complete(p("kepala"), (await open_step(run.id)).run_step_id)
-    await e.complete(p("sekretaris"), (await open_step(run.id)).run_step_id, note="No. 1")
-    await e.complete(p("perencana"), (await open_step(run.id)).run_step_id)
-    await e.complete(p("perencana"), (await open_step(run.id)).run_step_id)
+            await e.collection.upload(p(who), s.run_step_id, IncomingFile(b"PK", "d.xlsx", XLSX))
+        await e.steps.complete(p(who), s.run_step_id)
+    await e.steps.decide(p("kepala"), (await open_step(run.id)).run_step_id, "setuju")
+    await e.steps.complete(p("kepala"), (await open_step(run.id)).run_step_id)
+    await e.steps.complete(p("sekretaris"), (await open_step(run.id)).run_step_id, note="No. 1")
+    await e.steps.complete(p("perencana"), (await open_step(run.id)).run_step_id)
+    await e.steps.complete(p("perencana"), (await open_step(run.id)).run_step_id)
 
 
 async def main(runs: int, open_runs: int, url: str | None) -> None:
@@ -100,10 +102,10 @@ async def main(runs: int, open_runs: int, url: str | None) -> None:
         for n in range(open_runs):  # left at step 6, so /tugas and the sweep have work
             await to_collection(office, clock, f"Terbuka {n + 1}")
         t0 = time.perf_counter()
-        tasks = await office.engine.tasks(office.id("unit1"))
+        tasks = await office.engine.queries.tasks(office.id("unit1"))
         t_tasks = time.perf_counter() - t0
         t0 = time.perf_counter()
-        await office.engine.run_status(include_closed=True)
+        await office.engine.queries.run_status(include_closed=True)
         t_status = time.perf_counter() - t0
         # Past every step-6 due time, on a working morning: one sweep queues
         # a reminder for each unit of each open run.

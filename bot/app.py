@@ -2,20 +2,24 @@
 
 Handlers are registered in one ordered place (handlers.register); resources
 are opened in post_init and closed in post_shutdown, so nothing happens at
-import time and tests can build as many Applications as they like.
+import time and tests can build as many Applications as they like. Every
+handler and job gets a SopContext (bot/chat.py), whose bot_data is a typed
+BotData holding the services.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TypedDict
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 
+from bot.chat import BotData, SopApp, SopContext
 from bot.clock import Clock
 from bot.migrate import DatabaseBehind, DatabaseUnavailable
 from bot.services import Services
@@ -38,7 +42,7 @@ def command_menu(services: Services) -> list[BotCommand]:
     return menu
 
 
-def build_application(services: Services, *, poll_interval_jobs: bool = True) -> Application:
+def build_application(services: Services, *, poll_interval_jobs: bool = True) -> SopApp:
     """The Application for these services; start it with run_polling/webhook
     or, in tests, with `async with app: await app.start()`."""
     from handlers import register
@@ -56,41 +60,51 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .concurrent_updates(False)
+        .context_types(ContextTypes(context=SopContext, bot_data=BotData))
     )
     if settings.local_bot_api:
         builder = builder.local_mode(True)
     app = builder.build()
-    app.bot_data["services"] = services
+    app.bot_data.services = services
     register(app)
     if poll_interval_jobs:
         schedule_jobs(app)
     return app
 
 
-async def _post_init(app: Application) -> None:
-    services: Services = app.bot_data["services"]
+async def _post_init(app: SopApp) -> None:
+    services = app.bot_data.services
     await services.start()
     await app.bot.set_my_commands(command_menu(services))
     log.info("bot started as @%s", app.bot.username)
 
 
-async def _post_shutdown(app: Application) -> None:
-    services: Services = app.bot_data["services"]
-    await services.close()
+async def _post_shutdown(app: SopApp) -> None:
+    await app.bot_data.services.close()
 
 
-def webhook_options(settings: Settings) -> dict[str, object]:
+class WebhookOptions(TypedDict):
+    """The arguments of run_webhook (and Updater.start_webhook) we set."""
+
+    listen: str
+    port: int
+    url_path: str
+    webhook_url: str
+    secret_token: str | None
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
     """Where to listen for Telegram's calls; the path is WEBHOOK_URL's own,
     and every call must carry WEBHOOK_SECRET (python-telegram-bot answers
     403 to one that does not)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    return {
-        "listen": settings.webhook_listen,
-        "port": settings.webhook_port,
-        "url_path": urlparse(settings.webhook_url).path.lstrip("/"),
-        "webhook_url": settings.webhook_url,
-        "secret_token": secret or None,
-    }
+    return WebhookOptions(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+        webhook_url=settings.webhook_url,
+        secret_token=secret or None,
+    )
 
 
 def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:

@@ -25,22 +25,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
-from bot.engine import Engine
-from bot.errors import NotAllowed, NotFound, StepNotOpen
+from bot.digest import Digest
+from bot.errors import NotFound, RunClosed
 from bot.models import (
     Assignment,
     AssignmentState,
-    Member,
-    MemberRole,
-    Notification,
-    OutboxState,
     Run,
     RunState,
     RunStep,
     StepState,
 )
 from bot.office import OfficeConfig
-from bot.outbox import drop
+from bot.outbox import queue
+from bot.run import Engine
+from bot.run.actions import step_actions
+from bot.run.reads import role_name, step_context
 from bot.sop import Action, Sop, Step
 from bot.views import ADMIN, OWING, iso
 
@@ -67,21 +66,22 @@ class Deadlines:
     def __init__(self, engine: Engine, office: OfficeConfig) -> None:
         self.engine = engine
         self.office = office
+        self.digest = Digest(engine, office)
         # Warnings already recorded by this process (vacant roles), so a sweep
         # every minute does not repeat them.
         self._warned: set[str] = set()
 
     @property
     def db(self) -> Database:
-        return self.engine.db
+        return self.engine.kit.db
 
     @property
     def calendar(self) -> WorkCalendar:
-        return self.engine.calendar
+        return self.engine.kit.calendar
 
     @property
     def clock(self) -> Clock:
-        return self.engine.clock
+        return self.engine.kit.clock
 
     def supervisor_of(self, sop: Sop, role: str) -> str | None:
         if role in self.office.supervisors:
@@ -123,9 +123,6 @@ class Deadlines:
     def _escalate_after(self, sop: Sop, step: Step) -> int:
         return sop.reminders_for(step).escalate_after or step.waktu
 
-    def _role_name(self, sop: Sop, role: str) -> str:
-        return sop.roles[role].name if role in sop.roles else role
-
     async def sweep(self) -> SweepResult:
         """Queue every reminder, escalation and digest owed at this moment.
         One step that fails (e.g. its definition changed under an open run)
@@ -134,7 +131,7 @@ class Deadlines:
         now = self.clock.now()
         try:
             # Albums complete at any hour: their review and receipt go out.
-            await self.engine.settle_albums()
+            await self.engine.albums.settle_albums()
         except Exception:
             log.exception("settling albums failed")
             result.errors += 1
@@ -168,7 +165,7 @@ class Deadlines:
             result.reminders += r
             result.escalations += e
         try:
-            result.digests = await self._digest(now)
+            result.digests = await self.digest.send(now)
         except IntegrityError:
             pass  # another sweep queued today's digest
         except Exception:
@@ -188,61 +185,37 @@ class Deadlines:
         run_step_id: int | None = None,
         assignment_id: int | None = None,
     ) -> bool:
-        """Queue an office-hours-only message once per key; older pending
-        messages of the same kind to the same person about the same step
-        (and assignment), not yet claimed by a sender, are dropped as
-        superseded."""
-        row = await self.engine._notify(
+        """Queue an office-hours-only message once per key, superseding an
+        older one of the same kind to the same person about the same step."""
+        row = await queue(
             s,
-            member_id,
-            template,
-            key,
-            context,
-            run=run,
+            key=key,
+            member_id=member_id,
+            template=template,
+            context=context,
+            now=self.clock.now(),
+            run_id=run.id if run else None,
             run_step_id=run_step_id,
             assignment_id=assignment_id,
             office_hours_only=True,
+            supersede=True,
         )
-        if row is None:
-            return False
-        now = self.clock.now()
-        older = (
-            await s.exec(
-                select(Notification).where(
-                    Notification.state == OutboxState.pending,
-                    # A row a sender has claimed may already be on its way:
-                    # it is never superseded, or the log would deny a delivery.
-                    col(Notification.sending_since).is_(None),
-                    Notification.template == template,
-                    Notification.member_id == member_id,
-                    col(Notification.run_step_id).is_(None)
-                    if run_step_id is None
-                    else Notification.run_step_id == run_step_id,
-                    col(Notification.assignment_id).is_(None)
-                    if assignment_id is None
-                    else Notification.assignment_id == assignment_id,
-                    col(Notification.id) != row.id,
-                )
-            )
-        ).all()
-        for old in older:
-            await drop(s, old, "superseded", now)
-        return True
+        return row is not None
 
     async def _remind_step(self, run_step_id: int, now: datetime) -> tuple[int, int]:
         engine = self.engine
+        reads = engine.reads
         reminders = escalations = 0
         async with self.db.transaction() as s:
-            rs = await s.get(RunStep, run_step_id)
-            if rs is None:
+            try:
+                # Lock the run as engine commands do, then read the step again:
+                # a command that closed it meanwhile is seen, not raced.
+                run, rs = await reads.run_step(s, run_step_id)
+            except (NotFound, RunClosed):
                 return 0, 0
-            # Lock the run as engine commands do, then read the step again: a
-            # command that closed it meanwhile is seen, not raced (PostgreSQL).
-            run = (await s.exec(select(Run).where(Run.id == rs.run_id).with_for_update())).first()
-            await s.refresh(rs)
-            if run is None or rs.state != StepState.open or rs.due_at is None:
+            if rs.state != StepState.open or rs.due_at is None:
                 return 0, 0
-            sop = await engine.definitions.for_run(s, run)
+            sop = await engine.kit.sop_of(s, run)
             step = sop.step(rs.step_key)
             settings = sop.reminders_for(step)
             if not settings.enabled:
@@ -267,11 +240,11 @@ class Deadlines:
             # and the supervisors told at the levels below.
             owing_by_boss: dict[tuple[int, str], list[dict[str, object]]] = {}
             told: dict[tuple[int, str], list[str]] = {}
-            step_context = engine._step_context(run, sop, step, rs)
+            this_step = step_context(run, sop, step, rs)
             targets = [(a, step, rs) for a in assignments]
             if step.action == Action.validate and step.collection:
                 # Units whose files were sent back owe a new upload to the collection.
-                collect_rs = await engine._latest_step(s, run, step.collection)
+                collect_rs = await reads.latest_step(s, run, step.collection)
                 if collect_rs is not None:
                     returned = (
                         await s.exec(
@@ -285,12 +258,12 @@ class Deadlines:
             reminded: set[tuple[int, int, int | None]] = set()  # one per person, step, unit
             for a, owed_step, owed_rs in targets:
                 context = {
-                    **engine._step_context(run, sop, owed_step, owed_rs),
+                    **step_context(run, sop, owed_step, owed_rs),
                     "due_at": iso(rs.due_at),
                 }
-                unit = await engine._unit_name(s, a.unit_id)
-                members = await engine._assignees(s, a)
-                actions = [t.as_dict() for t in engine._actions(owed_step, owed_rs, a)]
+                unit = await reads.unit_name(s, a.unit_id)
+                members = await reads.assignees(s, a)
+                actions = [t.as_dict() for t in step_actions(owed_step, owed_rs, a)]
                 for m in members:
                     if (m.id or 0, owed_rs.id or 0, a.unit_id) in reminded:
                         continue
@@ -314,7 +287,7 @@ class Deadlines:
                     )
                     if queued:
                         reminders += 1
-                        await engine._event(
+                        await engine.kit.event(
                             s,
                             "reminder",
                             run=run,
@@ -332,11 +305,11 @@ class Deadlines:
                     if late >= level * after:
                         told.setdefault(
                             (level, boss_role),
-                            [self._role_name(sop, r) for r in chain[: level - 1]],
+                            [role_name(sop, r) for r in chain[: level - 1]],
                         )
                         owing_by_boss.setdefault((level, boss_role), []).append(
                             {
-                                "role_name": self._role_name(sop, a.role),
+                                "role_name": role_name(sop, a.role),
                                 "unit_name": unit,
                                 "names": [m.name for m in members],
                             }
@@ -344,7 +317,7 @@ class Deadlines:
             # One escalation per level, supervisor and step, naming everyone late.
             for (level, boss_role), owing in owing_by_boss.items():
                 context = {
-                    **step_context,
+                    **this_step,
                     "late_minutes": late,
                     "owing": owing,
                     "level": level,
@@ -371,11 +344,11 @@ class Deadlines:
         """Queue one escalation to every holder of `boss_role`; when nobody
         holds it the admins are told instead, with a warning on record."""
         engine = self.engine
-        bosses = await engine._holders(s, boss_role)
+        bosses = await engine.reads.holders(s, boss_role)
         vacant = not bosses
         if vacant:
-            bosses = await engine._holders(s, ADMIN)
-            context = {**context, "vacant_role": self._role_name(sop, boss_role)}
+            bosses = await engine.reads.holders(s, ADMIN)
+            context = {**context, "vacant_role": role_name(sop, boss_role)}
         count = 0
         for boss in bosses:
             queued = await self._queue(
@@ -390,7 +363,7 @@ class Deadlines:
             if not queued:
                 continue
             count += 1
-            await engine._event(
+            await engine.kit.event(
                 s,
                 "escalation",
                 run=run,
@@ -415,7 +388,7 @@ class Deadlines:
                     boss_role,
                     "the admins were told" if count else "and there is no admin",
                 )
-                await engine._event(
+                await engine.kit.event(
                     s,
                     "escalation_vacant",
                     run=run,
@@ -426,81 +399,6 @@ class Deadlines:
                     level=level,
                     admins_told=count,
                 )
-        return count
-
-    async def _digest(self, now: datetime) -> int:
-        """The morning summary for the digest roles (office file), once a day:
-        each late or due step with the people who hold it."""
-        today = now.astimezone(self.calendar.tz).date()
-        statuses = await self.engine.run_status()
-        if not statuses:
-            return 0  # nothing runs: no digest that says so every morning
-        end_of_day = self.calendar.intervals(today)
-        day_end = end_of_day[-1][1] if end_of_day else now
-        holders = await self.engine.open_holders()
-        runs = []
-        for run in statuses:
-            open_steps = [st for st in run.steps if st.state == "open"]
-            runs.append(
-                {
-                    "title": run.title,
-                    "paused": run.reminders_paused,
-                    "late": [
-                        {
-                            "number": st.number,
-                            "uraian": st.uraian,
-                            "actors": st.actors,
-                            "late_minutes": st.late_minutes,
-                            "pending_units": st.pending_units,
-                            "holders": holders.get(st.run_step_id, []),
-                        }
-                        for st in open_steps
-                        if st.late_minutes
-                    ],
-                    "due_today": [
-                        {
-                            "number": st.number,
-                            "uraian": st.uraian,
-                            "actors": st.actors,
-                            "due_at": iso(st.due_at),
-                            "holders": holders.get(st.run_step_id, []),
-                        }
-                        for st in open_steps
-                        if not st.late_minutes and st.due_at and st.due_at <= day_end
-                    ],
-                    "open": len(open_steps),
-                }
-            )
-        count = 0
-        async with self.db.transaction() as s:
-            rows = (
-                await s.exec(
-                    select(MemberRole.member_id, MemberRole.role)
-                    .join(Member, col(Member.id) == col(MemberRole.member_id))
-                    .where(
-                        col(MemberRole.role).in_(self.office.digest_roles),
-                        col(Member.active).is_(True),
-                    )
-                )
-            ).all()
-            held = {role for _, role in rows}
-            for role in self.office.digest_roles:
-                memo = f"digest:{today.isoformat()}:{role}"
-                if role not in held and memo not in self._warned:
-                    self._warned.add(memo)
-                    log.warning("morning digest: nobody holds the digest role %r", role)
-                    await self.engine._event(
-                        s, "digest_role_vacant", run=None, actor_id=None, role=role
-                    )
-            for member_id in sorted({member_id for member_id, _ in rows}):
-                if await self._queue(
-                    s,
-                    member_id,
-                    "digest",
-                    f"digest:{today.isoformat()}:{member_id}",
-                    {"date": iso(now), "runs": runs},
-                ):
-                    count += 1
         return count
 
     async def next_moment(self) -> datetime | None:
@@ -521,7 +419,7 @@ class Deadlines:
                 )
             ).all()
             # Each run's own definition (looked up while the session is open).
-            sops = {run.id: await self.engine.definitions.for_run(s, run) for _, run in rows}
+            sops = {run.id: await self.engine.kit.sop_of(s, run) for _, run in rows}
         tz = self.calendar.tz
         tomorrow = datetime.combine(
             now.astimezone(tz).date() + timedelta(days=1), datetime.min.time(), tzinfo=tz
@@ -558,57 +456,7 @@ class Deadlines:
                 late = self.calendar.working_minutes_between(rs.due_at, now)
                 periods = int(late // repeat) + 1
                 moments.append(self.calendar.add_working_minutes(rs.due_at, periods * repeat))
-        album = await self.engine.album_due()
+        album = await self.engine.albums.album_due()
         if album is not None:
             moments.append(album)
         return min(moments)
-
-    # ------------------------------------------------------------ admin controls
-
-    async def move_due(self, actor_id: int, run_step_id: int, due_at: datetime) -> RunStep:
-        """An admin moves a step's due time; recorded with the old value."""
-        engine = self.engine
-        async with self.db.transaction() as s:
-            await self._require_admin(s, actor_id)
-            rs = await s.get(RunStep, run_step_id)
-            if rs is None:
-                raise NotFound("step")
-            run = await engine._lock_run(s, rs.run_id)
-            await s.refresh(rs)
-            if rs.state != StepState.open:
-                raise StepNotOpen()
-            old = rs.due_at
-            rs.due_at = due_at
-            s.add(rs)
-            await engine._event(
-                s,
-                "due_moved",
-                run=run,
-                actor_id=actor_id,
-                run_step_id=rs.id,
-                step=rs.number,
-                old=iso(old),
-                new=iso(due_at),
-            )
-            return rs
-
-    async def pause(self, actor_id: int, run_id: int, paused: bool) -> Run:
-        """Pause or resume a run's reminders (the head is travelling)."""
-        engine = self.engine
-        async with self.db.transaction() as s:
-            await self._require_admin(s, actor_id)
-            run = await engine._lock_run(s, run_id)
-            if run.reminders_paused == paused:
-                return run
-            run.reminders_paused = paused
-            s.add(run)
-            await engine._event(
-                s, "reminders_paused" if paused else "reminders_resumed", run=run, actor_id=actor_id
-            )
-            return run
-
-    async def _require_admin(self, s, actor_id: int) -> None:  # type: ignore[no-untyped-def]
-        await self.engine._member(s, actor_id)
-        roles = {r.role for r in await self.engine._roles(s, actor_id)}
-        if "admin" not in roles:
-            raise NotAllowed(roles=["admin"])

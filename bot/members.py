@@ -21,7 +21,8 @@ from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
-from bot.models import Event, Invitation, Member, MemberRole, Notification, Unit
+from bot.models import Event, Invitation, Member, MemberRole, Unit
+from bot.outbox import queue
 from bot.sop import SopRegistry
 from bot.views import ADMIN
 
@@ -458,15 +459,13 @@ class Membership:
             )
             # The person is told, so a later message of theirs is no surprise.
             now = self.clock.now()
-            s.add(
-                Notification(
-                    key=f"revoked:{member_id}:{int(now.timestamp())}",
-                    member_id=member_id,
-                    template="membership_revoked",
-                    context={"name": member.name},
-                    created_at=now,
-                    not_before=now,
-                )
+            await queue(
+                s,
+                key=f"revoked:{member_id}:{int(now.timestamp())}",
+                member_id=member_id,
+                template="membership_revoked",
+                context={"name": member.name},
+                now=now,
             )
             return await self._info(s, member)
 

@@ -147,10 +147,17 @@ class Assignment(SQLModel, table=True):
     role: str
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     member_id: int | None = Field(default=None, foreign_key="member.id")
-    delegated_by: int | None = Field(default=None, foreign_key="member.id")
     state: AssignmentState = AssignmentState.open
     updated_at: datetime = _time()
+    # The reviewer's note when the unit's file was returned.
     note: str | None = None
+    # Handed to `member_id` by whom, and when (Limpahkan).
+    delegated_by: int | None = Field(default=None, foreign_key="member.id")
+    delegated_at: datetime | None = _time(default=None)
+    # A unit that could not deliver: closed by whom, when and why.
+    closed_by: int | None = Field(default=None, foreign_key="member.id")
+    closed_at: datetime | None = _time(default=None)
+    close_reason: str | None = None
 
 
 class StoredFile(SQLModel, table=True):

@@ -15,6 +15,7 @@ dropped, with the reason on record, instead of sent.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +47,78 @@ EDIT_WAIT_SECONDS = 5
 BACKOFF_SECONDS = (2, 5, 15, 60, 300)
 # Messages about lateness: pointless (and wrong) once the step is done.
 LATENESS_TEMPLATES = ("reminder", "escalation")
+
+
+async def queue(
+    s: AsyncSession,
+    *,
+    key: str,
+    member_id: int,
+    template: str,
+    context: dict[str, Any],
+    now: datetime,
+    run_id: int | None = None,
+    run_step_id: int | None = None,
+    assignment_id: int | None = None,
+    file_id: int | None = None,
+    not_before: datetime | None = None,
+    edits_id: int | None = None,
+    office_hours_only: bool = False,
+    supersede: bool = False,
+) -> Notification | None:
+    """The one way a message is owed: a row in the caller's transaction.
+
+    A key already queued is skipped (None), so whoever decides a message may
+    decide it again (a sweep twice, a redelivered update) and it goes out
+    once; the unique index on the key backs this up when two transactions
+    race. With `edits_id` the row edits that earlier message instead.
+    `office_hours_only` rows (reminders, escalations, the digest) wait for
+    opening. With `supersede`, older pending rows of the same template to the
+    same person about the same step and assignment, not yet claimed by a
+    sender, are dropped: one person gets one reminder per step at a time.
+    """
+    exists = (await s.exec(select(Notification.id).where(Notification.key == key))).first()
+    if exists is not None:
+        return None
+    row = Notification(
+        key=key,
+        member_id=member_id,
+        template=template,
+        context=context,
+        run_id=run_id,
+        run_step_id=run_step_id,
+        assignment_id=assignment_id,
+        file_id=file_id,
+        created_at=now,
+        not_before=not_before or now,
+        edits_id=edits_id,
+        office_hours_only=office_hours_only,
+    )
+    s.add(row)
+    await s.flush()
+    if supersede:
+        older = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.state == OutboxState.pending,
+                    # A row a sender has claimed may already be on its way:
+                    # it is never superseded, or the log would deny a delivery.
+                    col(Notification.sending_since).is_(None),
+                    Notification.template == template,
+                    Notification.member_id == member_id,
+                    col(Notification.run_step_id).is_(None)
+                    if run_step_id is None
+                    else Notification.run_step_id == run_step_id,
+                    col(Notification.assignment_id).is_(None)
+                    if assignment_id is None
+                    else Notification.assignment_id == assignment_id,
+                    col(Notification.id) != row.id,
+                )
+            )
+        ).all()
+        for old in older:
+            await drop(s, old, "superseded", now)
+    return row
 
 
 async def drop(s: AsyncSession, n: Notification, reason: str, now: datetime) -> None:
@@ -250,7 +323,7 @@ class Outbox:
             if n is not None:
                 await self._fail(s, n, error)
 
-    async def _fail(self, s, n: Notification, error: str) -> None:  # type: ignore[no-untyped-def]
+    async def _fail(self, s: AsyncSession, n: Notification, error: str) -> None:
         now = self.clock.now()
         n.state, n.sending_since, n.last_error = OutboxState.failed, None, error[:500]
         s.add(n)
@@ -271,23 +344,18 @@ class Outbox:
         member = await s.get(Member, n.member_id)
         admins = (await s.exec(select(MemberRole.member_id).where(MemberRole.role == ADMIN))).all()
         for admin_id in sorted(set(admins)):
-            key = f"delivery_failed:{n.id}:{admin_id}"
-            if (await s.exec(select(Notification.id).where(Notification.key == key))).first():
-                continue
-            s.add(
-                Notification(
-                    key=key,
-                    member_id=admin_id,
-                    template="delivery_failed",
-                    context={
-                        "name": member.name if member else "?",
-                        "template": n.template,
-                        "error": error[:300],
-                    },
-                    run_id=n.run_id,
-                    created_at=now,
-                    not_before=now,
-                )
+            await queue(
+                s,
+                key=f"delivery_failed:{n.id}:{admin_id}",
+                member_id=admin_id,
+                template="delivery_failed",
+                context={
+                    "name": member.name if member else "?",
+                    "template": n.template,
+                    "error": error[:300],
+                },
+                now=now,
+                run_id=n.run_id,
             )
 
     async def blocked(self, notification_id: int, error: str) -> None:

@@ -4,7 +4,10 @@ loses nothing.
 Two things, kept apart on purpose:
 
 - the question (a note, a meeting time, a file for a task): one at a time,
-  a new one replaces the old (`set`, `get`, `clear`);
+  a new one replaces the old (`set`, `get`, `clear`). Each kind is a frozen
+  dataclass below; its `kind` goes in PendingInput.kind and its fields, as
+  JSON, in PendingInput.payload, so rows written before these types existed
+  load as they are;
 - held files: a file or album sent without a clear destination, kept while
   the bot asks where it goes. Any number of groups, each answered by its own
   buttons. Asking a question never touches them: files are lost only when
@@ -14,10 +17,13 @@ Two things, kept apart on purpose:
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,9 +31,185 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import HeldFiles, Notification, PendingInput
+from bot.models import HeldFiles, PendingInput
+from bot.outbox import queue
+
+log = logging.getLogger(__name__)
 
 HELD_FOR = timedelta(hours=24)
+
+
+# ------------------------------------------------------------------ questions
+
+
+@dataclass(frozen=True)
+class Question:
+    """Something the bot asked a person and waits for them to type (or,
+    for a file, to send). `kind` is the stored discriminator: never rename
+    one, or the questions open in people's chats are lost."""
+
+    kind: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class FileFor(Question):
+    """Unggah berkas was pressed: the next file is for this task."""
+
+    kind: ClassVar[str] = "upload"
+    run_step_id: int
+    unit_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AlbumFor(Question):
+    """An album's first page went to this task; its other pages arrive as
+    separate messages and follow it. Asks nothing of the person."""
+
+    kind: ClassVar[str] = "album"
+    batch: str
+    run_step_id: int
+    unit_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NoteFor(Question):
+    """The step needs a note before it is done (Selesai) or decided (an
+    outcome): the next text is that note."""
+
+    kind: ClassVar[str] = "note"
+    run_step_id: int
+    outcome: int | None = None  # the decision's outcome; None for Selesai
+
+
+@dataclass(frozen=True)
+class NoteKept(Question):
+    """A note typed as a reply to a task, kept until one of the task's
+    buttons is pressed, so a casual reply never finishes a step."""
+
+    kind: ClassVar[str] = "note_ready"
+    run_step_id: int
+    note: str
+
+
+@dataclass(frozen=True)
+class MeetingTime(Question):
+    """Atur rapat was pressed: the next text is the date, time and place."""
+
+    kind: ClassVar[str] = "meeting"
+    run_step_id: int
+
+
+@dataclass(frozen=True)
+class MeetingConfirm(Question):
+    """A meeting time outside office hours, waiting for Ya, tetap (or a
+    new time, typed)."""
+
+    kind: ClassVar[str] = "meeting_confirm"
+    run_step_id: int
+    starts_at: datetime
+    place: str
+
+
+@dataclass(frozen=True)
+class CloseReason(Question):
+    """Tutup dengan alasan: the next text is the reason for closing one
+    unit (`unit_id`) or every unit still awaited (None)."""
+
+    kind: ClassVar[str] = "close"
+    run_step_id: int
+    unit_id: int | None = None
+    units: tuple[str, ...] = ()  # their names, as the question said them
+
+
+@dataclass(frozen=True)
+class ReturnNote(Question):
+    """Kembalikan: the next text says why the file goes back to its unit."""
+
+    kind: ClassVar[str] = "return"
+    file_id: int
+
+
+@dataclass(frozen=True)
+class Outdated(Question):
+    """A stored question this version cannot read (a kind it no longer
+    asks, or a payload that does not fit): answered as stale, never guessed."""
+
+    kind: ClassVar[str] = "outdated"
+    stored_kind: str
+
+
+QUESTIONS: dict[str, type[Question]] = {
+    q.kind: q
+    for q in (
+        FileFor,
+        AlbumFor,
+        NoteFor,
+        NoteKept,
+        MeetingTime,
+        MeetingConfirm,
+        CloseReason,
+        ReturnNote,
+    )
+}
+
+
+def question_of(kind: str, payload: Mapping[str, Any]) -> Question:
+    """A stored row back to its question."""
+    cls = QUESTIONS.get(kind)
+    if cls is None:
+        return Outdated(kind)
+    try:
+        question: Question = TypeAdapter(cls).validate_python(dict(payload))
+    except ValidationError:
+        log.warning("a stored %r question does not fit its type: %r", kind, payload)
+        return Outdated(kind)
+    return question
+
+
+def payload_of(question: Question) -> dict[str, Any]:
+    """A question's fields as JSON (a time as ISO text)."""
+    data: dict[str, Any] = TypeAdapter(type(question)).dump_python(question, mode="json")
+    return data
+
+
+# ----------------------------------------------------------------- held files
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """A file the bot has not fetched yet: what it needs to fetch it later
+    and to say its name. Stored as a JSON object in HeldFiles.files, under
+    these keys."""
+
+    file_id: str
+    name: str
+    mime: str = "application/octet-stream"
+    kind: str = "document"  # document | photo
+    size: int | None = None  # Telegram may not say
+    batch: str | None = None  # the album (media_group_id) it is a page of
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file_id": self.file_id,
+            "name": self.name,
+            "mime": self.mime,
+            "kind": self.kind,
+            "size": self.size,
+            "batch": self.batch,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HeldFile:
+        size = data.get("size")
+        batch = data.get("batch")
+        return cls(
+            file_id=str(data["file_id"]),
+            name=str(data["name"]),
+            mime=str(data.get("mime") or "application/octet-stream"),
+            kind=str(data.get("kind") or "document"),
+            size=int(size) if size is not None else None,
+            batch=str(batch) if batch else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -36,16 +218,17 @@ class HeldGroup:
 
     id: int
     batch: str | None
-    files: list[dict[str, Any]]
+    files: tuple[HeldFile, ...]
     created_at: datetime
 
     @property
     def names(self) -> list[str]:
-        return [str(f["name"]) for f in self.files]
+        return [f.name for f in self.files]
 
 
 def _group(row: HeldFiles) -> HeldGroup:
-    return HeldGroup(row.id or 0, row.batch, list(row.files), row.created_at)
+    files = tuple(HeldFile.from_json(f) for f in row.files)
+    return HeldGroup(row.id or 0, row.batch, files, row.created_at)
 
 
 class Waiting:
@@ -58,43 +241,47 @@ class Waiting:
 
     # ------------------------------------------------------------ the question
 
-    async def set(self, member_id: int, kind: str, **payload: Any) -> None:
+    async def set(self, member_id: int, question: Question) -> None:
         """Replace whatever question was awaited before (held files stay)."""
+        assert not isinstance(question, Outdated), "an outdated question is only read"
         async with self.db.transaction() as s:
             row = await s.get(PendingInput, member_id)
             if row is None:
-                row = PendingInput(member_id=member_id, kind=kind)
-            row.kind, row.payload, row.created_at = kind, payload, self.clock.now()
+                row = PendingInput(member_id=member_id, kind=question.kind)
+            row.kind, row.payload = question.kind, payload_of(question)
+            row.created_at = self.clock.now()
             s.add(row)
 
-    async def get(self, member_id: int) -> PendingInput | None:
+    async def get(self, member_id: int) -> Question | None:
         async with self.db.session() as s:
-            return await s.get(PendingInput, member_id)
+            row = await s.get(PendingInput, member_id)
+            return question_of(row.kind, row.payload) if row is not None else None
 
-    async def clear(self, member_id: int) -> PendingInput | None:
-        """Forget the question; held files stay held."""
+    async def clear(self, member_id: int) -> Question | None:
+        """Forget the question, and say which it was; held files stay held."""
         async with self.db.transaction() as s:
             row = await s.get(PendingInput, member_id)
-            if row is not None:
-                await s.delete(row)
-            return row
+            if row is None:
+                return None
+            await s.delete(row)
+            return question_of(row.kind, row.payload)
 
     # -------------------------------------------------------------- held files
 
-    async def hold(self, member_id: int, file: dict[str, Any]) -> HeldGroup:
+    async def hold(self, member_id: int, file: HeldFile) -> HeldGroup:
         """Hold a file as a new group beside any already held."""
         async with self.db.transaction() as s:
             row = HeldFiles(
                 member_id=member_id,
-                batch=file.get("batch"),
-                files=[file],
+                batch=file.batch,
+                files=[file.to_json()],
                 created_at=self.clock.now(),
             )
             s.add(row)
             await s.flush()
             return _group(row)
 
-    async def add_page(self, member_id: int, batch: str, file: dict[str, Any]) -> bool:
+    async def add_page(self, member_id: int, batch: str, file: HeldFile) -> bool:
         """Another page of an album whose destination is being asked: it
         joins that group. False when no such album is held."""
         async with self.db.transaction() as s:
@@ -107,7 +294,7 @@ class Waiting:
             ).first()
             if row is None:
                 return False
-            row.files = [*row.files, file]  # a new list, so the JSON change is seen
+            row.files = [*row.files, file.to_json()]  # a new list, so the change is seen
             s.add(row)
             return True
 
@@ -132,9 +319,7 @@ class Waiting:
             row = (await s.exec(query.order_by(col(HeldFiles.id)).limit(1))).first()
             if row is None:
                 return None
-            gone = await s.exec(
-                delete(HeldFiles).where(col(HeldFiles.id) == row.id)  # type: ignore[call-overload]
-            )
+            gone = await s.exec(delete(HeldFiles).where(col(HeldFiles.id) == row.id))
             return _group(row) if gone.rowcount else None
 
     async def restore(self, member_id: int, group: HeldGroup) -> None:
@@ -148,7 +333,7 @@ class Waiting:
                     id=group.id,
                     member_id=member_id,
                     batch=group.batch,
-                    files=list(group.files),
+                    files=[f.to_json() for f in group.files],
                     created_at=group.created_at,
                 )
             )
@@ -180,19 +365,17 @@ class Waiting:
                 groups = [_group(r) for r in rows if r.member_id == owner]
                 await self._forget(s, owner, groups, "held_files_expired", actor_id=None)
                 now = self.clock.now()
-                s.add(
-                    Notification(
-                        key=f"held_expired:{groups[0].id}",
-                        member_id=owner,
-                        template="held_expired",
-                        context={
-                            "names": [n for g in groups for n in g.names],
-                            "since": groups[0].created_at.isoformat(),
-                            "hours": int(HELD_FOR.total_seconds() // 3600),
-                        },
-                        created_at=now,
-                        not_before=now,
-                    )
+                await queue(
+                    s,
+                    key=f"held_expired:{groups[0].id}",
+                    member_id=owner,
+                    template="held_expired",
+                    context={
+                        "names": [n for g in groups for n in g.names],
+                        "since": groups[0].created_at.isoformat(),
+                        "hours": int(HELD_FOR.total_seconds() // 3600),
+                    },
+                    now=now,
                 )
                 expired += groups
             return expired
@@ -209,11 +392,7 @@ class Waiting:
         """Delete the groups and put on record which files were never stored."""
         if not groups:
             return
-        await s.exec(
-            delete(HeldFiles).where(  # type: ignore[call-overload]
-                col(HeldFiles.id).in_([g.id for g in groups])
-            )
-        )
+        await s.exec(delete(HeldFiles).where(col(HeldFiles.id).in_([g.id for g in groups])))
         await append_event(
             s,
             kind,

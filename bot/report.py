@@ -18,10 +18,10 @@ from openpyxl import load_workbook
 from sqlmodel import col, select
 
 from bot.audit import verify_chain
-from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
+from bot.run import Engine
 from bot.sop import Action
 from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
@@ -34,8 +34,8 @@ async def member_report(
 ) -> tuple[Run, bytes]:
     """The monev workbook as a member asks for it (/laporan): only the
     office's report roles and admins may; the latest run unless one is named."""
-    await engine.require_role(actor_id, office.report_roles)
-    runs = await engine.runs(open_only=False)
+    await engine.rules.require_role(actor_id, office.report_roles)
+    runs = await engine.queries.runs(open_only=False)
     if run_id is None:
         run = runs[0] if runs else None
     else:
@@ -76,9 +76,8 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         ).all()
         chain = await verify_chain(s)
         now = engine.clock.now()
-        times = {
-            rs.id: await engine.step_times(s, run, sop.step(rs.step_key), rs, now) for rs in steps
-        }
+        step_times = engine.reads.step_times
+        times = {rs.id: await step_times(s, run, sop.step(rs.step_key), rs, now) for rs in steps}
 
     texts = Texts(engine.calendar.config.timezone)
     event_line = texts.env.get_template("event.html.j2")

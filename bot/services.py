@@ -9,10 +9,10 @@ from bot.calendar import WorkCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.deadlines import Deadlines
-from bot.engine import Engine
 from bot.members import Membership
 from bot.office import OfficeConfig, load_office
 from bot.pending import Waiting
+from bot.run import Engine
 from bot.settings import Settings
 from bot.sop import SopRegistry
 from bot.storage import FileStorage

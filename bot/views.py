@@ -15,6 +15,7 @@ from bot.models import (
     RunStep,
     StoredFile,
 )
+from bot.verbs import Verb
 
 ADMIN = "admin"
 MAX_NOTE = 1000
@@ -43,13 +44,18 @@ class IncomingFile:
 class TaskAction:
     """Something a person can do now: a verb and the ids it acts on."""
 
-    verb: str
+    verb: Verb
     args: tuple[int, ...]
     label: str | None = None  # from the SOP file (a decision's outcome label)
     icon: str | None = None  # and its emoji
 
     def as_dict(self) -> dict[str, Any]:
-        return {"verb": self.verb, "args": list(self.args), "label": self.label, "icon": self.icon}
+        return {
+            "verb": self.verb.value,
+            "args": list(self.args),
+            "label": self.label,
+            "icon": self.icon,
+        }
 
 
 @dataclass
@@ -148,7 +154,6 @@ class Receipt:
     checks: list[dict[str, Any]] = field(default_factory=list)
     # The same bytes as the current version: nothing was stored.
     duplicate: bool = False
-    # (chat id, message id) of review messages of the version just replaced.
     # A page of an album: how many pages of it have arrived so far.
     page: int | None = None
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from bot.calendar import WorkCalendar
 from bot.clock import FakeClock
 from bot.db import Database
-from bot.engine import Engine
 from bot.members import MemberInfo, Membership
 from bot.office import DEFAULT_UNITS
+from bot.run import Engine
 from bot.sop import SopRegistry
 from bot.storage import FileStorage
 
@@ -110,19 +110,19 @@ async def to_collection(office: Office, title: str = "TW IV 2026") -> int:
     from bot.views import IncomingFile
 
     e, p = office.engine, office.id
-    run = await e.start_run(p("kepala"), title)
-    [form] = await e.tasks(p("perencana"))
-    await e.upload(
+    run = await e.runs.start(p("kepala"), title)
+    [form] = await e.queries.tasks(p("perencana"))
+    await e.collection.upload(
         p("perencana"), form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
     )
-    await e.complete(p("perencana"), form.run_step_id)
-    [send] = await e.tasks(p("perencana"))
-    await e.complete(p("perencana"), send.run_step_id)
-    [invite] = await e.tasks(p("sekretaris"))
-    await e.schedule_meeting(
+    await e.steps.complete(p("perencana"), form.run_step_id)
+    [send] = await e.queries.tasks(p("perencana"))
+    await e.steps.complete(p("perencana"), send.run_step_id)
+    [invite] = await e.queries.tasks(p("sekretaris"))
+    await e.steps.schedule_meeting(
         p("sekretaris"), invite.run_step_id, office.clock.now() + timedelta(hours=3), "Aula"
     )
-    meeting = next(t for t in await e.tasks(p("perencana")) if t.number == 5)
+    meeting = next(t for t in await e.queries.tasks(p("perencana")) if t.number == 5)
     office.clock.advance(hours=3)  # the meeting has started
-    await e.complete(p("perencana"), meeting.run_step_id)
+    await e.steps.complete(p("perencana"), meeting.run_step_id)
     return run.id or 0

@@ -117,7 +117,7 @@ async def test_bad_input_changes_nothing(tmp_path: Path) -> None:
 
         # A button pressed by the wrong person: the perencana's "Tutup dengan
         # alasan" on the collection, which is open, pressed by a unit.
-        step2 = (await world.services.engine.run_status())[0].steps[1].run_step_id
+        step2 = (await world.services.engine.queries.run_status())[0].steps[1].run_step_id
         q = await unit2.press_data(task6, f"cls:{task6_step(task6)}")
         await world.idle()
         assert world.server.callback_answers[q]["text"] == not_allowed(world, "perencana")

@@ -62,7 +62,7 @@ async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -
         async def broken(member_id: int) -> list[object]:
             raise RuntimeError("database went away")
 
-        world.services.engine.tasks = broken  # type: ignore[method-assign]
+        world.services.engine.queries.tasks = broken  # type: ignore[method-assign]
         with caplog.at_level("ERROR", logger="sopbot.errors"):
             await rina.send_command("/tugas")
             await world.idle()

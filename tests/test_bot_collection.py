@@ -197,10 +197,10 @@ async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path)
 
         # A quiet moment after the last page the album is complete; the
         # deadline timer is set for that moment.
-        deadlines = world.app.bot_data["deadlines"].deadlines
+        deadlines = world.services.deadlines
         assert await deadlines.next_moment() == world.clock.now() + timedelta(seconds=5)
         world.clock.advance(seconds=6)
-        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await world.services.deadlines.sweep()
         await world.idle()
         assert "3 halaman tercatat sebagai versi 1" in p["unit5"].latest("Album diterima")["text"]
         assert "langkah ini selesai" in p["unit5"].latest("Album diterima")["text"]
@@ -279,7 +279,7 @@ async def test_an_album_reviewed_before_it_counted_complete_closes_the_step(
         assert "Album 2 halaman" in rina.latest("diterima")["text"]
         assert [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
         world.clock.advance(seconds=6)
-        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await world.services.deadlines.sweep()
         await world.idle()
         assert not rina.find(f"Berkas masuk dari {UNITS[4]}")  # reviewed already
         assert world.server.errors() == []

@@ -19,12 +19,12 @@ WIB = ZoneInfo("Asia/Jakarta")
 
 
 async def flush(world: World) -> None:
-    await world.app.bot_data["outbox"].flush(world.app.bot)
+    await world.sender.flush(world.app.bot)
     await world.idle()
 
 
 async def sweep(world: World) -> None:
-    await world.app.bot_data["deadlines"].deadlines.sweep()
+    await world.services.deadlines.sweep()
     await flush(world)
 
 
@@ -152,7 +152,7 @@ async def test_one_broken_row_neither_blocks_the_others_nor_cries_duplicate(
         await world.people["kepala"].send_command("/mulai", "TW III 2026")
         await world.idle()
         assert len(rina.find("Tugas baru")) == 1  # sent although an older row is broken
-        sender = world.app.bot_data["outbox"]
+        sender = world.sender
         for attempt in range(1, sender.outbox.max_attempts + 1):
             async with world.services.db.session() as s:
                 row = (await s.exec(select(Notification).where(Notification.key == "broken"))).one()

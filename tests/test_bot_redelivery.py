@@ -26,8 +26,8 @@ async def test_a_crashed_update_is_handled_on_redelivery(
     async with running_bot(tmp_path) as world:
         p = await to_collection(world)
         unit1 = p["unit1"]
-        engine = world.services.engine
-        real_upload = engine.upload
+        collection = world.services.engine.collection
+        real_upload = collection.upload
         calls = 0
 
         async def crash_once(*args: Any, **kwargs: Any) -> Any:
@@ -37,7 +37,7 @@ async def test_a_crashed_update_is_handled_on_redelivery(
                 raise RuntimeError("the process fell over here")
             return await real_upload(*args, **kwargs)
 
-        monkeypatch.setattr(engine, "upload", crash_once)
+        monkeypatch.setattr(collection, "upload", crash_once)
         name = list(UNIT_FILES.values())[0]
         update_id = await unit1.send_document(DATA / name, name, XLSX)
         await world.idle()
@@ -82,8 +82,8 @@ async def test_a_mulai_redelivered_after_a_crash_starts_one_run(
     async with running_bot(tmp_path) as world:
         kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
         await world.join("rina", 1003, "Rina", "perencana")
-        engine = world.services.engine
-        real_status = engine.run_status
+        queries = world.services.engine.queries
+        real_status = queries.run_status
         calls = 0
 
         async def crash_after_commit(*args: Any, **kwargs: Any) -> Any:
@@ -93,7 +93,7 @@ async def test_a_mulai_redelivered_after_a_crash_starts_one_run(
                 raise RuntimeError("the process fell over after the commit")
             return await real_status(*args, **kwargs)
 
-        monkeypatch.setattr(engine, "run_status", crash_after_commit)
+        monkeypatch.setattr(queries, "run_status", crash_after_commit)
         update_id = await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
         assert "kesalahan" in kepala.messages[-1]["text"]

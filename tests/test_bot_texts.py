@@ -60,9 +60,9 @@ def test_every_event_the_code_records_for_a_run_has_words() -> None:
 
     root = Path(__file__).resolve().parent.parent
     recorded: set[str] = set()
-    for source in [*root.glob("bot/*.py"), *root.glob("handlers/*.py")]:
+    for source in [*root.glob("bot/**/*.py"), *root.glob("handlers/*.py")]:
         text = source.read_text(encoding="utf-8")
-        recorded |= set(re.findall(r'(?:_event|append_event)\(\s*s,\s*"([a-z_]+)"', text))
+        recorded |= set(re.findall(r'(?:_event|append_event|\.event)\(\s*s,\s*"([a-z_]+)"', text))
     worded = set(
         re.findall(r'e\.kind == "([a-z_]+)"', (root / "templates/event.html.j2").read_text())
     )

@@ -169,11 +169,13 @@ async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
         rid = (await world.services.members.by_telegram(rina.id)).id  # type: ignore[union-attr]
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
-        [form] = await e.tasks(rid)
-        await e.upload(rid, form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX))
-        await e.complete(rid, form.run_step_id)
-        [send] = await e.tasks(rid)
-        await e.complete(rid, send.run_step_id)
+        [form] = await e.queries.tasks(rid)
+        await e.collection.upload(
+            rid, form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+        )
+        await e.steps.complete(rid, form.run_step_id)
+        [send] = await e.queries.tasks(rid)
+        await e.steps.complete(rid, send.run_step_id)
         await world.idle()
         task4 = [m for m in sekretaris.find("Langkah 4") if m.get("reply_markup")][-1]
         await sekretaris.press(task4, "Atur rapat")

@@ -27,18 +27,8 @@ def with_buttons(person: FakeUser, needle: str) -> dict[str, Any]:
     return found[-1]
 
 
-def fixed_workbook() -> bytes:
-    """Unit 3's workbook with the planner's corrections made."""
-    book = openpyxl.load_workbook(DATA / UNIT_FILES["Bidang Politik Dalam Negeri"])
-    sheet = book.active
-    sheet["C2"] = "Bidang Politik Dalam Negeri"
-    for row in sheet.iter_rows(min_row=6, max_row=20):
-        for cell in row[5:9]:
-            if isinstance(cell.value, str) or cell.value is None and row[1].value:
-                cell.value = 0
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+# Unit 3's corrected copy, the one it sends again after its faulty one is returned.
+PERBAIKAN = DATA / "unit-3-bidang-politik-dalam-negeri-perbaikan.xlsx"
 
 
 async def enrol_everyone(world: World) -> dict[str, FakeUser]:
@@ -86,7 +76,7 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         for i in range(1, 6):
             docs = p[f"unit{i}"].documents()
             assert docs and docs[-1]["document"]["file_id"], i
-            assert "Form pengumpulan data kinerja" in docs[-1]["caption"]
+            assert "Form Pengumpulan Data Kinerja" in docs[-1]["caption"]
 
         # Steps 4-5: the meeting.
         await p["sekretaris"].press(with_buttons(p["sekretaris"], "Langkah 4"), "Atur rapat")
@@ -145,7 +135,7 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         assert not any("langkah ini selesai" in r["text"] for r in receipts)
         # The album is complete a quiet moment after its last page.
         world.clock.advance(seconds=6)
-        await world.app.bot_data["deadlines"].deadlines.sweep()
+        await world.services.deadlines.sweep()
         await idle()
         assert "langkah ini selesai" in p["unit5"].latest("Album diterima")["text"]
         # Photos are named after the unit and page, not Telegram's message number.
@@ -160,6 +150,7 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         [salah] = [r for r in reviews if "Politik Dalam Negeri" in (r.get("caption") or "")]
         assert "Nama unit kerja (C2) belum diisi" in salah["caption"]
         assert 'berisi "belum ada data", seharusnya angka' in salah["caption"]
+        assert "Baris 7: Realisasi TW I, Realisasi TW II kosong" in salah["caption"]
         assert len([r for r in reviews if "album 2 halaman" in (r.get("text") or "")]) == 1
         await p["rina"].press(task7, "Lihat berkas unit")
         await idle()
@@ -177,10 +168,10 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         assert "Nama unit kosong" in returned["caption"]
         await p["unit3"].press(returned, "Unggah berkas")
         await idle()
-        fixed = fixed_workbook()
-        await p["unit3"].send_document(fixed, "unit-3-perbaikan.xlsx", XLSX)
+        await p["unit3"].send_document(PERBAIKAN, PERBAIKAN.name, XLSX)
         await idle()
-        assert "Versi: 2" in p["unit3"].latest("Tanda terima")["text"]
+        receipt = p["unit3"].latest("Tanda terima")["text"]
+        assert "Versi: 2" in receipt and "Pemeriksaan otomatis" not in receipt
         await p["dodi"].press(p["dodi"].documents()[-1], "Terima")
         await idle()
 
@@ -300,20 +291,14 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             assert {f.version for f in photos} == {1}
             assert {f.review_state for f in photos} == {ReviewState.accepted}
             unit3 = sorted(
-                (
-                    f
-                    for f in files
-                    if f.unit_id
-                    and "politik" in f.original_name.lower()
-                    or f.original_name == "unit-3-perbaikan.xlsx"
-                ),
+                (f for f in files if f.unit_id and "politik" in f.original_name.lower()),
                 key=lambda f: f.version,
             )
             assert [(f.version, f.review_state) for f in unit3] == [
                 (1, ReviewState.returned),
                 (2, ReviewState.accepted),
             ]
-            assert world.services.storage.read(unit3[1].storage_path) == fixed
+            assert world.services.storage.read(unit3[1].storage_path) == PERBAIKAN.read_bytes()
             assert len((await s.exec(select(Attendance))).all()) == 2
             kinds = {e.kind for e in (await s.exec(select(Event))).all()}
             assert {

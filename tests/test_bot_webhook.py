@@ -32,7 +32,7 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
         await world.app.updater.stop()  # the fixture polls; switch to a webhook
         options = webhook_options(world.services.settings)
         assert options["url_path"] == "tg/hook"
-        await world.app.updater.start_webhook(**options)  # type: ignore[arg-type]
+        await world.app.updater.start_webhook(**options)
         try:
             hook = world.server.calls("setWebhook")[-1]
             assert hook["secret_token"] == "rahasia-kantor"

@@ -47,7 +47,7 @@ async def prepare(server: FakeBotApi, tmp_path: Path) -> Settings:
         await m.create_invitation("kepala_badan"), telegram_id=1001, name="Kepala"
     )
     await m.redeem(await m.create_invitation("perencana"), telegram_id=RINA, name="Rina")
-    await services.engine.start_run(kepala.id, "TW III 2026")
+    await services.engine.runs.start(kepala.id, "TW III 2026")
     await services.close()
     return config
 

@@ -37,10 +37,10 @@ async def to_step8(office: Office) -> int:
     run_id = await to_collection(office)
     s6 = await open_step(office, run_id)
     for i, unit in enumerate(DEFAULT_UNITS, start=1):
-        r = await e.upload(
+        r = await e.collection.upload(
             p(f"unit{i}"), s6.id, IncomingFile(workbook(unit, i), f"u{i}.xlsx", XLSX)
         )
-        await e.review(p("perencana"), r.file.id, accept=True)
+        await e.collection.review(p("perencana"), r.file.id, accept=True)
     return run_id
 
 
@@ -48,19 +48,19 @@ async def test_round_two_task_carries_only_this_rounds_notes(office: Office) -> 
     e, p, clock = office.engine, office.id, office.clock
     run_id = await to_step8(office)
     s8 = await open_step(office, run_id)
-    await e.upload(p("perencana"), s8.id, IncomingFile(b"PK v1", "dok.xlsx", XLSX))
+    await e.collection.upload(p("perencana"), s8.id, IncomingFile(b"PK v1", "dok.xlsx", XLSX))
     clock.advance(minutes=5)
-    await e.complete(p("perencana"), s8.id, note="Dokumen putaran pertama.")
+    await e.steps.complete(p("perencana"), s8.id, note="Dokumen putaran pertama.")
     clock.advance(minutes=5)
-    await e.complete(
+    await e.steps.complete(
         p("sekretaris"), (await open_step(office, run_id)).id, note="Mohon dikoreksi, Pak."
     )
     clock.advance(minutes=5)
-    await e.decide(
+    await e.steps.decide(
         p("kepala"), (await open_step(office, run_id)).id, "koreksi", note="Tabel 3 salah."
     )
     clock.advance(minutes=5)
-    await e.complete(
+    await e.steps.complete(
         p("sekretaris"), (await open_step(office, run_id)).id, note="Perbaiki tabel 3."
     )
     s8b = await open_step(office, run_id)
@@ -73,9 +73,9 @@ async def test_round_two_task_carries_only_this_rounds_notes(office: Office) -> 
     ]
 
     # Round 2 goes on: the secretary's step 9 sees this round's notes only.
-    await e.upload(p("perencana"), s8b.id, IncomingFile(b"PK v2", "dok2.xlsx", XLSX))
+    await e.collection.upload(p("perencana"), s8b.id, IncomingFile(b"PK v2", "dok2.xlsx", XLSX))
     clock.advance(minutes=5)
-    await e.complete(p("perencana"), s8b.id, note="Sudah diperbaiki.")
+    await e.steps.complete(p("perencana"), s8b.id, note="Sudah diperbaiki.")
     s9b = await open_step(office, run_id)
     [task] = await outbox(office, "task", run_step_id=s9b.id, member_id=p("sekretaris"))
     assert [n["note"] for n in task.context["notes"]] == [
@@ -94,7 +94,9 @@ async def test_workbook_naming_another_unit_is_a_finding(office: Office) -> None
     s6 = await open_step(office, run_id)
     # Bidang Politik Dalam Negeri sends the Ideologi unit's file by mistake.
     wrong = DATA / UNIT_FILES["Bidang Ideologi dan Wawasan Kebangsaan"]
-    receipt = await e.upload(p("unit3"), s6.id, IncomingFile(wrong.read_bytes(), wrong.name, XLSX))
+    receipt = await e.collection.upload(
+        p("unit3"), s6.id, IncomingFile(wrong.read_bytes(), wrong.name, XLSX)
+    )
     assert receipt.checks == [
         {
             "code": "unit_mismatch",
@@ -103,7 +105,9 @@ async def test_workbook_naming_another_unit_is_a_finding(office: Office) -> None
             "expected": "Bidang Politik Dalam Negeri",
         }
     ]
-    assert receipt.file.id is not None  # still kept, for the planner to decide
+    # Still kept, for the planner to decide.
+    assert office.storage.read(receipt.file.storage_path) == wrong.read_bytes()
+    assert receipt.file.review_state.value == "received"
     [review] = await outbox(office, "file_for_review", member_id=p("perencana"))
     assert review.context["checks"] == receipt.checks
     assert Texts().render("workbook_findings", checks=receipt.checks).strip() == (
@@ -112,21 +116,21 @@ async def test_workbook_naming_another_unit_is_a_finding(office: Office) -> None
     )
     # Case and spacing typed by hand do not matter.
     sloppy = IncomingFile(workbook("  bidang POLITIK   dalam negeri ", 7), "u3.xlsx", XLSX)
-    assert (await e.upload(p("unit3"), s6.id, sloppy)).checks == []
+    assert (await e.collection.upload(p("unit3"), s6.id, sloppy)).checks == []
 
 
 async def to_meeting(office: Office, starts_in: timedelta = timedelta(hours=3)) -> int:
     """A run brought to step 4, the meeting set `starts_in` from now: step 5 open."""
     e, p = office.engine, office.id
-    run = await e.start_run(p("kepala"), "TW IV 2026")
-    [form] = await e.tasks(p("perencana"))
-    await e.upload(
+    run = await e.runs.start(p("kepala"), "TW IV 2026")
+    [form] = await e.queries.tasks(p("perencana"))
+    await e.collection.upload(
         p("perencana"), form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
     )
-    await e.complete(p("perencana"), form.run_step_id)
-    await e.complete(p("perencana"), (await open_step(office, run.id or 0)).id)
+    await e.steps.complete(p("perencana"), form.run_step_id)
+    await e.steps.complete(p("perencana"), (await open_step(office, run.id or 0)).id)
     s4 = await open_step(office, run.id or 0)
-    await e.schedule_meeting(p("sekretaris"), s4.id, office.clock.now() + starts_in, "Aula")
+    await e.steps.schedule_meeting(p("sekretaris"), s4.id, office.clock.now() + starts_in, "Aula")
     return run.id or 0
 
 
@@ -179,7 +183,7 @@ async def test_the_meeting_step_counts_from_the_meeting(office: Office) -> None:
     # Thursday: the meeting has not happened, so it cannot be finished.
     clock.set(datetime(2026, 11, 26, 9, 30, tzinfo=wib))
     with pytest.raises(StepNotOpen) as refused:
-        await e.complete(p("kepala"), s5.id)
+        await e.steps.complete(p("kepala"), s5.id)
     assert refused.value.detail == "meeting_not_started"
     text = Texts().render(
         "errors/step_not_open", detail=refused.value.detail, **refused.value.context
@@ -196,7 +200,7 @@ async def test_the_meeting_step_counts_from_the_meeting(office: Office) -> None:
     assert (await Deadlines(office.engine, OfficeConfig()).sweep()).reminders == 0
 
     clock.set(datetime(2026, 11, 27, 10, 45, tzinfo=wib))
-    await e.complete(p("kepala"), s5.id)
+    await e.steps.complete(p("kepala"), s5.id)
     assert (await open_step(office, run_id)).number == 6
 
 
@@ -208,7 +212,7 @@ async def test_a_step_nobody_holds_is_flagged_and_reaches_a_newcomer(office: Off
     e, p = office.engine, office.id
     for planner in ("perencana", "perencana2"):
         await office.members.revoke(p("admin"), p(planner))
-    run = await e.start_run(p("kepala"), "TW IV 2026")
+    run = await e.runs.start(p("kepala"), "TW IV 2026")
     s2 = await open_step(office, run.id or 0)
     assert s2.number == 2
     assert await outbox(office, "task", run_step_id=s2.id) == []
@@ -228,7 +232,7 @@ async def test_a_step_nobody_holds_is_flagged_and_reaches_a_newcomer(office: Off
     assert "Langkah 2 belum ada pelaksana" in text
     assert "<code>/undang perencana</code>" in text
 
-    [status] = await e.run_status(run.id)
+    [status] = await e.queries.run_status(run.id)
     step2 = next(st for st in status.steps if st.number == 2)
     assert step2.unstaffed == ["Kasubbag Perencanaan / Perencana"]
     shown = Texts().render("status", run=status, blocked=[])
@@ -238,8 +242,8 @@ async def test_a_step_nobody_holds_is_flagged_and_reaches_a_newcomer(office: Off
     newcomer = await enrol(office.members, 1005, "Perencana Baru", "perencana")
     [task] = await outbox(office, "task", run_step_id=s2.id)
     assert task.member_id == newcomer.id and task.context["number"] == 2
-    assert [t.number for t in await e.tasks(newcomer.id)] == [2]
-    [status] = await e.run_status(run.id)
+    assert [t.number for t in await e.queries.tasks(newcomer.id)] == [2]
+    [status] = await e.queries.run_status(run.id)
     assert next(st for st in status.steps if st.number == 2).unstaffed == []
     # Joining again in another role sends nothing twice.
     await enrol(office.members, 1005, "Perencana Baru", "sekretaris")
@@ -265,12 +269,12 @@ async def test_units_without_members_are_named_in_the_collection(office: Office)
     assert f"<code>/undang anggota_tim {politik}</code>" in text
     assert "menutup pengumpulan untuk unit itu saja, dengan alasan" in text
 
-    [status] = await e.run_status(run_id)
+    [status] = await e.queries.run_status(run_id)
     step6 = next(st for st in status.steps if st.number == 6)
     assert politik not in step6.pending_units and len(step6.pending_units) == 4
     assert step6.units_without_members == [politik]
     assert f"belum ada anggota: {politik}" in Texts().render("status", run=status, blocked=[])
-    _, deliveries = await e.collection(p("perencana"), s6.id)
+    _, deliveries = await e.queries.collection(p("perencana"), s6.id)
     assert [d.unit_name for d in deliveries if not d.has_members] == [politik]
     view = Texts().render("collection", run_title="TW IV 2026", deliveries=deliveries)
     assert f"{politik}: belum ada anggota" in view
@@ -296,17 +300,17 @@ async def test_closing_summary_status_and_report_reckon_time_alike(office: Offic
     e, p, clock = office.engine, office.id, office.clock
     run_id = await to_step8(office)
     s8 = await open_step(office, run_id)
-    await e.upload(p("perencana"), s8.id, IncomingFile(b"PK", "pk.xlsx", XLSX))
-    await e.complete(p("perencana"), s8.id)
-    await e.complete(p("sekretaris"), (await open_step(office, run_id)).id)
-    await e.decide(p("kepala"), (await open_step(office, run_id)).id, "setuju")
-    await e.complete(p("kepala"), (await open_step(office, run_id)).id)
-    await e.complete(p("sekretaris"), (await open_step(office, run_id)).id, note="050/1/2026")
+    await e.collection.upload(p("perencana"), s8.id, IncomingFile(b"PK", "pk.xlsx", XLSX))
+    await e.steps.complete(p("perencana"), s8.id)
+    await e.steps.complete(p("sekretaris"), (await open_step(office, run_id)).id)
+    await e.steps.decide(p("kepala"), (await open_step(office, run_id)).id, "setuju")
+    await e.steps.complete(p("kepala"), (await open_step(office, run_id)).id)
+    await e.steps.complete(p("sekretaris"), (await open_step(office, run_id)).id, note="050/1/2026")
     clock.advance(hours=1)  # step 14 (25 minutes) is done 35 minutes late
-    await e.complete(p("perencana"), (await open_step(office, run_id)).id)
-    await e.complete(p("perencana"), (await open_step(office, run_id)).id)
+    await e.steps.complete(p("perencana"), (await open_step(office, run_id)).id)
+    await e.steps.complete(p("perencana"), (await open_step(office, run_id)).id)
 
-    [status] = await e.run_status(run_id)
+    [status] = await e.queries.run_status(run_id)
     [s5] = [st for st in status.steps if st.number == 5]
     assert s5.used_minutes == 0 and s5.late_minutes is None  # finished as the meeting began
     [summary] = await outbox(office, "run_done", member_id=p("kepala"))
@@ -335,13 +339,13 @@ async def test_a_units_reminder_under_a_late_validation_is_settled_on_acceptance
     s6 = await open_step(office, run_id)
     files = {}
     for i, unit in enumerate(DEFAULT_UNITS, start=1):
-        r = await e.upload(
+        r = await e.collection.upload(
             p(f"unit{i}"), s6.id, IncomingFile(workbook(unit, i), f"u{i}.xlsx", XLSX)
         )
         files[i] = r.file.id
-    await e.review(p("perencana"), files[1], accept=False, note="Perbaiki")
+    await e.collection.review(p("perencana"), files[1], accept=False, note="Perbaiki")
     for i in range(2, len(DEFAULT_UNITS) + 1):
-        await e.review(p("perencana"), files[i], accept=True)
+        await e.collection.review(p("perencana"), files[i], accept=True)
     s7 = await open_step(office, run_id)
     clock.set(e.calendar.add_working_minutes(s7.due_at, 60))  # an hour late, office open
     await Deadlines(e, OfficeConfig()).sweep()
@@ -350,9 +354,9 @@ async def test_a_units_reminder_under_a_late_validation_is_settled_on_acceptance
     sender = Outbox(office.db, clock)
     await sender.begin(reminder.id)
     await sender.sent(reminder.id, 11)
-    again = await e.upload(
+    again = await e.collection.upload(
         p("unit1"), s6.id, IncomingFile(workbook("Sekretariat", 9), "v2.xlsx", XLSX)
     )
-    await e.review(p("perencana"), again.file.id, accept=True)
+    await e.collection.review(p("perencana"), again.file.id, accept=True)
     edits = [n for n in await outbox(office, "settled") if n.edits_id == reminder.id]
     assert len(edits) == 1 and edits[0].context["kind"] == "accepted"

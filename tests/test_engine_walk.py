@@ -41,7 +41,7 @@ async def open_step(office: Office, run_id: int) -> RunStep:
 async def test_whole_sop_walked(office: Office) -> None:
     e, clock, p = office.engine, office.clock, office.id
 
-    run = await e.start_run(
+    run = await e.runs.start(
         p("kepala"), "Data Kinerja Triwulan III 2026", note="Segera disusun, batas akhir Jumat."
     )
     step = await open_step(office, run.id)
@@ -49,13 +49,13 @@ async def test_whole_sop_walked(office: Office) -> None:
 
     # Step 2: the planner makes the form.
     clock.advance(minutes=30)
-    await e.upload(p("perencana"), step.id, xlsx(FORM))
-    await e.complete(p("perencana"), step.id)
+    await e.collection.upload(p("perencana"), step.id, xlsx(FORM))
+    await e.steps.complete(p("perencana"), step.id)
 
     # Step 3: the form goes to every unit member.
     step = await open_step(office, run.id)
     assert step.number == 3
-    await e.complete(p("perencana2"), step.id)
+    await e.steps.complete(p("perencana2"), step.id)
     async with office.db.session() as s:
         dist = (
             await s.exec(select(Notification).where(Notification.template == "distributed"))
@@ -68,20 +68,20 @@ async def test_whole_sop_walked(office: Office) -> None:
     assert step.number == 4
     from datetime import timedelta
 
-    meeting = await e.schedule_meeting(
+    meeting = await e.steps.schedule_meeting(
         p("sekretaris"), step.id, clock.now() + timedelta(days=1), "Ruang Rapat Badan"
     )
-    await e.answer_meeting(p("kepala"), meeting.id, True)
-    await e.answer_meeting(p("unit3"), meeting.id, False)
+    await e.steps.answer_meeting(p("kepala"), meeting.id, True)
+    await e.steps.answer_meeting(p("unit3"), meeting.id, False)
     step = await open_step(office, run.id)
     assert step.number == 5
     clock.advance(days=1)
-    await e.upload(
+    await e.collection.upload(
         p("sekretaris"),
         step.id,
         IncomingFile(b"%PDF-1.4 notulen", "notulen.pdf", "application/pdf"),
     )
-    await e.complete(p("kepala"), step.id)
+    await e.steps.complete(p("kepala"), step.id)
 
     # Step 6: every unit delivers; the fifth delivery closes the step.
     step6 = await open_step(office, run.id)
@@ -90,46 +90,48 @@ async def test_whole_sop_walked(office: Office) -> None:
     for i, (unit, name) in enumerate(UNIT_FILES.items(), start=1):
         from tests.support import DATA
 
-        receipts[i] = await e.upload(p(f"unit{i}"), step6.id, xlsx(DATA / name))
+        receipts[i] = await e.collection.upload(p(f"unit{i}"), step6.id, xlsx(DATA / name))
         assert receipts[i].unit_name == unit
     assert receipts[5].step_closed and not receipts[4].step_closed
 
     # Step 7: validation; unit 3's workbook has mistakes and goes back.
     step7 = await open_step(office, run.id)
     assert step7.number == 7
-    _, deliveries = await e.collection(p("perencana"), step7.id)
+    _, deliveries = await e.queries.collection(p("perencana"), step7.id)
     assert [d.state for d in deliveries] == ["delivered"] * 5
     for i in (1, 2, 4, 5):
-        await e.review(p("perencana"), receipts[i].file.id, accept=True)
-    await e.review(
+        await e.collection.review(p("perencana"), receipts[i].file.id, accept=True)
+    await e.collection.review(
         p("perencana"),
         receipts[3].file.id,
         accept=False,
         note="Nama unit kosong; realisasi TW I-II belum diisi.",
     )
     assert (await open_step(office, run.id)).number == 7
-    tasks = await e.tasks(p("unit3"))
+    tasks = await e.queries.tasks(p("unit3"))
     assert [(t.number, t.state) for t in tasks] == [(6, "returned")]
-    fixed = await e.upload(
+    fixed = await e.collection.upload(
         p("unit3"),
         step6.id,
         IncomingFile(workbook("Bidang Politik Dalam Negeri"), "unit-3-perbaikan.xlsx", XLSX),
     )
     assert fixed.file.version == 2
-    await e.review(p("perencana2"), fixed.file.id, accept=True)
+    await e.collection.review(p("perencana2"), fixed.file.id, accept=True)
 
     # Steps 8-11 with the correction loop taken once.
     step = await open_step(office, run.id)
     assert step.number == 8
-    await e.upload(p("perencana"), step.id, IncomingFile(b"PK doc v1", "dokumen.xlsx", XLSX))
-    await e.complete(p("perencana"), step.id)
-    await e.complete(p("sekretaris"), (await open_step(office, run.id)).id)
+    await e.collection.upload(
+        p("perencana"), step.id, IncomingFile(b"PK doc v1", "dokumen.xlsx", XLSX)
+    )
+    await e.steps.complete(p("perencana"), step.id)
+    await e.steps.complete(p("sekretaris"), (await open_step(office, run.id)).id)
     step = await open_step(office, run.id)
     assert step.number == 10
-    await e.decide(p("kepala"), step.id, "koreksi", note="Capaian TW III perlu dicek ulang.")
+    await e.steps.decide(p("kepala"), step.id, "koreksi", note="Capaian TW III perlu dicek ulang.")
     step = await open_step(office, run.id)
     assert step.number == 11
-    await e.complete(p("sekretaris"), step.id, note="Mohon diperbaiki.")
+    await e.steps.complete(p("sekretaris"), step.id, note="Mohon diperbaiki.")
     step = await open_step(office, run.id)
     assert (step.number, step.iteration) == (8, 2)
     async with office.db.session() as s:
@@ -146,21 +148,25 @@ async def test_whole_sop_walked(office: Office) -> None:
         "Capaian TW III perlu dicek ulang.",
         "Mohon diperbaiki.",
     ]
-    await e.upload(p("perencana"), step.id, IncomingFile(b"PK doc v2", "dokumen-v2.xlsx", XLSX))
-    await e.complete(p("perencana"), step.id)
-    await e.complete(p("sekretaris"), (await open_step(office, run.id)).id)
-    await e.decide(p("kepala"), (await open_step(office, run.id)).id, "setuju")
+    await e.collection.upload(
+        p("perencana"), step.id, IncomingFile(b"PK doc v2", "dokumen-v2.xlsx", XLSX)
+    )
+    await e.steps.complete(p("perencana"), step.id)
+    await e.steps.complete(p("sekretaris"), (await open_step(office, run.id)).id)
+    await e.steps.decide(p("kepala"), (await open_step(office, run.id)).id, "setuju")
 
     # Steps 12-15.
     step = await open_step(office, run.id)
     assert step.number == 12
-    await e.upload(p("kepala"), step.id, IncomingFile(b"%PDF signed", "ttd.pdf", "application/pdf"))
-    await e.complete(p("kepala"), step.id)
+    await e.collection.upload(
+        p("kepala"), step.id, IncomingFile(b"%PDF signed", "ttd.pdf", "application/pdf")
+    )
+    await e.steps.complete(p("kepala"), step.id)
     step = await open_step(office, run.id)
     assert step.number == 13
-    await e.complete(p("sekretaris"), step.id, note="Nomor 050/123/Bakesbangpol/2026")
-    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
-    await e.complete(p("perencana"), (await open_step(office, run.id)).id)
+    await e.steps.complete(p("sekretaris"), step.id, note="Nomor 050/123/Bakesbangpol/2026")
+    await e.steps.complete(p("perencana"), (await open_step(office, run.id)).id)
+    await e.steps.complete(p("perencana"), (await open_step(office, run.id)).id)
 
     async with office.db.session() as s:
         done = await s.get(Run, run.id)

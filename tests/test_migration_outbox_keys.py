@@ -37,7 +37,7 @@ async def test_old_keys_are_rewritten_and_not_sent_twice(db: Database, clock, tm
     await upgrade(db)
     office = await build_office(db, clock, tmp_path)
     clock.set(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))  # Monday 08:00 WIB
-    run = await office.engine.start_run(office.id("kepala"), "TW III")
+    run = await office.engine.runs.start(office.id("kepala"), "TW III")
     await downgrade(db, "0001")  # as if the run had started before the upgrade
     async with db.engine.begin() as conn:
         rs_id, due = (

@@ -11,7 +11,7 @@ from tests.support import Office
 
 async def test_gives_up_after_the_limit_and_tells_admins(office: Office) -> None:
     outbox = Outbox(office.db, office.clock, max_attempts=3)
-    await office.engine.start_run(office.id("kepala"), "TW III")
+    await office.engine.runs.start(office.id("kepala"), "TW III")
     [row, *_] = await outbox.due()
     for attempt in range(1, 4):
         claimed = await outbox.begin(row.id)
@@ -34,7 +34,7 @@ async def test_gives_up_after_the_limit_and_tells_admins(office: Office) -> None
 
 async def test_retry_after_does_not_use_up_attempts(office: Office) -> None:
     outbox = Outbox(office.db, office.clock, max_attempts=2)
-    await office.engine.start_run(office.id("kepala"), "TW III")
+    await office.engine.runs.start(office.id("kepala"), "TW III")
     [row, *_] = await outbox.due()
     for _ in range(5):
         await outbox.begin(row.id)
@@ -52,7 +52,7 @@ async def test_begin_gives_up_a_row_that_used_its_attempts(office: Office) -> No
     """A row whose sends never come back (the process dies each time) is not
     retried forever: begin() fails it and tells the admins."""
     outbox = Outbox(office.db, office.clock, max_attempts=2)
-    await office.engine.start_run(office.id("kepala"), "TW III")
+    await office.engine.runs.start(office.id("kepala"), "TW III")
     [row, *_] = await outbox.due()
     assert await outbox.begin(row.id) is not None  # attempt 1, then a crash
     assert await outbox.begin(row.id) is not None  # attempt 2 (a possible duplicate)
@@ -76,10 +76,12 @@ async def test_an_edit_waits_for_its_message_and_is_dropped_without_one(office: 
     from tests.support import FORM, XLSX
 
     outbox, e, p = Outbox(office.db, office.clock), office.engine, office.id
-    await e.start_run(p("kepala"), "TW III")
-    [task] = await e.tasks(p("perencana"))
-    await e.upload(p("perencana"), task.run_step_id, IncomingFile(b"form", FORM.name, XLSX))
-    await e.complete(p("perencana"), task.run_step_id)
+    await e.runs.start(p("kepala"), "TW III")
+    [task] = await e.queries.tasks(p("perencana"))
+    await e.collection.upload(
+        p("perencana"), task.run_step_id, IncomingFile(b"form", FORM.name, XLSX)
+    )
+    await e.steps.complete(p("perencana"), task.run_step_id)
     async with office.db.session() as s:
         rows = (await s.exec(select(Notification).order_by(Notification.id))).all()
     tasks = {n.member_id: n for n in rows if n.template == "task" and n.context["number"] == 2}

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers.common import decode, encode
+from bot.verbs import Verb, decode, encode, pattern
 from handlers.parsing import parse_meeting, parse_moment, split_title
 from handlers.uploads import _named
 
@@ -38,11 +38,16 @@ def test_title_and_note() -> None:
 
 
 def test_button_data_round_trip_and_forgery() -> None:
-    assert decode(encode("dec", 12, 1)) == ("dec", (12, 1))
+    assert decode(encode(Verb.dec, 12, 1)) == ("dec", (12, 1))
     for forged in (None, "", "dec:12", "dec:12:x", "rm:1", "ok:-1", "ok:" + "9" * 60, "ok:1:2"):
         assert decode(forged) is None
     with pytest.raises(AssertionError):
-        encode("to", 10**30, 10**30)  # never more than Telegram's 64 bytes
+        encode(Verb.to, 10**30, 10**30)  # never more than Telegram's 64 bytes
+    # A verb's pattern lets through what decode reads, and nothing else.
+    assert pattern(Verb.up).match("up:3") and pattern(Verb.up).match("up:3:4")
+    for other in ("up", "up:3:4:5", "up:x", "upload:3", "up:3:", "mok:3"):
+        assert not pattern(Verb.up).match(other)
+    assert pattern(Verb.cancel).match("cancel") and pattern(Verb.cancel).match("cancel:5")
 
 
 def test_a_document_without_a_name_keeps_its_type() -> None:

@@ -3,13 +3,31 @@ apart from it, so a new question never drops a file."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlmodel import select
 
 from bot.audit import verify_chain
 from bot.clock import FakeClock
 from bot.db import Database
-from bot.models import Event, Member, Notification
-from bot.pending import HELD_FOR, Waiting
+from bot.models import Event, HeldFiles, Member, Notification, PendingInput
+from bot.pending import (
+    HELD_FOR,
+    QUESTIONS,
+    AlbumFor,
+    CloseReason,
+    FileFor,
+    HeldFile,
+    MeetingConfirm,
+    MeetingTime,
+    NoteFor,
+    NoteKept,
+    Outdated,
+    Question,
+    ReturnNote,
+    Waiting,
+)
 
 
 async def member(db: Database, clock: FakeClock, telegram_id: int = 1) -> int:
@@ -21,8 +39,22 @@ async def member(db: Database, clock: FakeClock, telegram_id: int = 1) -> int:
         return m.id
 
 
-def doc(name: str, batch: str | None = None) -> dict[str, object]:
-    return {"file_id": f"id-{name}", "name": name, "batch": batch}
+def doc(name: str, batch: str | None = None) -> HeldFile:
+    return HeldFile(f"id-{name}", name, batch=batch)
+
+
+# One of each kind of question, as the handlers ask them.
+EVERY_QUESTION: list[Question] = [
+    FileFor(1, 7),
+    AlbumFor("alb", 1, None),
+    NoteFor(1),
+    NoteFor(1, outcome=2),
+    NoteKept(1, "catatan"),
+    MeetingTime(1),
+    MeetingConfirm(1, datetime(2026, 11, 25, 13, 0, tzinfo=UTC), "Aula"),
+    CloseReason(1, None, ("Unit A", "Unit B")),
+    ReturnNote(9),
+]
 
 
 async def test_questions_come_and_go_and_held_files_stay(db: Database, clock: FakeClock) -> None:
@@ -33,10 +65,10 @@ async def test_questions_come_and_go_and_held_files_stay(db: Database, clock: Fa
     assert await w.add_page(me, "alb", doc("p2.jpg", "alb"))
     assert not await w.add_page(me, "other", doc("x.jpg", "other"))
 
-    for kind in ("note", "meeting", "close", "return", "upload", "note_ready"):
-        await w.set(me, kind, run_step_id=1)
-    assert (await w.get(me)).kind == "note_ready"  # type: ignore[union-attr]
-    await w.clear(me)
+    for question in EVERY_QUESTION:
+        await w.set(me, question)
+        assert await w.get(me) == question  # read back as it was asked
+    assert await w.clear(me) == EVERY_QUESTION[-1]
     assert await w.get(me) is None
     assert [(g.id, g.names) for g in await w.held(me)] == [
         (first.id, ["a.pdf"]),
@@ -90,3 +122,56 @@ async def test_expiry_after_a_day_is_told_and_recorded(db: Database, clock: Fake
     async with db.session() as s:
         kinds = [(e.kind, e.actor_id) for e in (await s.exec(select(Event))).all()]
     assert kinds == [("held_files_expired", None), ("held_files_cancelled", me)]
+
+
+def test_every_kind_of_question_is_in_the_table() -> None:
+    kinds = {type(q) for q in EVERY_QUESTION}
+    assert set(QUESTIONS.values()) == kinds
+    assert sorted(QUESTIONS) == sorted(c.kind for c in kinds)
+
+
+async def test_rows_written_before_the_types_still_load(db: Database, clock: FakeClock) -> None:
+    """Questions and held files in a database from before: the same kinds
+    and JSON, read as their types; a kind no longer asked is outdated."""
+    w = Waiting(db, clock)
+    me = await member(db, clock)
+    old: dict[str, tuple[dict[str, Any], Question]] = {
+        "note": ({"verb": "dec", "run_step_id": 4, "outcome": 1}, NoteFor(4, 1)),
+        "close": (
+            {"run_step_id": 4, "unit_id": None, "units": ["U"]},
+            CloseReason(4, None, ("U",)),
+        ),
+        "meeting_confirm": (
+            {"run_step_id": 4, "starts_at": "2026-11-25T13:00:00+07:00", "place": "Aula"},
+            MeetingConfirm(4, datetime(2026, 11, 25, 6, 0, tzinfo=UTC), "Aula"),
+        ),
+        "upload": ({"run_step_id": 4, "unit_id": 2}, FileFor(4, 2)),
+        "held": ({"groups": []}, Outdated("held")),
+        "return": ({"nothing": 1}, Outdated("return")),  # a payload that does not fit
+    }
+    for kind, (payload, question) in old.items():
+        async with db.transaction() as s:
+            row = await s.get(PendingInput, me)
+            if row is None:
+                row = PendingInput(member_id=me, kind=kind, created_at=clock.now())
+            row.kind, row.payload = kind, payload
+            s.add(row)
+        assert await w.get(me) == question, kind
+
+    page: dict[str, Any] = {
+        "file_id": "f1",
+        "name": "satu.xlsx",
+        "mime": "application/pdf",
+        "kind": "document",
+        "size": 10,
+        "batch": None,
+    }
+    async with db.transaction() as s:
+        old_files: list[dict[str, Any]] = [page, {"file_id": "f0", "name": "lama.pdf"}]
+        s.add(HeldFiles(member_id=me, files=old_files, created_at=clock.now()))
+    [group] = await w.held(me)
+    assert group.files == (
+        HeldFile("f1", "satu.xlsx", "application/pdf", "document", 10),
+        HeldFile("f0", "lama.pdf"),
+    )
+    assert group.files[0].to_json() == page  # and written back the same way

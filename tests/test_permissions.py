@@ -38,15 +38,15 @@ async def test_report_is_for_report_roles_and_admins(office: Office) -> None:
 
 async def test_the_domain_says_when_a_task_may_be_handed_on(office: Office) -> None:
     e = office.engine
-    await e.start_run(office.id("kepala"), "TW IV 2026")
-    [form] = await e.tasks(office.id("perencana"))
+    await e.runs.start(office.id("kepala"), "TW IV 2026")
+    [form] = await e.queries.tasks(office.id("perencana"))
     assert form.can_delegate and form.assignment_id
     run_id = form.run_id
-    assert await e.open_step_id(run_id, 2) == form.run_step_id
+    assert await e.runs.open_step_id(run_id, 2) == form.run_step_id
     with pytest.raises(StepNotOpen):
-        await e.open_step_id(run_id, 9)  # not open yet
+        await e.runs.open_step_id(run_id, 9)  # not open yet
     with pytest.raises(NotFound):
-        await e.open_step_id(run_id + 1, 2)
+        await e.runs.open_step_id(run_id + 1, 2)
 
 
 async def test_duties_come_from_the_sop(office: Office) -> None:

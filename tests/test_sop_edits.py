@@ -16,10 +16,10 @@ import yaml
 from sqlmodel import delete, select
 
 from bot.deadlines import Deadlines
-from bot.engine import Engine
 from bot.models import Notification, Run, RunStep, SopDefinition, StepState
 from bot.office import OfficeConfig
 from bot.report import run_report
+from bot.run import Engine
 from bot.sop import Sop, SopRegistry, parse_sop
 from bot.sop.loader import fingerprint
 from bot.views import IncomingFile
@@ -74,42 +74,42 @@ def restarted(office: Office, sops: SopRegistry) -> Engine:
 async def test_open_run_keeps_its_definition_new_run_takes_the_edit(office: Office) -> None:
     e, p = office.engine, office.id
     office.clock.set(at(2026, 11, 2, 8, 0))  # Monday
-    original = e.sops.get("pengumpulan-data-kinerja")
-    old_run = await e.start_run(p("kepala"), "TW III")
-    [old_task] = await e.tasks(p("perencana"))
+    original = e.kit.sops.get("pengumpulan-data-kinerja")
+    old_run = await e.runs.start(p("kepala"), "TW III")
+    [old_task] = await e.queries.tasks(p("perencana"))
     assert (old_task.step_key, old_task.waktu) == ("buat_format", 60)
 
     new_sop = edited()
     assert new_sop.version == original.version and fingerprint(new_sop) != old_run.sop_version
-    e.sops.replace(new_sop)
+    e.kit.sops.replace(new_sop)
 
     # The open run's task, /status and step list are the ones it started with.
-    [task] = await e.tasks(p("perencana"))
+    [task] = await e.queries.tasks(p("perencana"))
     assert (task.step_key, task.waktu, task.uraian) == (
         "buat_format",
         60,
         original.step("buat_format").uraian,
     )
-    [status] = await e.run_status(old_run.id)
+    [status] = await e.queries.run_status(old_run.id)
     assert [st.key for st in status.steps][:3] == ["disposisi", "buat_format", "kirim_format"]
     assert len(status.steps) == 15
 
     # A new run follows the edited file.
-    new_run = await e.start_run(p("kepala"), "TW IV")
+    new_run = await e.runs.start(p("kepala"), "TW IV")
     assert new_run.sop_version == fingerprint(new_sop)
-    [new_status] = await e.run_status(new_run.id)
+    [new_status] = await e.queries.run_status(new_run.id)
     assert len(new_status.steps) == 14
     assert "kirim_format" not in {st.key for st in new_status.steps}
-    fresh = next(t for t in await e.tasks(p("perencana")) if t.run_id == new_run.id)
+    fresh = next(t for t in await e.queries.tasks(p("perencana")) if t.run_id == new_run.id)
     assert (fresh.step_key, fresh.waktu) == ("susun_format", 90)
     assert fresh.due_at == at(2026, 11, 2, 9, 30)
 
     # The open run goes on through the step the new file no longer has.
-    await e.upload(
+    await e.collection.upload(
         p("perencana"), task.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
     )
-    await e.complete(p("perencana"), task.run_step_id)
-    [send] = [t for t in await e.tasks(p("perencana")) if t.run_id == old_run.id]
+    await e.steps.complete(p("perencana"), task.run_step_id)
+    [send] = [t for t in await e.queries.tasks(p("perencana")) if t.run_id == old_run.id]
     assert (send.step_key, send.action, send.waktu) == ("kirim_format", "distribute", 25)
 
     # The deadline sweep reminds both runs, each by its own rules, without errors.
@@ -125,7 +125,9 @@ async def test_open_run_keeps_its_definition_new_run_takes_the_edit(office: Offi
             ).all()
         }
     assert reminded == {send.run_step_id, fresh.run_step_id}
-    assert await deadlines.next_moment() is not None
+    # The new run's first escalation, by its own definition: due 09:30 plus its
+    # 90 minutes (the old run's kirim_format, by its 25 minutes, has none left today).
+    assert await deadlines.next_moment() == at(2026, 11, 2, 11, 0)
 
     # Both runs share nothing: two stored definitions, each hashing to its key.
     async with office.db.session() as s:
@@ -146,9 +148,9 @@ async def test_open_run_keeps_its_definition_new_run_takes_the_edit(office: Offi
 
     # A restart that knows only the edited file still runs the old run its own way.
     again = restarted(office, SopRegistry([new_sop]))
-    [status] = await again.run_status(old_run.id)
+    [status] = await again.queries.run_status(old_run.id)
     assert [st.key for st in status.steps][1:3] == ["buat_format", "kirim_format"]
-    await again.complete(p("perencana"), send.run_step_id)
+    await again.steps.complete(p("perencana"), send.run_step_id)
     steps = await steps_of(office, old_run.id or 0)
     assert steps["kirim_format"].state == StepState.done
     assert steps["undangan_rapat"].state == StepState.open
@@ -157,7 +159,7 @@ async def test_open_run_keeps_its_definition_new_run_takes_the_edit(office: Offi
     assert (await after.sweep()).errors == 0
     assert any(
         t.step_key == "undangan_rapat" and t.run_id == old_run.id
-        for t in await again.tasks(p("sekretaris"))
+        for t in await again.queries.tasks(p("sekretaris"))
     )
 
 
@@ -168,8 +170,8 @@ async def test_runs_from_before_definitions_were_kept(
     gets it while the file still matches; once the file has changed it falls
     back to the current definition with one warning, and the report says so."""
     e, p = office.engine, office.id
-    kept = await e.start_run(p("kepala"), "TW I")
-    lost = await e.start_run(p("kepala"), "TW II")
+    kept = await e.runs.start(p("kepala"), "TW I")
+    lost = await e.runs.start(p("kepala"), "TW II")
     async with office.db.transaction() as s:
         await s.exec(delete(SopDefinition))  # type: ignore[call-overload]
 
@@ -190,8 +192,8 @@ async def test_runs_from_before_definitions_were_kept(
     slower = parse_sop(SEED.read_text(encoding="utf-8").replace("waktu: 60", "waktu: 90", 1))
     changed = restarted(office, SopRegistry([slower]))
     with caplog.at_level(logging.WARNING, logger="bot.definitions"):
-        [status] = await changed.run_status(lost.id)
-        await changed.run_status(lost.id)
+        [status] = await changed.queries.run_status(lost.id)
+        await changed.queries.run_status(lost.id)
         book = await run_report(changed, lost.id or 0, "Kantor Uji")
     warnings = [r for r in caplog.records if "never stored" in r.getMessage()]
     assert len(warnings) == 1
@@ -200,28 +202,28 @@ async def test_runs_from_before_definitions_were_kept(
     assert text.startswith("versi 1 (sidik 1+000000000000)")
     assert "definisi awal tidak tersimpan" in text and fingerprint(slower) in text
     # The run whose definition was stored at start-up is unaffected by the edit.
-    [status] = await changed.run_status(kept.id)
+    [status] = await changed.queries.run_status(kept.id)
     assert {st.key: st.waktu for st in status.steps}["buat_format"] == 60
 
 
 async def test_first_write_stores_an_unchanged_definition(office: Office) -> None:
     """Without a start-up pass, a run's first command stores its definition."""
     e, p = office.engine, office.id
-    run = await e.start_run(p("kepala"), "TW I")
+    run = await e.runs.start(p("kepala"), "TW I")
     async with office.db.transaction() as s:
         await s.exec(delete(SopDefinition))  # type: ignore[call-overload]
     fresh = restarted(office, SopRegistry.load())
-    [task] = await fresh.tasks(p("perencana"))  # a read stores nothing
+    [task] = await fresh.queries.tasks(p("perencana"))  # a read stores nothing
     async with office.db.session() as s:
         assert (await s.get(SopDefinition, run.sop_version)) is None
-    await fresh.upload(
+    await fresh.collection.upload(
         p("perencana"), task.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
     )
     async with office.db.session() as s:
         row = await s.get(SopDefinition, run.sop_version)
     assert row is not None and row.sop_key == "pengumpulan-data-kinerja"
     # From now on an edit to the file no longer reaches this run.
-    fresh.sops.replace(edited())
-    await fresh.complete(p("perencana"), task.run_step_id)
+    fresh.kit.sops.replace(edited())
+    await fresh.steps.complete(p("perencana"), task.run_step_id)
     steps = await steps_of(office, run.id or 0)
     assert steps["kirim_format"].state == StepState.open

@@ -11,15 +11,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from telegram.ext import Application
 
 from bot.app import build_application
+from bot.chat import SopApp
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.migrate import upgrade
 from bot.services import Services
 from bot.settings import Settings
+from jobs.outbox import OutboxSender
 from tests.fakes.people import FakeUser
 from tests.fakes.telegram import FakeBotApi
 
@@ -30,20 +33,27 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 @dataclass
 class World:
     server: FakeBotApi
-    app: Application
+    app: SopApp
     services: Services
     clock: FakeClock
     people: dict[str, FakeUser] = field(default_factory=dict)
+
+    @property
+    def sender(self) -> OutboxSender:
+        """The Application's outbox sender (BotData.sender)."""
+        sender = self.app.bot_data.sender
+        assert sender is not None, "the Application was built with its jobs"
+        return sender
 
     async def idle(self, limit: float = 15.0) -> None:
         """Until every pushed update is handled and every due message sent."""
         deadline = time.monotonic() + limit
         while True:
             await self.server.wait_idle(quiet=0.05, limit=limit)
-            sender = self.app.bot_data.get("outbox")
+            sender = self.app.bot_data.sender
             busy = (
                 not self.app.update_queue.empty()
-                or self.app.bot_data.get("_processing", 0) > 0
+                or _processing.get(self.app, 0) > 0
                 or (sender is not None and (sender._lock.locked() or await sender.outbox.due()))
             )
             if not busy:
@@ -84,21 +94,21 @@ class World:
             for k in ("kepala", "sekretaris", "rina")
         }
         if start:
-            await e.start_run(ids["kepala"], "TW III")
-        [form] = await e.tasks(ids["rina"])
-        await e.upload(
+            await e.runs.start(ids["kepala"], "TW III")
+        [form] = await e.queries.tasks(ids["rina"])
+        await e.collection.upload(
             ids["rina"], form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
         )
-        await e.complete(ids["rina"], form.run_step_id)
-        [send] = await e.tasks(ids["rina"])
-        await e.complete(ids["rina"], send.run_step_id)
-        [invite] = await e.tasks(ids["sekretaris"])
-        await e.schedule_meeting(
+        await e.steps.complete(ids["rina"], form.run_step_id)
+        [send] = await e.queries.tasks(ids["rina"])
+        await e.steps.complete(ids["rina"], send.run_step_id)
+        [invite] = await e.queries.tasks(ids["sekretaris"])
+        await e.steps.schedule_meeting(
             ids["sekretaris"], invite.run_step_id, self.clock.now() + timedelta(hours=2), "Aula"
         )
-        [meeting] = await e.tasks(ids["kepala"])
+        [meeting] = await e.queries.tasks(ids["kepala"])
         self.clock.advance(hours=2)  # the meeting has started
-        await e.complete(ids["kepala"], meeting.run_step_id)
+        await e.steps.complete(ids["kepala"], meeting.run_step_id)
         await self.idle()
 
     async def restart(self) -> None:
@@ -110,16 +120,20 @@ class World:
         await start_app(self.app)
 
 
+# How many updates each Application is handling now.
+_processing: WeakKeyDictionary[Application, int] = WeakKeyDictionary()
+
+
 def count_processing(app: Application) -> None:
     """Let tests see when an update is being handled."""
     original = app.process_update
 
     async def process_update(update: object) -> None:
-        app.bot_data["_processing"] = app.bot_data.get("_processing", 0) + 1
+        _processing[app] = _processing.get(app, 0) + 1
         try:
             await original(update)
         finally:
-            app.bot_data["_processing"] -= 1
+            _processing[app] -= 1
 
     app.process_update = process_update  # type: ignore[method-assign]
 

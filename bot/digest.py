@@ -1,0 +1,107 @@
+"""The morning digest: once a working day, at opening, the digest roles
+(office file) get each open run's late and due steps with the people who
+hold them. Queued once per day and person; none while no run is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from bot.models import Member, MemberRole
+from bot.office import OfficeConfig
+from bot.outbox import queue
+from bot.run import Engine
+from bot.views import iso
+
+log = logging.getLogger(__name__)
+
+
+class Digest:
+    def __init__(self, engine: Engine, office: OfficeConfig) -> None:
+        self.engine = engine
+        self.office = office
+        # Vacant digest roles already recorded by this process, so a sweep
+        # every minute does not repeat the warning.
+        self._warned: set[str] = set()
+
+    async def send(self, now: datetime) -> int:
+        """The morning summary for the digest roles (office file), once a day:
+        each late or due step with the people who hold it."""
+        today = now.astimezone(self.engine.calendar.tz).date()
+        statuses = await self.engine.queries.run_status()
+        if not statuses:
+            return 0  # nothing runs: no digest that says so every morning
+        end_of_day = self.engine.calendar.intervals(today)
+        day_end = end_of_day[-1][1] if end_of_day else now
+        holders = await self.engine.queries.open_holders()
+        runs = []
+        for run in statuses:
+            open_steps = [st for st in run.steps if st.state == "open"]
+            runs.append(
+                {
+                    "title": run.title,
+                    "paused": run.reminders_paused,
+                    "late": [
+                        {
+                            "number": st.number,
+                            "uraian": st.uraian,
+                            "actors": st.actors,
+                            "late_minutes": st.late_minutes,
+                            "pending_units": st.pending_units,
+                            "holders": holders.get(st.run_step_id, []),
+                        }
+                        for st in open_steps
+                        if st.late_minutes
+                    ],
+                    "due_today": [
+                        {
+                            "number": st.number,
+                            "uraian": st.uraian,
+                            "actors": st.actors,
+                            "due_at": iso(st.due_at),
+                            "holders": holders.get(st.run_step_id, []),
+                        }
+                        for st in open_steps
+                        if not st.late_minutes and st.due_at and st.due_at <= day_end
+                    ],
+                    "open": len(open_steps),
+                }
+            )
+        count = 0
+        async with self.engine.db.transaction() as s:
+            rows = (
+                await s.exec(
+                    select(MemberRole.member_id, MemberRole.role)
+                    .join(Member, col(Member.id) == col(MemberRole.member_id))
+                    .where(
+                        col(MemberRole.role).in_(self.office.digest_roles),
+                        col(Member.active).is_(True),
+                    )
+                )
+            ).all()
+            held = {role for _, role in rows}
+            for role in self.office.digest_roles:
+                memo = f"digest:{today.isoformat()}:{role}"
+                if role not in held and memo not in self._warned:
+                    self._warned.add(memo)
+                    log.warning("morning digest: nobody holds the digest role %r", role)
+                    await self.engine.kit.event(
+                        s, "digest_role_vacant", run=None, actor_id=None, role=role
+                    )
+            for member_id in sorted({member_id for member_id, _ in rows}):
+                row = await queue(
+                    s,
+                    key=f"digest:{today.isoformat()}:{member_id}",
+                    member_id=member_id,
+                    template="digest",
+                    context={"date": iso(now), "runs": runs},
+                    now=now,
+                    office_hours_only=True,
+                    supersede=True,
+                )
+                count += row is not None
+        return count
+

@@ -1,0 +1,347 @@
+"""Questions people ask: my tasks, a run's status, a collection's files,
+the history. Each opens a read-only session; nothing here changes state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.errors import InvalidInput, NotAllowed, NotFound, StepNotOpen
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Event,
+    Member,
+    MemberRole,
+    ReviewState,
+    Run,
+    RunState,
+    RunStep,
+    StepState,
+    StoredFile,
+    Unit,
+)
+from bot.run.actions import follow_actions, task_view
+from bot.run.kit import RunKit
+from bot.run.reads import Reads, assignments_of_open_runs, role_name
+from bot.run.rules import Rules
+from bot.sop import Action
+from bot.verbs import Verb
+from bot.views import (
+    ADMIN,
+    OWING,
+    Holder,
+    RunStatus,
+    StepStatus,
+    Task,
+    UnitDelivery,
+)
+
+
+class Queries:
+    def __init__(self, kit: RunKit, reads: Reads, rules: Rules) -> None:
+        self.kit = kit
+        self.reads = reads
+        self.rules = rules
+
+    async def tasks(self, member_id: int) -> list[Task]:
+        """The member's open tasks, oldest first, each with its actions."""
+        async with self.kit.db.session() as s:
+            rows = (
+                await s.exec(
+                    assignments_of_open_runs(
+                        [*OWING, AssignmentState.delivered], open_steps=False
+                    ).order_by(col(RunStep.opened_at), col(Assignment.id))
+                )
+            ).all()
+            tasks = []
+            for a, rs, run in rows:
+                if not await self.rules.may_act(s, member_id, a):
+                    continue
+                sop = await self.kit.sop_of(s, run)
+                step = sop.step(rs.step_key)
+                # A unit may still send a new version before review.
+                live = rs.state == StepState.open or (
+                    step.action == Action.collect
+                    and await self.reads.collection_live(s, run, sop, rs)
+                )
+                if live:
+                    unit = await self.reads.unit_name(s, a.unit_id)
+                    tasks.append(task_view(run, step, rs, a, unit))
+            # A reviewer follows the collection while it is open.
+            roles = await self.reads.roles(s, member_id)
+            open_steps = (
+                await s.exec(
+                    select(RunStep, Run)
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(Run.state == RunState.open, RunStep.state == StepState.open)
+                )
+            ).all()
+            for rs, run in open_steps:
+                step = (await self.kit.sop_of(s, run)).step(rs.step_key)
+                if step.action == Action.collect and step.reviewer in roles:
+                    follow = task_view(run, step, rs, None, None)
+                    follow.action, follow.state = "review", "open"
+                    follow.actions = follow_actions(rs.id or 0)
+                    tasks.append(follow)
+            return tasks
+
+    async def upload_targets(self, member_id: int) -> list[Task]:
+        """Tasks that take a file now (for a file sent without context)."""
+        return [t for t in await self.tasks(member_id) if any(a.verb == Verb.up for a in t.actions)]
+
+    async def closed_for(self, member_id: int) -> StepNotOpen | None:
+        """Why a file sent without context is not taken, when the member's unit
+        was closed on a collection that still runs (else None)."""
+        async with self.kit.db.session() as s:
+            rows = (
+                await s.exec(
+                    assignments_of_open_runs([AssignmentState.closed], open_steps=False).order_by(
+                        col(Assignment.updated_at).desc()
+                    )
+                )
+            ).all()
+            for a, rs, run in rows:
+                sop = await self.kit.sop_of(s, run)
+                if sop.step(rs.step_key).action != Action.collect:
+                    continue
+                live = rs.state == StepState.open or await self.reads.collection_live(
+                    s, run, sop, rs
+                )
+                if live and await self.rules.may_act(s, member_id, a):
+                    return await self.rules.closed_refusal(s, a)
+        return None
+
+    async def collection(self, member_id: int, run_step_id: int) -> tuple[Run, list[UnitDelivery]]:
+        """Each unit's latest file and state, for the reviewer. Accepts the
+        collect step or its validation step."""
+        async with self.kit.db.session() as s:
+            rs = await s.get(RunStep, run_step_id)
+            if rs is None:
+                raise NotFound("step")
+            run = await s.get(Run, rs.run_id)
+            if run is None:
+                raise NotFound("run")
+            sop = await self.kit.sop_of(s, run)
+            step = sop.step(rs.step_key)
+            if step.action == Action.validate:
+                collect = await self.reads.latest_step(s, run, step.collection or "")
+                if collect is None:
+                    raise NotFound("step")
+                rs, step = collect, sop.step(collect.step_key)
+            if step.action != Action.collect:
+                raise InvalidInput("not_reviewable")
+            roles = await self.reads.roles(s, member_id)
+            if step.reviewer not in roles and ADMIN not in roles:
+                raise NotAllowed(roles=[step.reviewer or ""])
+            result = []
+            held = await self._held(s)
+            for a in await self.reads.assignments(s, rs):
+                files = (
+                    await s.exec(
+                        select(StoredFile)
+                        .where(StoredFile.assignment_id == a.id)
+                        .order_by(col(StoredFile.id).desc())
+                    )
+                ).all()
+                live = [f for f in files if f.review_state != ReviewState.superseded]
+                pages = sorted(
+                    (f for f in live if f.version == live[0].version), key=lambda f: f.id or 0
+                )
+                staffed = (
+                    bool(await self.reads.assignees(s, a))
+                    if a.member_id is not None
+                    else (a.role, a.unit_id) in held
+                )
+                result.append(
+                    UnitDelivery(
+                        assignment_id=a.id or 0,
+                        unit_id=a.unit_id or 0,
+                        unit_name=await self.reads.unit_name(s, a.unit_id) or "",
+                        state=a.state.value,
+                        file=pages[0] if pages else None,
+                        pages=pages,
+                        versions=len(files),
+                        has_members=staffed,
+                    )
+                )
+            return run, result
+
+    async def _held(self, s: AsyncSession) -> set[tuple[str, int | None]]:
+        """Every (role, unit) an active member holds, and (role, None) for any
+        holder of the role: one query, so a view need not ask per assignment."""
+        rows = (
+            await s.exec(
+                select(MemberRole.role, MemberRole.unit_id)
+                .join(Member, col(Member.id) == col(MemberRole.member_id))
+                .where(col(Member.active).is_(True))
+            )
+        ).all()
+        return {(role, u) for role, unit in rows for u in (unit, None)}
+
+    async def run_status(
+        self, run_id: int | None = None, *, include_closed: bool = False
+    ) -> list[RunStatus]:
+        """Open runs (or one run): each step with actor, state, time used and lateness."""
+        now = self.kit.clock.now()
+        async with self.kit.db.session() as s:
+            query = select(Run).order_by(col(Run.id))
+            if run_id is not None:
+                query = query.where(Run.id == run_id)
+            elif not include_closed:
+                query = query.where(Run.state == RunState.open)
+            result = []
+            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            names: dict[tuple[int | None, str, int | None], tuple[str, ...]] = {}
+            for run in (await s.exec(query)).all():
+                sop = await self.kit.sop_of(s, run)
+                steps = (
+                    await s.exec(
+                        select(RunStep)
+                        .where(RunStep.run_id == run.id)
+                        .order_by(col(RunStep.number), col(RunStep.iteration))
+                    )
+                ).all()
+                by_step: dict[int, list[Assignment]] = {}
+                for a in (
+                    await s.exec(
+                        select(Assignment)
+                        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                        .where(RunStep.run_id == run.id)
+                        .order_by(col(Assignment.id))
+                    )
+                ).all():
+                    by_step.setdefault(a.run_step_id, []).append(a)
+                statuses = []
+                for rs in steps:
+                    step = sop.step(rs.step_key)
+                    spent, behind = await self.reads.step_times(s, run, step, rs, now)
+                    pending, holders, unstaffed, without_members = [], [], [], []
+                    for a in by_step.get(rs.id or 0, []):
+                        unit = units.get(a.unit_id) if a.unit_id else None
+                        key = (a.member_id, a.role, a.unit_id)
+                        if key not in names:
+                            names[key] = tuple(m.name for m in await self.reads.assignees(s, a))
+                        holders.append(Holder(unit or role_name(sop, a.role), names[key]))
+                        if rs.state != StepState.open or a.state not in OWING:
+                            continue
+                        if names[key]:
+                            if step.action == Action.collect:
+                                pending.append(unit or "")
+                        elif unit:
+                            without_members.append(unit)
+                        else:
+                            unstaffed.append(role_name(sop, a.role))
+                    statuses.append(
+                        StepStatus(
+                            run_step_id=rs.id or 0,
+                            number=rs.number,
+                            key=rs.step_key,
+                            uraian=step.uraian,
+                            actors=[role_name(sop, r) for r in step.actors],
+                            state=rs.state.value,
+                            iteration=rs.iteration,
+                            waktu=step.waktu,
+                            opened_at=rs.opened_at,
+                            due_at=rs.due_at,
+                            done_at=rs.done_at,
+                            used_minutes=round(spent, 1) if spent is not None else None,
+                            late_minutes=round(behind, 1) if behind else None,
+                            pending_units=pending,
+                            unstaffed=unstaffed,
+                            units_without_members=without_members,
+                            holders=holders,
+                        )
+                    )
+                result.append(
+                    RunStatus(
+                        run.id or 0,
+                        run.title,
+                        sop.name,
+                        run.state.value,
+                        run.started_at,
+                        statuses,
+                        run.reminders_paused,
+                    )
+                )
+            return result
+
+    async def open_holders(self) -> dict[int, list[dict[str, Any]]]:
+        """For the morning digest: per open step of every open run, the people
+        who hold each assignment still owed (a delegate in place of the role),
+        with the unit where the step is per unit."""
+        async with self.kit.db.session() as s:
+            rows = (
+                await s.exec(
+                    assignments_of_open_runs(list(OWING)).order_by(
+                        col(Assignment.run_step_id), col(Assignment.unit_id), col(Assignment.id)
+                    )
+                )
+            ).all()
+            result: dict[int, list[dict[str, Any]]] = {}
+            for a, rs, run in rows:
+                sop = await self.kit.sop_of(s, run)
+                result.setdefault(rs.id or 0, []).append(
+                    {
+                        "role_name": role_name(sop, a.role),
+                        "unit_name": await self.reads.unit_name(s, a.unit_id),
+                        "names": [m.name for m in await self.reads.assignees(s, a)],
+                        "delegated": a.member_id is not None,
+                    }
+                )
+            return result
+
+    async def events(
+        self, run_id: int, *, offset: int = 0, limit: int = 20
+    ) -> tuple[list[Event], int]:
+        """One page of a run's event log, and how many events it has."""
+        async with self.kit.db.session() as s:
+            total = (
+                await s.exec(select(func.count()).select_from(Event).where(Event.run_id == run_id))
+            ).one()
+            rows = (
+                await s.exec(
+                    select(Event)
+                    .where(Event.run_id == run_id)
+                    .order_by(col(Event.seq))
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+            return list(rows), int(total)
+
+    async def outcome_labels(self, run_id: int) -> dict[str, str]:
+        """The run's SOP labels of decision outcomes ("step:outcome" -> label)."""
+        async with self.kit.db.session() as s:
+            run = await s.get(Run, run_id)
+            if run is None:
+                raise NotFound("run")
+            return (await self.kit.sop_of(s, run)).outcome_labels()
+
+    async def runs(self, *, open_only: bool = True) -> Sequence[Run]:
+        async with self.kit.db.session() as s:
+            query = select(Run).order_by(col(Run.id).desc())
+            if open_only:
+                query = query.where(Run.state == RunState.open)
+            return (await s.exec(query)).all()
+
+    async def pages(self, file_id: int) -> list[StoredFile]:
+        """The pages of the delivery a file belongs to (itself alone when it
+        is no album), so a review can say it covered all of them."""
+        async with self.kit.db.session() as s:
+            return await self.reads.album_pages(s, await self._file(s, file_id))
+
+    async def file(self, file_id: int) -> StoredFile:
+        async with self.kit.db.session() as s:
+            return await self._file(s, file_id)
+
+    async def _file(self, s: AsyncSession, file_id: int) -> StoredFile:
+        stored = await s.get(StoredFile, file_id)
+        if stored is None:
+            raise NotFound("file")
+        return stored
