@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import (
-    Application,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -13,10 +12,19 @@ from telegram.ext import (
     filters,
 )
 
+from bot.chat import SopApp, SopContext
+from bot.verbs import Verb, pattern
 from handlers import admin, buttons, commands, errors, start, text, updates, uploads
+from handlers.buttons import Handler
 
 
-def register(app: Application) -> None:
+def press(verb: Verb, callback: Handler) -> CallbackQueryHandler[SopContext, None]:
+    """The handler of one verb's buttons: its data must match the verb's
+    pattern (bot/verbs.py), the verb and as many ids as it carries."""
+    return CallbackQueryHandler(callback, pattern=pattern(verb))
+
+
+def register(app: SopApp) -> None:
     # Private chats only; an edited message is not a second answer.
     private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
     # First group: record the update id, drop an update already handled
@@ -39,7 +47,25 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("jeda", admin.jeda, filters=private))
     app.add_handler(CommandHandler("lanjutkan", admin.lanjutkan, filters=private))
     app.add_handler(CommandHandler("tenggat", admin.tenggat, filters=private))
-    app.add_handler(CallbackQueryHandler(buttons.on_button))
+    # Buttons: one handler per verb, then one for data no verb matches
+    # (forged, or from an older version), answered as a bad button.
+    app.add_handler(press(Verb.ok, buttons.ok))
+    app.add_handler(press(Verb.send, buttons.send))
+    app.add_handler(press(Verb.dec, buttons.dec))
+    app.add_handler(press(Verb.up, buttons.up))
+    app.add_handler(press(Verb.mtg, buttons.mtg))
+    app.add_handler(press(Verb.mok, buttons.mok))
+    app.add_handler(press(Verb.view, buttons.view))
+    app.add_handler(press(Verb.cls, buttons.cls))
+    app.add_handler(press(Verb.acc, buttons.acc))
+    app.add_handler(press(Verb.ret, buttons.ret))
+    app.add_handler(press(Verb.rsvp, buttons.rsvp))
+    app.add_handler(press(Verb.pick, buttons.pick))
+    app.add_handler(press(Verb.page, buttons.page))
+    app.add_handler(press(Verb.cancel, buttons.cancel))
+    app.add_handler(press(Verb.dlg, buttons.dlg))
+    app.add_handler(press(Verb.to, buttons.to))
+    app.add_handler(CallbackQueryHandler(buttons.unknown))
     app.add_handler(
         MessageHandler(private & (filters.Document.ALL | filters.PHOTO), uploads.on_file)
     )

@@ -8,35 +8,36 @@ from pathlib import Path
 from telegram import Update
 from telegram.error import BadRequest
 
+from bot.chat import SopContext
 from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
-from bot.pending import HeldGroup
+from bot.pending import AlbumFor, HeldFile, HeldGroup, NoteFor
 from bot.views import IncomingFile
-from handlers.common import Context, reply, services
+from handlers.common import rearm_deadlines, reply
 
 
-async def current_held(context: Context, member: MemberInfo) -> list[HeldGroup]:
+async def current_held(context: SopContext, member: MemberInfo) -> list[HeldGroup]:
     """The person's held files; any held past a day are let go first (the
     person is told, the log records it), so a late press never stores them."""
-    waiting = services(context).waiting
+    waiting = context.services.waiting
     await waiting.expire_held(member.id)
     return await waiting.held(member.id)
 
 
-async def held_names(context: Context, member: MemberInfo) -> list[str]:
+async def held_names(context: SopContext, member: MemberInfo) -> list[str]:
     """Names of the files held now, to say in a new question that they
     still wait for their own choice."""
     return [n for g in await current_held(context, member) for n in g.names]
 
 
 async def cancel_all(
-    update: Update, context: Context, member: MemberInfo, *, files: bool = True
+    update: Update, context: SopContext, member: MemberInfo, *, files: bool = True
 ) -> None:
     """/batal: forget the question the bot was asking and let go of any held
     files, saying each separately (the files by name). A Batal button under
     a question (files=False) cancels the question only; held files are said
     to wait still."""
-    svc = services(context)
+    svc = context.services
     await current_held(context, member)  # let expired ones go, told
     had = await svc.waiting.clear(member.id)
     dropped = await svc.waiting.drop_held(member.id) if files else []
@@ -44,7 +45,7 @@ async def cancel_all(
         update,
         context,
         "cancelled_input",
-        had=had is not None and had.kind != "album",  # an album in flight asks nothing
+        had=had is not None and not isinstance(had, AlbumFor),  # an album in flight asks nothing
         kind=had.kind if had is not None else "",
         dropped=[n for g in dropped for n in g.names],
         held=[] if files else await held_names(context, member),
@@ -52,14 +53,18 @@ async def cancel_all(
 
 
 async def complete(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, note: str | None = None
+    update: Update,
+    context: SopContext,
+    member: MemberInfo,
+    run_step_id: int,
+    note: str | None = None,
 ) -> bool:
     """Finish the step; False when a note must be asked for first."""
-    svc = services(context)
+    svc = context.services
     try:
-        step = await svc.engine.complete(member.id, run_step_id, note)
+        step = await svc.engine.steps.complete(member.id, run_step_id, note)
     except NoteRequired as exc:
-        await svc.waiting.set(member.id, "note", verb="ok", run_step_id=run_step_id)
+        await svc.waiting.set(member.id, NoteFor(run_step_id))
         await reply(
             update,
             context,
@@ -75,20 +80,18 @@ async def complete(
 
 async def decide(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     run_step_id: int,
     outcome: int,
     note: str | None = None,
 ) -> bool:
     """Record the decision; False when a note must be asked for first."""
-    svc = services(context)
+    svc = context.services
     try:
-        step = await svc.engine.decide(member.id, run_step_id, outcome, note)
+        step = await svc.engine.steps.decide(member.id, run_step_id, outcome, note)
     except NoteRequired as exc:
-        await svc.waiting.set(
-            member.id, "note", verb="dec", run_step_id=run_step_id, outcome=outcome
-        )
+        await svc.waiting.set(member.id, NoteFor(run_step_id, outcome))
         await reply(
             update,
             context,
@@ -98,7 +101,7 @@ async def decide(
         )
         return False
     await svc.waiting.clear(member.id)
-    labels = await svc.engine.outcome_labels(step.run_id)
+    labels = await svc.engine.queries.outcome_labels(step.run_id)
     await reply(
         update,
         context,
@@ -111,12 +114,12 @@ async def decide(
     return True
 
 
-def _too_big(context: Context) -> FileRejected:
-    limit = services(context).engine.max_file_bytes or 0
+def _too_big(context: SopContext) -> FileRejected:
+    limit = context.services.engine.rules.max_file_bytes or 0
     return FileRejected("too_big", limit_mb=limit // (1024 * 1024))
 
 
-async def download(context: Context, file_id: str) -> tuple[Path, bool]:
+async def download(context: SopContext, file_id: str) -> tuple[Path, bool]:
     """The file on this disk, and whether it is a temporary copy to remove.
 
     Never the whole file in memory: a local Bot API server gives the path of
@@ -124,14 +127,14 @@ async def download(context: Context, file_id: str) -> tuple[Path, bool]:
     file goes to a temporary file under DATA_DIR. A file over the limit is
     refused before it is fetched, also when the update did not say its size.
     """
-    svc = services(context)
+    svc = context.services
     try:
         tg_file = await context.bot.get_file(file_id)
     except BadRequest as exc:
         if "too big" in exc.message.lower():  # Telegram's own 20 MB limit
             raise _too_big(context) from exc
         raise
-    if tg_file.file_size is not None and svc.engine.check_file_size(tg_file.file_size):
+    if tg_file.file_size is not None and svc.engine.rules.check_file_size(tg_file.file_size):
         raise _too_big(context) if tg_file.file_size > 0 else FileRejected("empty")
     # python-telegram-bot makes a download URL of the path, except when it
     # names a file on this machine (a local Bot API server's own copy).
@@ -148,38 +151,35 @@ async def download(context: Context, file_id: str) -> tuple[Path, bool]:
 
 async def store_file(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     run_step_id: int,
-    held: dict[str, object],
+    held: HeldFile,
     unit_id: int | None = None,
 ) -> None:
     """Check, download and record one file; answer with a receipt."""
-    svc = services(context)
-    name, mime, kind = str(held["name"]), str(held["mime"]), str(held["kind"])
-    size = held.get("size")
+    svc = context.services
     # Telegram may omit the size; then only the downloaded bytes are checked.
-    await svc.engine.check_upload(
+    await svc.engine.rules.check_upload(
         member.id,
         run_step_id,
-        name=name,
-        mime=mime,
-        kind=kind,
-        size=int(size) if size is not None else None,  # type: ignore[call-overload]
+        name=held.name,
+        kind=held.kind,
+        size=held.size,
         unit_id=unit_id,
     )
-    source, ours = await download(context, str(held["file_id"]))
+    source, ours = await download(context, held.file_id)
     try:
-        receipt = await svc.engine.upload(
+        receipt = await svc.engine.collection.upload(
             member.id,
             run_step_id,
             IncomingFile(
                 source,
-                name,
-                mime,
-                kind=kind,
-                telegram_file_id=str(held["file_id"]),
-                batch=str(held["batch"]) if held.get("batch") else None,
+                held.name,
+                held.mime,
+                kind=held.kind,
+                telegram_file_id=held.file_id,
+                batch=held.batch,
             ),
             unit_id=unit_id,
         )
@@ -217,6 +217,4 @@ async def store_file(
     if receipt.page is not None:
         # The album counts as complete a quiet moment after its last page:
         # the deadline timer is set again so that it settles then.
-        deadlines = context.bot_data.get("deadlines")
-        if deadlines is not None:
-            deadlines.arm(context.application)
+        rearm_deadlines(context)

@@ -1,31 +1,35 @@
-"""Button presses. The data names a verb and ids only; the engine decides,
-from the database, whether this person may do it now."""
+"""Button presses: one handler per verb of bot/verbs.py, registered with
+the verb's pattern in handlers/__init__.py, and `unknown` for data that
+matches none (forged, or from a version that is gone). The data names a
+verb and ids only; the engine decides, from the database, whether this
+person may do it now."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import replace
-from datetime import datetime
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
+from bot.chat import SopContext, button, keyboard, send_pages
 from bot.errors import AlreadyDone, AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
+from bot.pending import CloseReason, FileFor, MeetingConfirm, MeetingTime, NoteKept, ReturnNote
+from bot.run.actions import review_actions
+from bot.run.rules import Purpose
 from bot.texts import CAPTION_LIMIT
+from bot.verbs import Verb, decode
 from handlers import actions, text, uploads
 from handlers.commands import history_page
-from handlers.common import (
-    Context,
-    button,
-    decode,
-    enrolled,
-    keyboard,
-    reply,
-    send_pages,
-    services,
-    texts,
-)
+from handlers.common import enrolled, reply
+
+# What a press does, given the ids its data carries; True when the message's
+# buttons are spent (the action is done) and should go.
+Press = Callable[..., Awaitable[bool]]
+Handler = Callable[[Update, SopContext], Coroutine[Any, Any, None]]
 
 
 async def _drop_buttons(update: Update) -> None:
@@ -38,74 +42,69 @@ async def _drop_buttons(update: Update) -> None:
         await query.edit_message_reply_markup(reply_markup=None)
 
 
+def pressed(verb: Verb, press: Press) -> Handler:
+    """The handler for one verb's buttons: for enrolled members only, the
+    ids decoded (the pattern let the data through; the ids' size is still
+    checked), the spinner stopped, spent buttons dropped."""
+
+    @enrolled
+    async def handler(update: Update, context: SopContext, member: MemberInfo) -> None:
+        query = update.callback_query
+        assert query is not None
+        parsed = decode(query.data)
+        if parsed is None or parsed[0] != verb:
+            raise InvalidInput("bad_button")
+        drop = await press(update, context, member, *parsed[1])
+        await query.answer()
+        if drop:
+            await _drop_buttons(update)
+
+    handler.__name__ = handler.__qualname__ = f"on_{verb.value}"
+    return handler
+
+
 @enrolled
-async def on_button(update: Update, context: Context, member: MemberInfo) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = decode(query.data)
-    if parsed is None:
-        raise InvalidInput("bad_button")
-    verb, args = parsed
-    handler = {
-        "ok": _ok,
-        "send": _ok,
-        "dec": _dec,
-        "up": _up,
-        "mtg": _mtg,
-        "mok": _meeting_ok,
-        "view": _view,
-        "cls": _cls,
-        "acc": _acc,
-        "ret": _ret,
-        "rsvp": _rsvp,
-        "pick": _pick,
-        "page": _page,
-        "cancel": _cancel,
-        "dlg": _delegate,
-        "to": _delegate_to,
-    }[verb]
-    drop = await handler(update, context, member, *args)
-    await query.answer()
-    if drop:
-        await _drop_buttons(update)
+async def unknown(update: Update, context: SopContext, member: MemberInfo) -> None:
+    """Data no verb's pattern matched: answered, never guessed at."""
+    raise InvalidInput("bad_button")
 
 
-async def _held_note(context: Context, member: MemberInfo, run_step_id: int) -> str | None:
+async def _held_note(context: SopContext, member: MemberInfo, run_step_id: int) -> str | None:
     """A note typed as a reply to this task, waiting for its button."""
-    pending = await services(context).waiting.get(member.id)
-    if pending and pending.kind == "note_ready" and pending.payload["run_step_id"] == run_step_id:
-        return str(pending.payload["note"])
+    question = await context.services.waiting.get(member.id)
+    if isinstance(question, NoteKept) and question.run_step_id == run_step_id:
+        return question.note
     return None
 
 
-async def _ok(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
-    await services(context).engine.authorize(member.id, run_step_id)
+async def _ok(update: Update, context: SopContext, member: MemberInfo, run_step_id: int) -> bool:
+    await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.complete(update, context, member, run_step_id, note)
 
 
 async def _dec(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, outcome: int
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int, outcome: int
 ) -> bool:
-    await services(context).engine.authorize(member.id, run_step_id)
+    await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.decide(update, context, member, run_step_id, outcome, note)
 
 
 async def _up(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int = 0
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int, unit_id: int = 0
 ) -> bool:
     """Wait for a file for this task. The unit in the button only picks which
     of the member's tasks is meant; the engine checks it like any other."""
-    svc = services(context)
+    svc = context.services
     try:
-        task = await svc.engine.authorize(
-            member.id, run_step_id, unit_id=unit_id or None, purpose="upload"
+        task = await svc.engine.rules.authorize(
+            member.id, run_step_id, unit_id=unit_id or None, purpose=Purpose.upload
         )
     except AmbiguousUnit as exc:  # a button from before the unit was carried
         await uploads.ask_unit(update, context, member, exc)
         return False
-    await svc.waiting.set(member.id, "upload", run_step_id=run_step_id, unit_id=task.unit_id)
+    await svc.waiting.set(member.id, FileFor(run_step_id, task.unit_id))
     await reply(
         update,
         context,
@@ -118,10 +117,10 @@ async def _up(
     return False
 
 
-async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
-    svc = services(context)
-    await svc.engine.authorize(member.id, run_step_id)
-    await svc.waiting.set(member.id, "meeting", run_step_id=run_step_id)
+async def _mtg(update: Update, context: SopContext, member: MemberInfo, run_step_id: int) -> bool:
+    svc = context.services
+    await svc.engine.rules.authorize(member.id, run_step_id)
+    await svc.waiting.set(member.id, MeetingTime(run_step_id))
     await reply(
         update,
         context,
@@ -133,45 +132,40 @@ async def _mtg(update: Update, context: Context, member: MemberInfo, run_step_id
 
 
 async def _meeting_ok(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int
 ) -> bool:
     """Ya, tetap: the organiser keeps a meeting time outside office hours."""
     # A step already done (the meeting set meanwhile) answers as any stale button.
-    await services(context).engine.authorize(member.id, run_step_id)
-    pending = await services(context).waiting.get(member.id)
-    if (
-        pending is None
-        or pending.kind != "meeting_confirm"
-        or pending.payload.get("run_step_id") != run_step_id
-    ):
+    await context.services.engine.rules.authorize(member.id, run_step_id)
+    question = await context.services.waiting.get(member.id)
+    if not isinstance(question, MeetingConfirm) or question.run_step_id != run_step_id:
         raise InvalidInput("nothing_to_confirm")
-    starts_at = datetime.fromisoformat(str(pending.payload["starts_at"]))
     await text.set_meeting(
         update,
         context,
         member,
         run_step_id,
-        starts_at,
-        str(pending.payload["place"]),
+        question.starts_at,
+        question.place,
         confirmed=True,
     )
     return True
 
 
 async def _cls(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, unit_id: int = -1
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int, unit_id: int = -1
 ) -> bool:
     """Tutup dengan alasan: first which unit (one button per unit still
     awaited, and one for all of them), then the reason for that choice."""
-    svc = services(context)
-    task, units = await svc.engine.closable_units(member.id, run_step_id)
-    t = texts(context)
+    svc = context.services
+    task, units = await svc.engine.collection.closable_units(member.id, run_step_id)
+    t = context.texts
     if unit_id < 0:
-        rows = [[button(t, "cls", run_step_id, uid, label=name[:60])] for uid, name in units]
+        rows = [[button(t, Verb.cls, run_step_id, uid, label=name[:60])] for uid, name in units]
         if len(units) > 1:
             label = t.render("close_label", action=task.action, count=len(units))
-            rows.append([button(t, "cls", run_step_id, 0, label=label[:60])])
-        rows.append([button(t, "cancel")])
+            rows.append([button(t, Verb.cls, run_step_id, 0, label=label[:60])])
+        rows.append([button(t, Verb.cancel)])
         await reply(
             update,
             context,
@@ -186,9 +180,7 @@ async def _cls(
     names = [name for uid, name in units if unit_id in (0, uid)]
     if not names and units:
         raise AlreadyDone()  # that unit delivered, or was closed, meanwhile
-    await svc.waiting.set(
-        member.id, "close", run_step_id=run_step_id, unit_id=unit_id or None, units=names
-    )
+    await svc.waiting.set(member.id, CloseReason(run_step_id, unit_id or None, tuple(names)))
     await reply(
         update,
         context,
@@ -200,14 +192,14 @@ async def _cls(
     return False
 
 
-async def _view(update: Update, context: Context, member: MemberInfo, run_step_id: int) -> bool:
+async def _view(update: Update, context: SopContext, member: MemberInfo, run_step_id: int) -> bool:
     """The reviewer's overview: each unit's state, then each file awaiting review."""
-    svc = services(context)
-    run, deliveries = await svc.engine.collection(member.id, run_step_id)
+    svc = context.services
+    run, deliveries = await svc.engine.queries.collection(member.id, run_step_id)
     await reply(update, context, "collection", run_title=run.title, deliveries=deliveries)
     chat = update.effective_chat
     assert chat is not None
-    t = texts(context)
+    t = context.texts
     for d in deliveries:
         f = d.file
         if f is None or f.review_state.value != "received":
@@ -223,7 +215,7 @@ async def _view(update: Update, context: Context, member: MemberInfo, run_step_i
             at=f.received_at,
             pages=len(d.pages),
         )
-        markup = keyboard(t, [{"verb": "acc", "args": [f.id]}, {"verb": "ret", "args": [f.id]}])
+        markup = keyboard(t, review_actions(f.id or 0))
         if len(d.pages) > 1:
             # Every page of the album, then one Terima / Kembalikan for all.
             await send_pages(context.bot, chat.id, svc, d.pages)
@@ -239,10 +231,10 @@ async def _view(update: Update, context: Context, member: MemberInfo, run_step_i
     return False
 
 
-async def _acc(update: Update, context: Context, member: MemberInfo, file_id: int) -> bool:
-    svc = services(context)
-    stored = await svc.engine.review(member.id, file_id, accept=True)
-    pages = await svc.engine.pages(file_id)
+async def _acc(update: Update, context: SopContext, member: MemberInfo, file_id: int) -> bool:
+    svc = context.services
+    stored = await svc.engine.collection.review(member.id, file_id, accept=True)
+    pages = await svc.engine.queries.pages(file_id)
     await reply(
         update,
         context,
@@ -254,15 +246,15 @@ async def _acc(update: Update, context: Context, member: MemberInfo, file_id: in
     return True
 
 
-async def _ret(update: Update, context: Context, member: MemberInfo, file_id: int) -> bool:
-    svc = services(context)
-    stored = await svc.engine.check_review(member.id, file_id)
-    await svc.waiting.set(member.id, "return", file_id=file_id)
+async def _ret(update: Update, context: SopContext, member: MemberInfo, file_id: int) -> bool:
+    svc = context.services
+    stored = await svc.engine.rules.check_review(member.id, file_id)
+    await svc.waiting.set(member.id, ReturnNote(file_id))
     await reply(
         update,
         context,
         "prompt_return",
-        pages=len(await svc.engine.pages(file_id)),
+        pages=len(await svc.engine.queries.pages(file_id)),
         name=stored.original_name,
         held=await actions.held_names(context, member),
     )
@@ -270,16 +262,16 @@ async def _ret(update: Update, context: Context, member: MemberInfo, file_id: in
 
 
 async def _rsvp(
-    update: Update, context: Context, member: MemberInfo, meeting_id: int, attending: int
+    update: Update, context: SopContext, member: MemberInfo, meeting_id: int, attending: int
 ) -> bool:
-    await services(context).engine.answer_meeting(member.id, meeting_id, bool(attending))
+    await context.services.engine.steps.answer_meeting(member.id, meeting_id, bool(attending))
     await reply(update, context, "rsvp_ack", attending=bool(attending))
     return False
 
 
 async def _pick(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     run_step_id: int,
     unit_id: int,
@@ -295,13 +287,13 @@ async def _pick(
             await actions.store_file(update, context, member, run_step_id, held, unit_id or None)
         except BaseException:
             rest = replace(group, files=group.files[i:])
-            await services(context).waiting.restore(member.id, rest)
+            await context.services.waiting.restore(member.id, rest)
             raise
     return True
 
 
 async def _page(
-    update: Update, context: Context, member: MemberInfo, run_id: int, offset: int
+    update: Update, context: SopContext, member: MemberInfo, run_id: int, offset: int
 ) -> bool:
     text, markup = await history_page(context, run_id, offset)
     query = update.callback_query
@@ -312,7 +304,7 @@ async def _page(
 
 
 async def _cancel(
-    update: Update, context: Context, member: MemberInfo, group_id: int | None = None
+    update: Update, context: SopContext, member: MemberInfo, group_id: int | None = None
 ) -> bool:
     """Batal under a "which task is this file for?" question cancels that
     held file (or album) only; any other Batal cancels the question only."""
@@ -320,7 +312,7 @@ async def _cancel(
         await actions.cancel_all(update, context, member, files=False)
         return True
     await actions.current_held(context, member)  # let expired ones go, told
-    dropped = await services(context).waiting.drop_held(member.id, group_id)
+    dropped = await context.services.waiting.drop_held(member.id, group_id)
     if not dropped:
         raise HeldGone()
     await reply(
@@ -334,16 +326,16 @@ async def _cancel(
 
 
 async def _delegate(
-    update: Update, context: Context, member: MemberInfo, assignment_id: int
+    update: Update, context: SopContext, member: MemberInfo, assignment_id: int
 ) -> bool:
     """Ask whom to hand the task to, with a button per candidate."""
-    t = texts(context)
-    candidates = await services(context).engine.delegation_candidates(member.id, assignment_id)
+    t = context.texts
+    candidates = await context.services.engine.delegation.candidates(member.id, assignment_id)
     rows = [
         [
             button(
                 t,
-                "to",
+                Verb.to,
                 assignment_id,
                 c.member_id,
                 label=t.render("delegate_label", max_chars=60, candidate=c),
@@ -351,15 +343,34 @@ async def _delegate(
         ]
         for c in candidates
     ]
-    rows.append([button(t, "cancel")])
+    rows.append([button(t, Verb.cancel)])
     await reply(update, context, "pick_delegate", InlineKeyboardMarkup(rows), candidates=candidates)
     return False
 
 
 async def _delegate_to(
-    update: Update, context: Context, member: MemberInfo, assignment_id: int, to_member_id: int
+    update: Update, context: SopContext, member: MemberInfo, assignment_id: int, to_member_id: int
 ) -> bool:
-    await services(context).engine.reassign(member.id, assignment_id, to_member_id)
-    target = await services(context).members.get(to_member_id)
+    await context.services.engine.delegation.reassign(member.id, assignment_id, to_member_id)
+    target = await context.services.members.get(to_member_id)
     await reply(update, context, "delegated_ack", name=target.name)
     return True
+
+
+# One handler per verb; handlers/__init__.py registers each with its pattern.
+ok = pressed(Verb.ok, _ok)
+send = pressed(Verb.send, _ok)  # a distribution step is finished like any other
+dec = pressed(Verb.dec, _dec)
+up = pressed(Verb.up, _up)
+mtg = pressed(Verb.mtg, _mtg)
+mok = pressed(Verb.mok, _meeting_ok)
+view = pressed(Verb.view, _view)
+cls = pressed(Verb.cls, _cls)
+acc = pressed(Verb.acc, _acc)
+ret = pressed(Verb.ret, _ret)
+rsvp = pressed(Verb.rsvp, _rsvp)
+pick = pressed(Verb.pick, _pick)
+page = pressed(Verb.page, _page)
+cancel = pressed(Verb.cancel, _cancel)
+dlg = pressed(Verb.dlg, _delegate)
+to = pressed(Verb.to, _delegate_to)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
+from bot.chat import SopContext, button, keyboard
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
 from bot.report import member_report
-from bot.views import Task
+from bot.verbs import Verb
+from bot.views import Task, TaskAction
 from handlers import actions as steps
 from handlers import uploads
-from handlers.common import (
-    Context,
-    button,
-    command_args,
-    enrolled,
-    keyboard,
-    member_of,
-    reply,
-    services,
-    stranger,
-    texts,
-)
+from handlers.common import command_args, enrolled, member_of, reply, stranger
 from handlers.parsing import split_title
 
 MAX_TASK_MESSAGES = 10
@@ -29,9 +20,9 @@ HISTORY_PAGE = 10
 
 
 @enrolled
-async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
+async def mulai(update: Update, context: SopContext, member: MemberInfo) -> None:
     """/mulai [kunci-sop:] Judul | catatan — the first SOP unless one is named."""
-    svc = services(context)
+    svc = context.services
     text = command_args(update)
     sop_key, _, rest = text.partition(":")
     if rest and sop_key.strip() in svc.sops:
@@ -41,14 +32,14 @@ async def mulai(update: Update, context: Context, member: MemberInfo) -> None:
     title, note = split_title(text)
     if not title:
         raise InvalidInput("title_missing")
-    run = await svc.engine.start_run(
+    run = await svc.engine.runs.start(
         member.id,
         title,
         note=note,
         sop_key=sop_key.strip() or None,
         request_key=f"update:{update.update_id}",
     )
-    [status] = await svc.engine.run_status(run.id)
+    [status] = await svc.engine.queries.run_status(run.id)
     await reply(
         update,
         context,
@@ -73,8 +64,8 @@ def task_view(task: Task) -> dict[str, object]:
     }
 
 
-async def send_tasks(update: Update, context: Context, member: MemberInfo) -> None:
-    tasks = await services(context).engine.tasks(member.id)
+async def send_tasks(update: Update, context: SopContext, member: MemberInfo) -> None:
+    tasks = await context.services.engine.queries.tasks(member.id)
     if not tasks:
         await reply(update, context, "no_tasks")
         await uploads.remind_held(update, context, member)
@@ -83,25 +74,25 @@ async def send_tasks(update: Update, context: Context, member: MemberInfo) -> No
         update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
     )
     for task in tasks[:MAX_TASK_MESSAGES]:
-        actions = [a.as_dict() for a in task.actions]
+        actions = list(task.actions)
         if task.can_delegate and task.assignment_id:
-            actions.append({"verb": "dlg", "args": [task.assignment_id]})
+            actions.append(TaskAction(Verb.dlg, (task.assignment_id,)))
         await reply(
-            update, context, "task_line", keyboard(texts(context), actions), **task_view(task)
+            update, context, "task_line", keyboard(context.texts, actions), **task_view(task)
         )
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 
 @enrolled
-async def tugas(update: Update, context: Context, member: MemberInfo) -> None:
+async def tugas(update: Update, context: SopContext, member: MemberInfo) -> None:
     await send_tasks(update, context, member)
 
 
 @enrolled
-async def status(update: Update, context: Context, member: MemberInfo) -> None:
+async def status(update: Update, context: SopContext, member: MemberInfo) -> None:
     """One message per open run, so a busy office never loses a run's tail."""
-    svc = services(context)
-    runs = await svc.engine.run_status()
+    svc = context.services
+    runs = await svc.engine.queries.run_status()
     blocked = [m for m in await svc.members.list() if m.blocked]
     if not runs:
         await reply(update, context, "status", run=None, blocked=blocked)
@@ -111,42 +102,42 @@ async def status(update: Update, context: Context, member: MemberInfo) -> None:
 
 
 async def history_page(
-    context: Context, run_id: int, offset: int
+    context: SopContext, run_id: int, offset: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    svc = services(context)
-    status = await svc.engine.run_status(run_id)
+    svc = context.services
+    status = await svc.engine.queries.run_status(run_id)
     if not status:
         raise NotFound("run")
-    events, total = await svc.engine.events(run_id, offset=offset, limit=HISTORY_PAGE)
+    events, total = await svc.engine.queries.events(run_id, offset=offset, limit=HISTORY_PAGE)
     names = {m.id: m.name for m in await svc.members.list()}
-    text = texts(context).render(
+    text = context.texts.render(
         "history",
         run=status[0],
         events=events,
         names=names,
         offset=offset,
         total=total,
-        outcome_labels=await svc.engine.outcome_labels(run_id),
+        outcome_labels=await svc.engine.queries.outcome_labels(run_id),
     )
-    t = texts(context)
+    t = context.texts
     nav = []
     if offset > 0:
-        nav.append(button(t, "page", run_id, max(0, offset - HISTORY_PAGE), label="prev"))
+        nav.append(button(t, Verb.page, run_id, max(0, offset - HISTORY_PAGE), label="prev"))
     if offset + HISTORY_PAGE < total:
-        nav.append(button(t, "page", run_id, offset + HISTORY_PAGE, label="next"))
+        nav.append(button(t, Verb.page, run_id, offset + HISTORY_PAGE, label="next"))
     return text, InlineKeyboardMarkup([nav]) if nav else None
 
 
 @enrolled
-async def riwayat(update: Update, context: Context, member: MemberInfo) -> None:
+async def riwayat(update: Update, context: SopContext, member: MemberInfo) -> None:
     arg = command_args(update)
-    svc = services(context)
+    svc = context.services
     if arg:
         if not arg.isdigit():
             raise NotFound("run")
         run_id = int(arg)
     else:
-        runs = await svc.engine.runs(open_only=False)
+        runs = await svc.engine.queries.runs(open_only=False)
         if not runs:
             await reply(update, context, "no_runs")
             return
@@ -156,33 +147,33 @@ async def riwayat(update: Update, context: Context, member: MemberInfo) -> None:
     await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
 
 
-async def bantuan(update: Update, context: Context) -> None:
+async def bantuan(update: Update, context: SopContext) -> None:
     member = await member_of(update, context)
     if member is None:
         await stranger(update, context)
         return
-    svc = services(context)
+    svc = context.services
     profile = await svc.members.help_profile(member.id, svc.office.report_roles)
     await reply(update, context, "help", profile=profile)
 
 
 @enrolled
-async def batal(update: Update, context: Context, member: MemberInfo) -> None:
+async def batal(update: Update, context: SopContext, member: MemberInfo) -> None:
     await steps.cancel_all(update, context, member)
 
 
 @enrolled
-async def hentikan(update: Update, context: Context, member: MemberInfo) -> None:
+async def hentikan(update: Update, context: SopContext, member: MemberInfo) -> None:
     """/hentikan <nomor kegiatan> <alasan>: cancel a run."""
     number, _, reason = command_args(update).partition(" ")
     if not number.isdigit() or not reason.strip():  # the reason is required
         await reply(update, context, "usage", command="hentikan")
         return
-    run = await services(context).engine.cancel_run(member.id, int(number), reason)
+    run = await context.services.engine.runs.cancel(member.id, int(number), reason)
     await reply(update, context, "run_cancelled_ack", title=run.title)
 
 
-async def unknown(update: Update, context: Context) -> None:
+async def unknown(update: Update, context: SopContext) -> None:
     member = await member_of(update, context)
     if member is None:
         await stranger(update, context)
@@ -191,15 +182,15 @@ async def unknown(update: Update, context: Context) -> None:
 
 
 @enrolled
-async def laporan(update: Update, context: Context, member: MemberInfo) -> None:
+async def laporan(update: Update, context: SopContext, member: MemberInfo) -> None:
     """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
-    svc = services(context)
+    svc = context.services
     arg = command_args(update)
     if arg and not arg.isdigit():
         raise NotFound("run")
     run, data = await member_report(svc.engine, member.id, int(arg) if arg else None, svc.office)
     assert update.effective_chat is not None
-    caption = texts(context).render("report_caption", max_chars=1024, title=run.title)
+    caption = context.texts.render("report_caption", max_chars=1024, title=run.title)
     await context.bot.send_document(
         update.effective_chat.id,
         data,

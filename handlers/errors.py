@@ -12,13 +12,13 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Context, services, texts
+from bot.chat import SopContext
 
 log = logging.getLogger("sopbot.errors")
 REPORT_EVERY = timedelta(minutes=10)
 
 
-async def on_error(update: object, context: Context) -> None:
+async def on_error(update: object, context: SopContext) -> None:
     """Log and report; then stop the update's later handler groups, so it is
     not marked finished (handlers/updates.py) and a redelivery of it is
     handled again."""
@@ -39,23 +39,23 @@ async def on_error(update: object, context: Context) -> None:
         raise ApplicationHandlerStop
 
 
-async def _tell_the_person(update: object, context: Context) -> None:
+async def _tell_the_person(update: object, context: SopContext) -> None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    await context.bot.send_message(update.effective_chat.id, texts(context).render("errors/error"))
+    await context.bot.send_message(update.effective_chat.id, context.texts.render("errors/error"))
 
 
-async def _report_to_admins(update: object, context: Context) -> None:
+async def _report_to_admins(update: object, context: SopContext) -> None:
     """Sent directly, not through the outbox: the outbox may be what failed."""
     error = context.error
-    svc = services(context)
+    svc = context.services
     now = svc.clock.now()
     kind = type(error).__name__ if error else "Error"
-    last: dict[str, object] = context.bot_data.setdefault("error_reports", {})
+    last = context.bot_data.error_reports
     previous = last.get(kind)
-    if previous is not None and now - previous < REPORT_EVERY:  # type: ignore[operator]
+    if previous is not None and now - previous < REPORT_EVERY:
         return
     last[kind] = now
     user = update.effective_user if isinstance(update, Update) else None
@@ -68,7 +68,7 @@ async def _report_to_admins(update: object, context: Context) -> None:
             what = message.text.split()[0][:40]
         else:
             what = "message"
-    text = texts(context).render(
+    text = context.texts.render(
         "errors/admin_report",
         kind=kind,
         detail=str(error)[:300] if error else "",

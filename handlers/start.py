@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.chat import SopContext
 from bot.errors import EngineError
-from handlers.common import (
-    Context,
-    display_name,
-    member_of,
-    reply,
-    reply_error,
-    services,
-    stranger,
-)
+from handlers.common import display_name, member_of, reply, reply_error, stranger
 
 
-async def start(update: Update, context: Context) -> None:
-    svc = services(context)
+async def start(update: Update, context: SopContext) -> None:
+    svc = context.services
     user = update.effective_user
     assert user is not None
     name, username = display_name(update)
@@ -41,16 +34,16 @@ async def start(update: Update, context: Context) -> None:
             office=svc.office.name,
         )
         return
-    member = await member_of(update, context)
-    if member is None:
+    known = await member_of(update, context)
+    if known is None:
         await stranger(update, context)
         return
     await reply(
         update,
         context,
         "greeting",
-        name=member.name,
-        roles=[(svc.members.role_name(r.role), r.unit_name) for r in member.roles],
-        steps=await svc.members.duties(member.id),
+        name=known.name,
+        roles=[(svc.members.role_name(r.role), r.unit_name) for r in known.roles],
+        steps=await svc.members.duties(known.id),
         office=svc.office.name,
     )

@@ -1,42 +1,53 @@
 """Typed text: the answer to a question the bot asked (kept in the
-database), a reply to a task message, or a message out of turn."""
+database), a reply to a task message, or a message out of turn.
+
+`ANSWERS` is the one table from a kind of question (bot/pending.py) to what
+its answer does; every kind has its entry (tests/test_pending.py checks).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from telegram import Update
 
+from bot.chat import SopContext, keyboard
 from bot.errors import EngineError, InvalidInput, OutsideOfficeHours
 from bot.members import MemberInfo
-from bot.views import Task
+from bot.pending import (
+    AlbumFor,
+    CloseReason,
+    FileFor,
+    MeetingConfirm,
+    MeetingTime,
+    NoteFor,
+    NoteKept,
+    Outdated,
+    Question,
+    ReturnNote,
+)
+from bot.verbs import Verb
+from bot.views import Task, TaskAction
 from handlers import actions
-from handlers.common import Context, enrolled, keyboard, reply, services, texts
+from handlers.common import enrolled, reply
 from handlers.parsing import parse_meeting
 from handlers.uploads import step_of_reply
 
 
 @enrolled
-async def on_text(update: Update, context: Context, member: MemberInfo) -> None:
+async def on_text(update: Update, context: SopContext, member: MemberInfo) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    svc = services(context)
+    svc = context.services
     text = message.text.strip()
-    pending = await svc.waiting.get(member.id)
-    if pending is not None and pending.kind == "album":
-        await svc.waiting.clear(member.id)  # the album is over
-        pending = None
-    if pending is None:
-        target = step_of_reply(message)
-        if target is not None:
-            await answer_task(update, context, member, *target, text=text)
-            return
-        held = await actions.held_names(context, member)
-        await reply(update, context, "expecting_choice" if held else "out_of_turn", held=held)
+    question = await svc.waiting.get(member.id)
+    if question is None:
+        await unasked(update, context, member, text)
         return
     try:
-        await answer_pending(update, context, member, pending.kind, pending.payload, text)
+        await ANSWERS[type(question)](update, context, member, question, text)
     except EngineError as exc:
         if exc.code in STALE:
             # The question no longer stands (someone else acted, the run ended).
@@ -56,75 +67,137 @@ STALE = {
 }
 
 
-async def answer_pending(
-    update: Update, context: Context, member: MemberInfo, kind: str, data: dict[str, Any], text: str
+async def unasked(update: Update, context: SopContext, member: MemberInfo, text: str) -> None:
+    """Text when no question stands: a reply to a task message belongs to
+    that task; anything else is out of turn (or files wait for a choice)."""
+    message = update.effective_message
+    assert message is not None
+    target = step_of_reply(message)
+    if target is not None:
+        await answer_task(update, context, member, *target, text=text)
+        return
+    held = await actions.held_names(context, member)
+    await reply(update, context, "expecting_choice" if held else "out_of_turn", held=held)
+
+
+# ------------------------------------------------------- answers, by question
+
+
+async def _note(
+    update: Update, context: SopContext, member: MemberInfo, q: NoteFor, text: str
 ) -> None:
-    """Text that answers what the bot asked for."""
-    svc = services(context)
-    match kind:
-        case "note":
-            if data.get("verb") == "dec":
-                await actions.decide(
-                    update, context, member, int(data["run_step_id"]), int(data["outcome"]), text
-                )
-            else:
-                await actions.complete(update, context, member, int(data["run_step_id"]), text)
-        case "return":
-            stored = await svc.engine.review(
-                member.id, int(data["file_id"]), accept=False, note=text
-            )
-            await svc.waiting.clear(member.id)
-            await reply(
-                update,
-                context,
-                "reviewed_ack",
-                accepted=False,
-                name=stored.original_name,
-                note=text,
-                pages=len(await svc.engine.pages(stored.id or 0)),
-            )
-        case "meeting" | "meeting_confirm":  # a new time instead of confirming the odd one
-            await schedule(update, context, member, int(data["run_step_id"]), text)
-        case "close":
-            unit_id = data.get("unit_id")
-            closure = await svc.engine.close_step(
-                member.id,
-                int(data["run_step_id"]),
-                text,
-                unit_id=int(unit_id) if unit_id else None,
-            )
-            await svc.waiting.clear(member.id)
-            await reply(
-                update,
-                context,
-                "closed_ack",
-                number=closure.step.number,
-                reason=text.strip(),
-                units=closure.units,
-                step_done=closure.step_done,
-                waiting=closure.waiting,
-            )
-        case "note_ready":
-            task = await svc.engine.authorize(member.id, int(data["run_step_id"]))
-            await keep_note(update, context, member, task, text)
-        case "upload":
-            await reply(update, context, "expecting_file")
-        case _:
-            await svc.waiting.clear(member.id)
-            await reply(update, context, "out_of_turn")
+    if q.outcome is not None:
+        await actions.decide(update, context, member, q.run_step_id, q.outcome, text)
+    else:
+        await actions.complete(update, context, member, q.run_step_id, text)
 
 
-def meeting_example(context: Context) -> datetime:
+async def _return_note(
+    update: Update, context: SopContext, member: MemberInfo, q: ReturnNote, text: str
+) -> None:
+    svc = context.services
+    stored = await svc.engine.collection.review(member.id, q.file_id, accept=False, note=text)
+    await svc.waiting.clear(member.id)
+    await reply(
+        update,
+        context,
+        "reviewed_ack",
+        accepted=False,
+        name=stored.original_name,
+        note=text,
+        pages=len(await svc.engine.queries.pages(stored.id or 0)),
+    )
+
+
+async def _meeting(
+    update: Update,
+    context: SopContext,
+    member: MemberInfo,
+    q: MeetingTime | MeetingConfirm,
+    text: str,
+) -> None:
+    """The time and place; under a confirmation, a new time instead of the odd one."""
+    await schedule(update, context, member, q.run_step_id, text)
+
+
+async def _close_reason(
+    update: Update, context: SopContext, member: MemberInfo, q: CloseReason, text: str
+) -> None:
+    svc = context.services
+    closure = await svc.engine.collection.close(
+        member.id, q.run_step_id, text, unit_id=q.unit_id or None
+    )
+    await svc.waiting.clear(member.id)
+    await reply(
+        update,
+        context,
+        "closed_ack",
+        number=closure.step.number,
+        reason=text.strip(),
+        units=closure.units,
+        step_done=closure.step_done,
+        waiting=closure.waiting,
+    )
+
+
+async def _note_kept(
+    update: Update, context: SopContext, member: MemberInfo, q: NoteKept, text: str
+) -> None:
+    """Another note for the task: it replaces the one kept."""
+    task = await context.services.engine.rules.authorize(member.id, q.run_step_id)
+    await keep_note(update, context, member, task, text)
+
+
+async def _file_awaited(
+    update: Update, context: SopContext, member: MemberInfo, q: FileFor, text: str
+) -> None:
+    await reply(update, context, "expecting_file")
+
+
+async def _album_over(
+    update: Update, context: SopContext, member: MemberInfo, q: AlbumFor, text: str
+) -> None:
+    """An album in flight asks nothing: text means it is over."""
+    await context.services.waiting.clear(member.id)
+    await unasked(update, context, member, text)
+
+
+async def _outdated(
+    update: Update, context: SopContext, member: MemberInfo, q: Outdated, text: str
+) -> None:
+    """A question from an older version: forgotten, and said to be out of turn."""
+    await context.services.waiting.clear(member.id)
+    await reply(update, context, "out_of_turn")
+
+
+Answer = Callable[[Update, SopContext, MemberInfo, Any, str], Awaitable[None]]
+
+ANSWERS: dict[type[Question], Answer] = {
+    NoteFor: _note,
+    NoteKept: _note_kept,
+    ReturnNote: _return_note,
+    MeetingTime: _meeting,
+    MeetingConfirm: _meeting,
+    CloseReason: _close_reason,
+    FileFor: _file_awaited,
+    AlbumFor: _album_over,
+    Outdated: _outdated,
+}
+
+
+# ------------------------------------------------------------------ meetings
+
+
+def meeting_example(context: SopContext) -> datetime:
     """Tomorrow's (next working day's) 09:00, so the example can be typed as is."""
-    svc = services(context)
+    svc = context.services
     return svc.calendar.next_working_day(svc.clock.now())
 
 
 async def schedule(
-    update: Update, context: Context, member: MemberInfo, run_step_id: int, text: str
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int, text: str
 ) -> None:
-    svc = services(context)
-    parsed = parse_meeting(text, svc.texts.tz)
+    parsed = parse_meeting(text, context.texts.tz)
     if parsed is None:
         raise InvalidInput("meeting_format", example=meeting_example(context))
     starts_at, place = parsed
@@ -133,7 +206,7 @@ async def schedule(
 
 async def set_meeting(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     run_step_id: int,
     starts_at: datetime,
@@ -143,28 +216,22 @@ async def set_meeting(
 ) -> None:
     """Schedule the meeting; a time the engine finds outside office days or
     hours is asked about first (Ya, tetap / Ubah), nothing sent meanwhile."""
-    svc = services(context)
+    svc = context.services
     try:
-        meeting = await svc.engine.schedule_meeting(
+        meeting = await svc.engine.steps.schedule_meeting(
             member.id, run_step_id, starts_at, place, outside_hours_ok=confirmed
         )
     except OutsideOfficeHours as exc:
-        await svc.waiting.set(
-            member.id,
-            "meeting_confirm",
-            run_step_id=run_step_id,
-            starts_at=starts_at.isoformat(),
-            place=place,
-        )
-        actions = [
-            {"verb": "mok", "args": [run_step_id]},
-            {"verb": "mtg", "args": [run_step_id], "label": "change"},
+        await svc.waiting.set(member.id, MeetingConfirm(run_step_id, starts_at, place))
+        choices = [
+            TaskAction(Verb.mok, (run_step_id,)),
+            TaskAction(Verb.mtg, (run_step_id,), label="change"),
         ]
         await reply(
             update,
             context,
             "confirm_meeting_time",
-            keyboard(texts(context), actions),
+            keyboard(context.texts, choices),
             **exc.context,
         )
         return
@@ -172,9 +239,12 @@ async def set_meeting(
     await reply(update, context, "meeting_ack", starts_at=meeting.starts_at, place=meeting.place)
 
 
+# --------------------------------------------------------- replies to a task
+
+
 async def answer_task(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     run_step_id: int,
     unit_id: int | None = None,
@@ -182,8 +252,7 @@ async def answer_task(
     text: str,
 ) -> None:
     """A text sent as a reply to a task message belongs to that task."""
-    svc = services(context)
-    task = await svc.engine.authorize(member.id, run_step_id, unit_id=unit_id)
+    task = await context.services.engine.rules.authorize(member.id, run_step_id, unit_id=unit_id)
     if task.action == "meeting":
         await schedule(update, context, member, run_step_id, text)
     elif task.action in ("confirm", "distribute", "decide"):
@@ -195,12 +264,10 @@ async def answer_task(
 
 
 async def keep_note(
-    update: Update, context: Context, member: MemberInfo, task: Task, text: str
+    update: Update, context: SopContext, member: MemberInfo, task: Task, text: str
 ) -> None:
     """Hold a typed note for the task; it is used when a button is pressed,
     so a casual reply never finishes a step by itself."""
-    await services(context).waiting.set(
-        member.id, "note_ready", run_step_id=task.run_step_id, note=text
-    )
-    markup = keyboard(texts(context), [a.as_dict() for a in task.actions])
+    await context.services.waiting.set(member.id, NoteKept(task.run_step_id, text))
+    markup = keyboard(context.texts, task.actions)
     await reply(update, context, "note_saved", markup, number=task.number, note=text)

@@ -10,8 +10,8 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.chat import SopContext
 from bot.updates import Seen
-from handlers.common import Context, services
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,8 @@ FIRST_GROUP = -1
 LAST_GROUP = 100
 
 
-async def begin(update: Update, context: Context) -> None:
-    seen = await services(context).updates.begin(update.update_id)
+async def begin(update: Update, context: SopContext) -> None:
+    seen = await context.services.updates.begin(update.update_id)
     if seen == Seen.finished:
         log.info("update %s already handled; dropped", update.update_id)
         raise ApplicationHandlerStop
@@ -28,8 +28,8 @@ async def begin(update: Update, context: Context) -> None:
         log.warning("update %s not handled to the end before; again", update.update_id)
 
 
-async def finish(update: Update, context: Context) -> None:
+async def finish(update: Update, context: SopContext) -> None:
     try:
-        await services(context).updates.finish(update.update_id)
+        await context.services.updates.finish(update.update_id)
     except Exception:  # what the person asked for is done; a redelivery is harmless
         log.exception("could not mark update %s finished", update.update_id)

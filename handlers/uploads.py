@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 
+from bot.chat import SopContext, button
 from bot.errors import AmbiguousUnit, FileRejected, HeldGone
 from bot.members import MemberInfo
-from bot.pending import HeldGroup
+from bot.pending import AlbumFor, FileFor, HeldFile, HeldGroup
 from bot.storage import extension_of
+from bot.verbs import VERBS, Verb, decode
 from bot.views import Task
 from handlers import actions
-from handlers.common import (
-    Context,
-    button,
-    decode,
-    enrolled,
-    reply,
-    services,
-    texts,
-)
-
-STEP_VERBS = {"ok", "up", "dec", "send", "mtg", "view", "cls"}
+from handlers.common import enrolled, reply
 
 
 def _named(name: str | None, mime: str | None) -> str:
@@ -37,27 +28,27 @@ def _named(name: str | None, mime: str | None) -> str:
     return name
 
 
-def held_file(message: Message) -> dict[str, Any]:
+def held_file(message: Message) -> HeldFile:
     """What we need to fetch the file later; for a photo, the largest size."""
     if message.document is not None:
         doc = message.document
-        return {
-            "file_id": doc.file_id,
-            "name": _named(doc.file_name, doc.mime_type),
-            "mime": doc.mime_type or "application/octet-stream",
-            "kind": "document",
-            "size": doc.file_size,
-            "batch": message.media_group_id,
-        }
+        return HeldFile(
+            file_id=doc.file_id,
+            name=_named(doc.file_name, doc.mime_type),
+            mime=doc.mime_type or "application/octet-stream",
+            kind="document",
+            size=doc.file_size,
+            batch=message.media_group_id,
+        )
     photo = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-    return {
-        "file_id": photo.file_id,
-        "name": f"foto-{message.message_id}.jpg",
-        "mime": "image/jpeg",
-        "kind": "photo",
-        "size": photo.file_size,
-        "batch": message.media_group_id,
-    }
+    return HeldFile(
+        file_id=photo.file_id,
+        name=f"foto-{message.message_id}.jpg",
+        mime="image/jpeg",
+        kind="photo",
+        size=photo.file_size,
+        batch=message.media_group_id,
+    )
 
 
 def step_of_reply(message: Message) -> tuple[int, int | None] | None:
@@ -71,10 +62,10 @@ def step_of_reply(message: Message) -> tuple[int, int | None] | None:
     for row in replied.reply_markup.inline_keyboard:
         for btn in row:
             parsed = decode(btn.callback_data if isinstance(btn.callback_data, str) else None)
-            if not parsed or parsed[0] not in STEP_VERBS:
+            if not parsed or not VERBS[parsed[0]].on_task:
                 continue
             verb, args = parsed
-            if verb == "up" and len(args) == 2:
+            if verb == Verb.up and len(args) == 2:
                 return args[0], args[1] or None
             found = found or (args[0], None)
     return found
@@ -89,10 +80,10 @@ def step_of_reply(message: Message) -> tuple[int, int | None] | None:
 # for meanwhile leaves them held and their buttons working.
 
 
-async def take_held(context: Context, member: MemberInfo, group_id: int | None) -> HeldGroup:
+async def take_held(context: SopContext, member: MemberInfo, group_id: int | None) -> HeldGroup:
     """Remove a held group (the oldest for a question without a group id);
     the other groups stay held. Gone already: refused, saying so."""
-    waiting = services(context).waiting
+    waiting = context.services.waiting
     await waiting.expire_held(member.id)
     group = await waiting.take(member.id, group_id)
     if group is None:
@@ -101,39 +92,35 @@ async def take_held(context: Context, member: MemberInfo, group_id: int | None) 
 
 
 @enrolled
-async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
+async def on_file(update: Update, context: SopContext, member: MemberInfo) -> None:
     message = update.effective_message
     assert message is not None
-    svc = services(context)
+    svc = context.services
     held = held_file(message)
     pending = await svc.waiting.get(member.id)
 
-    if (
-        pending is not None
-        and pending.kind == "album"
-        and pending.payload.get("batch") != held["batch"]
-    ):
+    if isinstance(pending, AlbumFor) and pending.batch != held.batch:
         # The sender moved on from an album: it is complete.
-        await svc.engine.settle_albums(batch=str(pending.payload.get("batch")))
+        await svc.engine.albums.settle_albums(batch=pending.batch)
     target: int | None = None
     unit_id: int | None = None
     replied = step_of_reply(message)
     if replied is not None:
         target, unit_id = replied
-    if target is None and pending is not None and pending.kind in ("upload", "album"):
-        same_album = pending.kind == "album" and pending.payload.get("batch") == held["batch"]
-        if pending.kind == "upload" or same_album:
-            target = int(pending.payload["run_step_id"])
-            unit_id = pending.payload.get("unit_id")
-    if target is None and held["batch"]:
+    if target is None and (
+        isinstance(pending, FileFor)
+        or (isinstance(pending, AlbumFor) and pending.batch == held.batch)
+    ):
+        target, unit_id = pending.run_step_id, pending.unit_id
+    if target is None and held.batch:
         # Another page of an album whose destination is being asked joins it.
         await svc.waiting.expire_held(member.id)
-        if await svc.waiting.add_page(member.id, str(held["batch"]), held):
+        if await svc.waiting.add_page(member.id, held.batch, held):
             return
     if target is None:
-        options = await svc.engine.upload_targets(member.id)
+        options = await svc.engine.queries.upload_targets(member.id)
         if not options:
-            closed = await svc.engine.closed_for(member.id)
+            closed = await svc.engine.queries.closed_for(member.id)
             if closed is not None:
                 raise closed
             await reply(update, context, "no_upload_expected")
@@ -149,63 +136,64 @@ async def on_file(update: Update, context: Context, member: MemberInfo) -> None:
         # The reply or button named the step but not the unit: ask which.
         await ask_unit(update, context, member, exc, held)
         return
-    if held["batch"]:
+    if held.batch:
         # The album's other pages follow as separate messages: same destination.
-        await svc.waiting.set(
-            member.id, "album", batch=held["batch"], run_step_id=target, unit_id=unit_id
-        )
-    elif pending is not None and pending.kind in ("upload", "album"):
+        await svc.waiting.set(member.id, AlbumFor(held.batch, target, unit_id))
+    elif isinstance(pending, FileFor | AlbumFor):
         await svc.waiting.clear(member.id)
 
 
-def _check_size(context: Context, held: dict[str, Any]) -> None:
+def _check_size(context: SopContext, held: HeldFile) -> None:
     """Refuse at once what no option could take (an empty or a too large file)."""
-    engine = services(context).engine
-    reason = engine.check_file_size(int(held["size"])) if held["size"] is not None else ""
+    rules = context.services.engine.rules
+    reason = rules.check_file_size(held.size) if held.size is not None else ""
     if reason:
-        raise FileRejected(reason, limit_mb=(engine.max_file_bytes or 0) // 2**20)
+        raise FileRejected(reason, limit_mb=(rules.max_file_bytes or 0) // 2**20)
 
 
 async def ask_target(
-    update: Update, context: Context, member: MemberInfo, options: list[Task], held: dict[str, Any]
+    update: Update, context: SopContext, member: MemberInfo, options: list[Task], held: HeldFile
 ) -> None:
     """Several open tasks take a file: hold it and ask which, with buttons."""
     _check_size(context, held)
     earlier = await actions.held_names(context, member)
-    group = await services(context).waiting.hold(member.id, held)
+    group = await context.services.waiting.hold(member.id, held)
     await reply(
         update,
         context,
         "pick_target",
         pick_buttons(context, options, group),
-        name=held["name"],
+        name=held.name,
         earlier=earlier,
     )
 
 
-def pick_buttons(context: Context, options: list[Task], group: HeldGroup) -> InlineKeyboardMarkup:
+def pick_buttons(
+    context: SopContext, options: list[Task], group: HeldGroup
+) -> InlineKeyboardMarkup:
     """A button per task that takes the held group, and one to cancel it."""
-    t = texts(context)
+    t = context.texts
     rows = []
     for o in options:
         label = t.render("pick_label", number=o.number, unit=o.unit_name, run_title=o.run_title)
-        rows.append([button(t, "pick", o.run_step_id, o.unit_id or 0, group.id, label=label[:60])])
-    rows.append([button(t, "cancel", group.id)])
+        pick = button(t, Verb.pick, o.run_step_id, o.unit_id or 0, group.id, label=label[:60])
+        rows.append([pick])
+    rows.append([button(t, Verb.cancel, group.id)])
     return InlineKeyboardMarkup(rows)
 
 
-async def remind_held(update: Update, context: Context, member: MemberInfo) -> None:
+async def remind_held(update: Update, context: SopContext, member: MemberInfo) -> None:
     """Files still waiting for a choice: ask again, each with fresh buttons
     (the first question may have scrolled out of sight). For /tugas."""
     groups = await actions.current_held(context, member)
     if not groups:
         return
-    options = await services(context).engine.upload_targets(member.id)
+    options = await context.services.engine.queries.upload_targets(member.id)
     for group in groups:
         if options:
             markup = pick_buttons(context, options, group)
         else:
-            markup = InlineKeyboardMarkup([[button(texts(context), "cancel", group.id)]])
+            markup = InlineKeyboardMarkup([[button(context.texts, Verb.cancel, group.id)]])
         await reply(
             update,
             context,
@@ -219,15 +207,15 @@ async def remind_held(update: Update, context: Context, member: MemberInfo) -> N
 
 async def ask_unit(
     update: Update,
-    context: Context,
+    context: SopContext,
     member: MemberInfo,
     exc: AmbiguousUnit,
-    held: dict[str, Any] | None = None,
+    held: HeldFile | None = None,
 ) -> None:
     """The step is known but the member has a task on it for several units:
     ask which unit, with a button per candidate unit. With a file in hand it
     is held until the answer; without one, the answer is an upload button."""
-    t = texts(context)
+    t = context.texts
     run_step_id = int(exc.context["run_step_id"])
     number, run_title = exc.context.get("number"), exc.context.get("run_title")
     units = [(int(uid or 0), str(name or "")) for uid, name in exc.context.get("units", [])]
@@ -236,26 +224,27 @@ async def ask_unit(
     if held is not None:
         _check_size(context, held)
         earlier = await actions.held_names(context, member)
-        group = await services(context).waiting.hold(member.id, held)
+        group = await context.services.waiting.hold(member.id, held)
     rows = []
     for uid, name in units:
         label = t.render("pick_label", number=number, unit=name, run_title=run_title)
         if group is not None:
-            rows.append([button(t, "pick", run_step_id, uid, group.id, label=label[:60])])
+            rows.append([button(t, Verb.pick, run_step_id, uid, group.id, label=label[:60])])
         else:
-            rows.append([button(t, "up", run_step_id, uid, label=label[:60])])
-    rows.append([button(t, "cancel", group.id) if group is not None else button(t, "cancel")])
+            rows.append([button(t, Verb.up, run_step_id, uid, label=label[:60])])
+    cancel = button(t, Verb.cancel, group.id) if group is not None else button(t, Verb.cancel)
+    rows.append([cancel])
     await reply(
         update,
         context,
         "pick_unit",
         InlineKeyboardMarkup(rows),
-        name=held["name"] if held is not None else None,
+        name=held.name if held is not None else None,
         earlier=earlier,
     )
 
 
 @enrolled
-async def on_other(update: Update, context: Context, member: MemberInfo) -> None:
+async def on_other(update: Update, context: SopContext, member: MemberInfo) -> None:
     """A sticker, voice note, video, location...: not what any step asks for."""
     raise FileRejected("not_a_file")

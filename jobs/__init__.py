@@ -1,29 +1,31 @@
 """Scheduled work: the outbox sender and the deadline sweeps. Jobs only
-schedule and call the domain; the database is the truth."""
+schedule and call the domain; the database is the truth. Nothing here
+imports handlers/: what both need is in bot/chat.py."""
 
 from __future__ import annotations
 
-from telegram.ext import Application
-
+from bot.chat import SopApp, SopContext
 from jobs.deadlines import DeadlineJobs
 from jobs.outbox import OutboxSender
 
 # APScheduler skips a job over 1 s late by default; a busy bot must not.
-JOB_KWARGS = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
+JOB_KWARGS: dict[str, object] = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
 
 
 def schedule_jobs(
-    app: Application, *, outbox_interval: float = 2.0, sweep_interval: float = 60.0
+    app: SopApp, *, outbox_interval: float = 2.0, sweep_interval: float = 60.0
 ) -> None:
-    services = app.bot_data["services"]
+    """Start the sender and the timers; they are kept in the typed bot_data
+    (BotData.sender, BotData.deadline_jobs) for the handlers to nudge."""
+    services = app.bot_data.services
     sender = OutboxSender(services)
-    app.bot_data["outbox"] = sender
+    app.bot_data.sender = sender
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
     app.job_queue.run_repeating(
         sender.job, interval=outbox_interval, first=0.5, name="outbox", job_kwargs=JOB_KWARGS
     )
     deadlines = DeadlineJobs(services.deadlines, JOB_KWARGS)
-    app.bot_data["deadlines"] = deadlines
+    app.bot_data.deadline_jobs = deadlines
     deadlines.arm(app)  # rebuild the timer from the open steps at start
     app.job_queue.run_repeating(
         deadlines.sweep,
@@ -33,14 +35,14 @@ def schedule_jobs(
         job_kwargs=JOB_KWARGS,
     )
 
-    async def prune_updates(_context: object) -> None:
+    async def prune_updates(_context: SopContext) -> None:
         await services.updates.prune()  # update ids older than a week
 
     app.job_queue.run_repeating(
         prune_updates, interval=24 * 3600, first=3600, name="prune-updates", job_kwargs=JOB_KWARGS
     )
 
-    async def expire_held(_context: object) -> None:
+    async def expire_held(_context: SopContext) -> None:
         await services.waiting.expire_held()  # files nobody placed within a day
 
     app.job_queue.run_repeating(

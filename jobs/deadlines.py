@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram.ext import Application, ContextTypes
-
+from bot.chat import SopApp, SopContext
 from bot.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
@@ -20,25 +19,25 @@ class DeadlineJobs:
         self.deadlines = deadlines
         self.job_kwargs = job_kwargs
 
-    async def sweep(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def sweep(self, context: SopContext) -> None:
         result = await self.deadlines.sweep()
         if result.reminders or result.escalations or result.digests:
             log.info("deadline sweep: %s", result)
-            sender = context.application.bot_data.get("outbox")
+            sender = context.bot_data.sender
             if sender is not None:
                 await sender.flush(context.bot)
         self.arm(context.application)
 
-    def arm(self, app: Application) -> None:
+    def arm(self, app: SopApp) -> None:
         """(Re)set the one-shot timer for the next moment anything falls due."""
         assert app.job_queue is not None
         for job in app.job_queue.get_jobs_by_name(TIMER):
             job.schedule_removal()
 
-        async def fire(context: ContextTypes.DEFAULT_TYPE) -> None:
+        async def fire(context: SopContext) -> None:
             await self.sweep(context)
 
-        async def arm_from_db(context: ContextTypes.DEFAULT_TYPE) -> None:
+        async def arm_from_db(context: SopContext) -> None:
             moment = await self.deadlines.next_moment()
             if moment is not None and app.job_queue is not None:
                 # A delay, not a date: the domain clock may be a test's clock.

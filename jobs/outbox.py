@@ -8,16 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext
 
+from bot.chat import keyboard, send_pages
 from bot.models import Notification
 from bot.outbox import Outbox
 from bot.services import Services
 from bot.texts import TEXT_LIMIT, visible_length
-from handlers.common import keyboard, send_pages
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class OutboxSender:
         self.outbox = outbox or Outbox(services.db, services.clock, calendar=services.calendar)
         self._lock = asyncio.Lock()
 
-    async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def job(self, context: CallbackContext[Any, Any, Any, Any]) -> None:
+        """The repeating job, and the kick after a command: only the bot is used."""
         await self.flush(context.bot)
 
     async def flush(self, bot: Bot) -> int:
@@ -143,14 +145,14 @@ class OutboxSender:
         album = n.context.get("album")
         if album:
             # An album's pages, then the text (and its buttons) once, for all.
-            pages = [await self.services.engine.file(int(i)) for i in album]
+            pages = [await self.services.engine.queries.file(int(i)) for i in album]
             await send_pages(bot, chat_id, self.services, pages)
         if n.file_id is None or album:
             parts = texts.render_parts(n.template, **n.context)
             for part in parts[:-1]:
                 await bot.send_message(chat_id, part)
             return await bot.send_message(chat_id, parts[-1], reply_markup=markup)
-        stored = await self.services.engine.file(n.file_id)
+        stored = await self.services.engine.queries.file(n.file_id)
         caption, follow_up = texts.render_caption(n.template, **n.context)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
