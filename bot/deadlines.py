@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +31,8 @@ from bot.errors import NotFound, RunClosed
 from bot.models import (
     Assignment,
     AssignmentState,
+    Notification,
+    OutboxState,
     Run,
     RunState,
     RunStep,
@@ -119,6 +122,48 @@ class Deadlines:
             if opening is not None and opening <= now:
                 seq += 1
         return seq
+
+    def _period_start(
+        self, sop: Sop, step: Step, due_at: datetime, seq: int, now: datetime
+    ) -> datetime:
+        """When reminder number `seq` fell due: the due time for the first,
+        then each repeat period, or (by default) today's opening."""
+        if seq == 0:
+            return due_at
+        repeat = sop.reminders_for(step).repeat_every
+        if repeat:
+            return self.calendar.add_working_minutes(due_at, seq * repeat)
+        today = now.astimezone(self.calendar.tz).date()
+        return self.calendar.opening_of_day(today) or due_at
+
+    async def _reminded_since(
+        self, s: AsyncSession, member_id: int, rs: RunStep, a: Assignment, since: datetime
+    ) -> bool:
+        """Has this person had a reminder about this assignment since
+        `since`, or is a sender sending one that it claimed since then? A reminder held overnight goes
+        out at opening, just when the day's own one falls due: one of them
+        is enough."""
+        row = (
+            await s.exec(
+                select(Notification.id).where(
+                    Notification.template == "reminder",
+                    Notification.member_id == member_id,
+                    Notification.run_step_id == rs.id,
+                    Notification.assignment_id == a.id,
+                    or_(
+                        and_(
+                            Notification.state == OutboxState.sent,
+                            col(Notification.sent_at) >= since,
+                        ),
+                        and_(
+                            Notification.state == OutboxState.pending,
+                            col(Notification.sending_since) >= since,
+                        ),
+                    ),
+                )
+            )
+        ).first()
+        return row is not None
 
     def _escalate_after(self, sop: Sop, step: Step) -> int:
         return sop.reminders_for(step).escalate_after or step.waktu
@@ -227,6 +272,7 @@ class Deadlines:
                 # "0 menit"; the next sweep, a minute on, sends it.
                 return 0, 0
             seq = self._sequence(sop, step, rs.due_at, now)
+            period = self._period_start(sop, step, rs.due_at, seq, now)
             stamp = due_stamp(rs.due_at)
             after = self._escalate_after(sop, step)
             assignments = (
@@ -268,6 +314,8 @@ class Deadlines:
                     if (m.id or 0, owed_rs.id or 0, a.unit_id) in reminded:
                         continue
                     reminded.add((m.id or 0, owed_rs.id or 0, a.unit_id))
+                    if seq and await self._reminded_since(s, m.id or 0, rs, a, period):
+                        continue
                     key = f"remind:{rs.id}:{stamp}:{a.id}:{m.id}:{seq}"
                     queued = await self._queue(
                         s,

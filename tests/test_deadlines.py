@@ -526,3 +526,35 @@ async def test_no_digest_on_a_morning_with_no_open_run(office: Office) -> None:
     assert await notes(office, "digest") == []
     await e.runs.start(p("kepala"), "TW IV")
     assert (await d.sweep()).digests == 2
+
+
+async def test_a_reminder_held_overnight_and_sent_at_opening_is_the_days_one(
+    office: Office,
+) -> None:
+    """A reminder that failed at 15:59 goes out at the next opening, when
+    the day's own reminder also falls due: the person gets one of them, in
+    whichever order the sender and the sweep come."""
+    outbox = Outbox(office.db, office.clock, calendar=office.engine.calendar)
+    d = Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 8, 0))
+    await office.engine.runs.start(office.id("kepala"), "TW III")
+    office.clock.set(at(2026, 11, 2, 15, 59))
+    assert (await d.sweep()).reminders == 2
+    held = await notes(office, "reminder")
+    for n in held:
+        await outbox.begin(n.id or 0)
+        await outbox.retry_later(n.id or 0, 5, "Bad Gateway")
+    office.clock.set(at(2026, 11, 3, 7, 30))
+    # The sender comes first: yesterday's reminders go out at opening...
+    first, second = held
+    claimed = await outbox.begin(first.id or 0)
+    assert claimed is not None
+    await outbox.sent(first.id or 0, 1)
+    # ...the other is on its way when the sweep looks.
+    assert await outbox.begin(second.id or 0) is not None
+    assert (await d.sweep()).reminders == 0
+    assert [n.id for n in await notes(office, "reminder")] == [n.id for n in held]
+    # The next morning the daily reminder comes as usual.
+    await outbox.sent(second.id or 0, 2)
+    office.clock.set(at(2026, 11, 4, 7, 31))
+    assert (await d.sweep()).reminders == 2
