@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import ChainHead, Event
@@ -99,7 +99,7 @@ class Verification:
 
 async def verify_chain(session: AsyncSession) -> Verification:
     """Walk the chain in order; name the first link that does not hold."""
-    events = (await session.exec(select(Event).order_by(Event.seq))).all()
+    events = (await session.exec(select(Event).order_by(col(Event.seq)))).all()
     prev = GENESIS
     expected_seq = 1
     for event in events:

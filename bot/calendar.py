@@ -10,6 +10,7 @@ days from configuration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -196,7 +197,7 @@ class WorkCalendar:
         spans = self.intervals(day)
         return spans[0][0].astimezone(UTC) if spans else None
 
-    def _spans_from(self, moment: datetime):  # type: ignore[no-untyped-def]
+    def _spans_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals that end after `moment`, in order, without end
         (but with a guard against a calendar with no working time)."""
         day = moment.astimezone(self.tz).date()

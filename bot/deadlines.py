@@ -140,9 +140,9 @@ class Deadlines:
         self, s: AsyncSession, member_id: int, rs: RunStep, a: Assignment, since: datetime
     ) -> bool:
         """Has this person had a reminder about this assignment since
-        `since`, or is a sender sending one that it claimed since then? A reminder held overnight goes
-        out at opening, just when the day's own one falls due: one of them
-        is enough."""
+        `since`, or is a sender sending one that it claimed since then? A
+        reminder held overnight goes out at opening, just when the day's own
+        one falls due: one of them is enough."""
         row = (
             await s.exec(
                 select(Notification.id).where(
@@ -152,11 +152,11 @@ class Deadlines:
                     Notification.assignment_id == a.id,
                     or_(
                         and_(
-                            Notification.state == OutboxState.sent,
+                            col(Notification.state) == OutboxState.sent,
                             col(Notification.sent_at) >= since,
                         ),
                         and_(
-                            Notification.state == OutboxState.pending,
+                            col(Notification.state) == OutboxState.pending,
                             col(Notification.sending_since) >= since,
                         ),
                     ),

@@ -19,6 +19,7 @@ import logging
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,9 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def _writable(s: AsyncSession) -> bool:
-    """Is this session a Database.transaction() (one that commits)?"""
+    """Is this session a Database.transaction() (one that commits)?
+
+    Database hands out sessions bound to an engine, never to a connection."""
     bind = s.bind
-    return bool(bind is not None and bind.get_execution_options().get(WRITE_OPTION, False))
+    return isinstance(bind, AsyncEngine) and bool(
+        bind.get_execution_options().get(WRITE_OPTION, False)
+    )
 
 
 class Definitions:
@@ -64,7 +69,7 @@ class Definitions:
         dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(SopDefinition).values(**values).on_conflict_do_nothing()
-        await s.exec(statement)  # type: ignore[call-overload]
+        await s.exec(statement)
         return key
 
     async def resolve(self, s: AsyncSession, run: Run) -> tuple[Sop, bool]:

@@ -104,4 +104,3 @@ class Digest:
                 )
                 count += row is not None
         return count
-

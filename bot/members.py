@@ -144,7 +144,9 @@ class Membership:
         async with self.db.session() as s:
             return list(
                 (
-                    await s.exec(select(Unit).where(col(Unit.active).is_(True)).order_by(Unit.id))
+                    await s.exec(
+                        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.id))
+                    )
                 ).all()
             )
 
@@ -349,7 +351,7 @@ class Membership:
                 select(MemberRole, Unit)
                 .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
                 .where(MemberRole.member_id == member.id)
-                .order_by(MemberRole.id)
+                .order_by(col(MemberRole.id))
             )
         ).all()
         roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for r, u in rows]
@@ -393,7 +395,7 @@ class Membership:
     async def roster(self, actor_id: int) -> list[MemberInfo]:
         """The member list, for an admin (/anggota)."""
         await self.require_admin(actor_id)
-        return await self.list()
+        return await self.active_members()
 
     async def invitation_options(self, actor_id: int) -> tuple[list[str], list[str]]:
         """The roles and units an admin can invite to (/undang without arguments)."""
@@ -428,10 +430,13 @@ class Membership:
             is_admin=is_admin,
         )
 
-    async def list(self) -> list[MemberInfo]:
+    async def active_members(self) -> list[MemberInfo]:
+        """The active members with their roles, by id."""
         async with self.db.session() as s:
             members = (
-                await s.exec(select(Member).where(col(Member.active).is_(True)).order_by(Member.id))
+                await s.exec(
+                    select(Member).where(col(Member.active).is_(True)).order_by(col(Member.id))
+                )
             ).all()
             return [await self._info(s, m) for m in members]
 

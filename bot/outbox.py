@@ -204,7 +204,7 @@ class Outbox:
                     Notification.state == OutboxState.pending,
                     Notification.not_before <= self.clock.now(),
                 )
-                .order_by(Notification.id)
+                .order_by(col(Notification.id))
                 .limit(limit)
             )
             return list(rows.all())

@@ -63,16 +63,18 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
             await s.exec(
                 select(RunStep)
                 .where(RunStep.run_id == run_id)
-                .order_by(col(RunStep.opened_at).is_(None), col(RunStep.opened_at), RunStep.number)
+                .order_by(
+                    col(RunStep.opened_at).is_(None), col(RunStep.opened_at), col(RunStep.number)
+                )
             )
         ).all()
         files = (
             await s.exec(
-                select(StoredFile).where(StoredFile.run_id == run_id).order_by(StoredFile.id)
+                select(StoredFile).where(StoredFile.run_id == run_id).order_by(col(StoredFile.id))
             )
         ).all()
         events = (
-            await s.exec(select(Event).where(Event.run_id == run_id).order_by(Event.seq))
+            await s.exec(select(Event).where(Event.run_id == run_id).order_by(col(Event.seq)))
         ).all()
         chain = await verify_chain(s)
         now = engine.clock.now()
@@ -83,6 +85,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
     event_line = texts.env.get_template("event.html.j2")
     labels = sop.outcome_labels()
     # One wording of outcomes for chat and report (templates/outcome.html.j2).
+    # Jinja2 types a template module without its macros: the ignore below.
     hasil = texts.env.get_template("outcome.html.j2").module.hasil  # type: ignore[attr-defined]
 
     def described(event: Event) -> str:
@@ -167,7 +170,7 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
             ]
         )
     summary = book["Ringkasan"]
-    values = [
+    values: list[str | int] = [
         office_name,
         sop.name,
         run.title,

@@ -70,11 +70,12 @@ def minutes_text(value: float | int | None) -> str:
 def size_text(size: int | None) -> str:
     if not size:
         return "0 B"
+    amount: float = size
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return str(amount)
 
 
 class Texts:

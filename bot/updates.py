@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.db import Database
@@ -69,7 +69,5 @@ class SeenUpdates:
     async def prune(self) -> None:
         async with self.db.transaction() as s:
             await s.exec(
-                delete(ProcessedUpdate).where(  # type: ignore[call-overload]
-                    ProcessedUpdate.at < self.clock.now() - KEEP
-                )
+                delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < self.clock.now() - KEEP)
             )

@@ -93,7 +93,7 @@ async def status(update: Update, context: SopContext, member: MemberInfo) -> Non
     """One message per open run, so a busy office never loses a run's tail."""
     svc = context.services
     runs = await svc.engine.queries.run_status()
-    blocked = [m for m in await svc.members.list() if m.blocked]
+    blocked = [m for m in await svc.members.active_members() if m.blocked]
     if not runs:
         await reply(update, context, "status", run=None, blocked=blocked)
     for i, run in enumerate(runs):
@@ -109,7 +109,7 @@ async def history_page(
     if not status:
         raise NotFound("run")
     events, total = await svc.engine.queries.events(run_id, offset=offset, limit=HISTORY_PAGE)
-    names = {m.id: m.name for m in await svc.members.list()}
+    names = {m.id: m.name for m in await svc.members.active_members()}
     text = context.texts.render(
         "history",
         run=status[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlmodel import func, select
 
 from bot.models import Event, Member
@@ -53,7 +54,9 @@ async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
         assert strangers == 1
 
 
-async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_unexpected_error_is_reported_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with running_bot(tmp_path) as world:
         admin = world.user("admin", ADMIN_ID, "Admin")
         await admin.send_command("/start")
@@ -62,7 +65,7 @@ async def test_unexpected_error_is_reported_and_logged(tmp_path: Path, caplog) -
         async def broken(member_id: int) -> list[object]:
             raise RuntimeError("database went away")
 
-        world.services.engine.queries.tasks = broken  # type: ignore[method-assign]
+        monkeypatch.setattr(world.services.engine.queries, "tasks", broken)
         with caplog.at_level("ERROR", logger="sopbot.errors"):
             await rina.send_command("/tugas")
             await world.idle()

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.app import command_menu
+from bot.clock import SystemClock
+from bot.db import Database
 from bot.members import Membership
 from bot.sop import SopRegistry, parse_sop
 from bot.texts import Texts
@@ -20,8 +22,9 @@ def test_command_menu_comes_from_the_template_and_the_sop() -> None:
     sops = SopRegistry([parse_sop(CUTI)])
     services: Any = SimpleNamespace(
         sops=sops,
-        members=Membership(None, sops, None),
-        texts=Texts(),  # type: ignore[arg-type]
+        # Names roles only: the database is never opened.
+        members=Membership(Database("sqlite+aiosqlite://"), sops, SystemClock()),
+        texts=Texts(),
     )
     menu = {c.command: c.description for c in command_menu(services)}
     assert list(menu)[:2] == ["tugas", "status"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -62,9 +63,9 @@ async def test_a_revoked_member_is_told_and_later_answered_as_revoked(tmp_path: 
         assert "belum terdaftar" in stranger.messages[-1]["text"]
 
 
-def buttons(message: dict[str, object]) -> list[str]:
+def buttons(message: dict[str, Any]) -> list[str]:
     markup = message.get("reply_markup") or {}
-    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]  # type: ignore[union-attr]
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
 async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom(
@@ -80,10 +81,7 @@ async def test_delegation_offers_colleagues_only_and_the_old_button_says_to_whom
         andi = await world.join("andi", 2001, "Andi", "anggota_tim", "Sekretariat")
         await world.join("budi", 2002, "Budi", "anggota_tim", "Sekretariat")
         await world.join("citra", 2003, "Citra", "anggota_tim", "Bidang Politik Dalam Negeri")
-        ids = {
-            k: (await world.services.members.by_telegram(p.id)).id  # type: ignore[union-attr]
-            for k, p in world.people.items()
-        }
+        ids = {k: await world.member_id(p) for k, p in world.people.items()}
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
         task = rina.latest("Langkah 2")
@@ -168,7 +166,7 @@ async def test_a_meeting_outside_office_hours_is_asked_about_before_inviting(
         sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
         rina = await world.join("rina", 1003, "Rina", "perencana")
         e = world.services.engine
-        rid = (await world.services.members.by_telegram(rina.id)).id  # type: ignore[union-attr]
+        rid = await world.member_id(rina)
         await kepala.send_command("/mulai", "TW IV 2026")
         await world.idle()
         [form] = await e.queries.tasks(rid)

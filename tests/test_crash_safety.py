@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 def settings(server: FakeBotApi, tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         bot_token=server.token,
         bot_api_base_url=server.base_url,
         bot_api_file_url=server.base_file_url,
@@ -68,7 +69,7 @@ def reminders(server: FakeBotApi) -> list[dict[str, object]]:
     return [m for m in server.messages(RINA) if "Pengingat" in str(m.get("text"))]
 
 
-async def until(condition, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def until(condition: Callable[[], bool], limit: float = 30.0) -> None:
     """Wait for another process to do something (not a sleep through time)."""
     async with asyncio.timeout(limit):
         while not condition():  # noqa: ASYNC110 (the other side is a process)

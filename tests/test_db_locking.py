@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,10 @@ def other_writer_gets_the_lock(path: Path) -> bool:
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path: Path) -> Database:
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'lock.db'}")
     await database.create_all()
-    yield database  # type: ignore[misc]
+    yield database
     await database.dispose()
 
 

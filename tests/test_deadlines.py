@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import select
 
+from bot.clock import FakeClock
+from bot.db import Database
 from bot.deadlines import Deadlines
 from bot.models import Event, Notification, OutboxState, RunStep, StepState
 from bot.office import OfficeConfig
@@ -227,7 +231,9 @@ async def test_digest_once_a_day_at_opening(office: Office) -> None:
     assert "Staf 1" not in text  # delivered units hold nothing
 
 
-async def test_levels_and_interval_come_from_the_sop_file(db, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_levels_and_interval_come_from_the_sop_file(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
     from bot.sop import SopRegistry
     from bot.sop.schema import Reminders
     from tests.support import build_office
@@ -421,7 +427,9 @@ async def test_moving_the_due_time_restarts_reminders_and_escalation(office: Off
     assert datetime.fromisoformat(escalations[1].context["due_at"]) == at(2026, 11, 2, 14, 0)
 
 
-async def test_one_broken_step_does_not_stop_the_sweep(office: Office, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_one_broken_step_does_not_stop_the_sweep(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
     d = Deadlines(office.engine, OfficeConfig())
     office.clock.set(at(2026, 11, 2, 8, 0))
     broken = await office.engine.runs.start(office.id("kepala"), "TW II")
@@ -441,7 +449,9 @@ async def test_one_broken_step_does_not_stop_the_sweep(office: Office, caplog) -
     assert await d.next_moment() == at(2026, 11, 2, 10, 0)
 
 
-async def test_escalation_levels_come_from_the_sop(db, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_escalation_levels_come_from_the_sop(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
     from bot.sop import SopRegistry
     from bot.sop.schema import Reminders
     from tests.support import build_office
@@ -476,8 +486,8 @@ def test_a_step_reminders_block_overrides_only_what_it_sets() -> None:
     assert sop.reminders_for(seed.steps[0]) == sop.reminders
 
 
-async def test_vacant_supervisor_tells_the_admins_and_is_recorded(  # type: ignore[no-untyped-def]
-    office: Office, caplog
+async def test_vacant_supervisor_tells_the_admins_and_is_recorded(
+    office: Office, caplog: pytest.LogCaptureFixture
 ) -> None:
     d = Deadlines(office.engine, OfficeConfig())
     await office.members.revoke(office.id("admin"), office.id("sekretaris"))
@@ -495,9 +505,7 @@ async def test_vacant_supervisor_tells_the_admins_and_is_recorded(  # type: igno
     assert "nobody holds the role" in caplog.text
 
 
-def test_office_file_roles_are_checked_when_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
+def test_office_file_roles_are_checked_when_loaded(tmp_path: Path) -> None:
     from bot.office import OfficeFileError, load_office
     from bot.sop import SopRegistry
 

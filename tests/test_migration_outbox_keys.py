@@ -5,10 +5,12 @@ again on the day of the upgrade."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel, select
 
+from bot.clock import FakeClock
 from bot.db import Database
 from bot.deadlines import Deadlines
 from bot.migrate import alembic_config, upgrade
@@ -22,7 +24,7 @@ async def downgrade(db: Database, revision: str) -> None:
 
     cfg = alembic_config(db.url)
 
-    def run(conn) -> None:  # type: ignore[no-untyped-def]
+    def run(conn: Connection) -> None:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
@@ -30,7 +32,9 @@ async def downgrade(db: Database, revision: str) -> None:
         await conn.run_sync(run)
 
 
-async def test_old_keys_are_rewritten_and_not_sent_twice(db: Database, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_old_keys_are_rewritten_and_not_sent_twice(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.drop_all)
         await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

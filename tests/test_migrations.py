@@ -3,10 +3,12 @@ bot refuses a database that is behind."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 from bot import models  # noqa: F401
@@ -30,7 +32,7 @@ async def test_upgrade_matches_models(empty_db: Database) -> None:
     await upgrade(empty_db)
     await require_current(empty_db)
 
-    def diff(conn):  # type: ignore[no-untyped-def]
+    def diff(conn: Connection) -> list[Any]:
         return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
 
     async with empty_db.engine.connect() as conn:
@@ -45,7 +47,7 @@ async def test_files_held_the_old_way_move_to_their_own_table(empty_db: Database
     import json
     from datetime import UTC, datetime
 
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from bot.models import HeldFiles, PendingInput
 
@@ -78,7 +80,7 @@ async def test_files_held_the_old_way_move_to_their_own_table(empty_db: Database
             )
     await upgrade(empty_db)
     async with empty_db.session() as s:
-        held = (await s.exec(select(HeldFiles).order_by(HeldFiles.id))).all()  # type: ignore[arg-type]
+        held = (await s.exec(select(HeldFiles).order_by(col(HeldFiles.id)))).all()
         left = (await s.exec(select(PendingInput))).all()
     assert [(h.member_id, h.batch, h.files, h.created_at) for h in held] == [
         (1, None, [one], at),

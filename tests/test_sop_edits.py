@@ -173,7 +173,7 @@ async def test_runs_from_before_definitions_were_kept(
     kept = await e.runs.start(p("kepala"), "TW I")
     lost = await e.runs.start(p("kepala"), "TW II")
     async with office.db.transaction() as s:
-        await s.exec(delete(SopDefinition))  # type: ignore[call-overload]
+        await s.exec(delete(SopDefinition))
 
     # Start-up stores the definition of runs whose fingerprint the file still has.
     fresh = restarted(office, SopRegistry.load())
@@ -211,7 +211,7 @@ async def test_first_write_stores_an_unchanged_definition(office: Office) -> Non
     e, p = office.engine, office.id
     run = await e.runs.start(p("kepala"), "TW I")
     async with office.db.transaction() as s:
-        await s.exec(delete(SopDefinition))  # type: ignore[call-overload]
+        await s.exec(delete(SopDefinition))
     fresh = restarted(office, SopRegistry.load())
     [task] = await fresh.queries.tasks(p("perencana"))  # a read stores nothing
     async with office.db.session() as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sop import SopRegistry
+from bot.sop.schema import WorkbookCheck
 from bot.texts import Texts
 from bot.workbook import BrokenWorkbook, inspect_workbook
 from tests.support import DATA, FORM, UNIT_FILES, workbook
@@ -13,17 +14,19 @@ PERBAIKAN = DATA / "unit-3-bidang-politik-dalam-negeri-perbaikan.xlsx"
 
 
 @pytest.fixture
-def check():  # type: ignore[no-untyped-def]
-    return SopRegistry.load().get("pengumpulan-data-kinerja").step("kumpul_data").workbook
+def check() -> WorkbookCheck:
+    found = SopRegistry.load().get("pengumpulan-data-kinerja").step("kumpul_data").workbook
+    assert found is not None
+    return found
 
 
-def test_filled_copies_are_clean(check) -> None:  # type: ignore[no-untyped-def]
+def test_filled_copies_are_clean(check: WorkbookCheck) -> None:
     for unit, name in UNIT_FILES.items():
         if "salah" not in name:
             assert inspect_workbook((DATA / name).read_bytes(), check) == [], unit
 
 
-def test_the_copy_with_mistakes(check) -> None:  # type: ignore[no-untyped-def]
+def test_the_copy_with_mistakes(check: WorkbookCheck) -> None:
     salah = DATA / UNIT_FILES["Bidang Politik Dalam Negeri"]
     findings = inspect_workbook(salah.read_bytes(), check)
     assert findings == [
@@ -45,14 +48,14 @@ def test_the_copy_with_mistakes(check) -> None:  # type: ignore[no-untyped-def]
     ]
 
 
-def test_the_corrected_copy_is_clean(check) -> None:  # type: ignore[no-untyped-def]
+def test_the_corrected_copy_is_clean(check: WorkbookCheck) -> None:
     """The copy unit 3 sends again after the planner returns the faulty one."""
     unit = "Bidang Politik Dalam Negeri"
     assert inspect_workbook(PERBAIKAN.read_bytes(), check) == []
     assert inspect_workbook(PERBAIKAN.read_bytes(), check, unit_name=unit) == []
 
 
-def test_blank_form_and_gaps(check) -> None:  # type: ignore[no-untyped-def]
+def test_blank_form_and_gaps(check: WorkbookCheck) -> None:
     assert [f["code"] for f in inspect_workbook(FORM.read_bytes(), check)] == [
         "unit_missing",
         "no_indicators",
@@ -74,6 +77,6 @@ def test_blank_form_and_gaps(check) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("data", [b"", b"PK\x03\x04 rusak", b"%PDF-1.4", b"\x00" * 100])
-def test_broken_workbooks(check, data: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_broken_workbooks(check: WorkbookCheck, data: bytes) -> None:
     with pytest.raises(BrokenWorkbook):
         inspect_workbook(data, check)

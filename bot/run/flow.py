@@ -266,13 +266,15 @@ class Flow:
         settles its collection's units (all accepted or closed by now)."""
         chosen = step.outcome(outcome) if step.outcomes else None
         kind = settled_kind(actor_id, chosen is not None, outcome == "ditutup")
-        details = {"outcome": outcome, "label": chosen.label if chosen else None}
-        await self.messages.retire_messages(s, run, rs, kind, actor_id=actor_id, **details)
+        label = chosen.label if chosen else None
+        await self.messages.retire_messages(
+            s, run, rs, kind, actor_id=actor_id, outcome=outcome, label=label
+        )
         if step.action == Action.validate and step.collection:
             collect_rs = await self.reads.latest_step(s, run, step.collection)
             if collect_rs is not None:
                 await self.messages.retire_messages(
-                    s, run, collect_rs, kind, actor_id=actor_id, **details
+                    s, run, collect_rs, kind, actor_id=actor_id, outcome=outcome, label=label
                 )
 
     def late(self, rs: RunStep, now: datetime) -> float:

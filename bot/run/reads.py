@@ -40,7 +40,7 @@ SETTLED_UNIT = (AssignmentState.accepted, AssignmentState.closed)
 
 def assignments_of_open_runs(
     states: list[AssignmentState], *, open_steps: bool = True
-) -> Select[tuple[Assignment, RunStep, Run]]:
+) -> Select[Assignment, RunStep, Run]:
     """Assignments in these states, with their step and run, of runs still
     open (and, unless told otherwise, of steps still open)."""
     query = (
@@ -113,7 +113,7 @@ class Reads:
         )
         if unit_id is not None:
             query = query.where(MemberRole.unit_id == unit_id)
-        members = (await s.exec(query.order_by(Member.id))).all()
+        members = (await s.exec(query.order_by(col(Member.id)))).all()
         return list({m.id: m for m in members}.values())
 
     async def assignees(self, s: AsyncSession, a: Assignment) -> list[Member]:

@@ -73,8 +73,8 @@ def _graph_problems(sop: Sop) -> list[str]:
     for dup in sorted({k for k in keys if keys.count(k) > 1}):
         problems.append(f"kunci langkah '{dup}' dipakai lebih dari sekali")
     numbers = [step.number for step in sop.steps]
-    for dup in sorted({n for n in numbers if numbers.count(n) > 1}):
-        problems.append(f"nomor langkah {dup} dipakai lebih dari sekali")
+    for dup_number in sorted({n for n in numbers if numbers.count(n) > 1}):
+        problems.append(f"nomor langkah {dup_number} dipakai lebih dari sekali")
 
     for role_key, role in sop.roles.items():
         if role.supervisor and role.supervisor not in sop.roles:
@@ -102,9 +102,9 @@ def _graph_problems(sop: Sop) -> list[str]:
                 f"{label}: note_prompt: langkah ini tidak meminta catatan"
                 + (" (untuk keputusan, tulis di outcomes)" if step.action == Action.decide else "")
             )
-        for source in step.attach_from:
-            if source not in by_key:
-                problems.append(f"{label}: attach_from: langkah '{source}' tidak ada")
+        for source_key in step.attach_from:
+            if source_key not in by_key:
+                problems.append(f"{label}: attach_from: langkah '{source_key}' tidak ada")
         for target in step.next_steps():
             if target is not None and target not in by_key:
                 problems.append(f"{label}: langkah berikut '{target}' tidak ada")

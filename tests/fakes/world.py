@@ -79,6 +79,12 @@ class World:
         await self.idle()
         return person
 
+    async def member_id(self, person: FakeUser) -> int:
+        """The member id of an enrolled, active person."""
+        member = await self.services.members.by_telegram(person.id)
+        assert member is not None, f"{person.first_name} is not an active member"
+        return member.id
+
     async def to_collection(self, *, start: bool = True) -> None:
         """Bring a new run (or, with start=False, the run just started) to
         step 6 through the engine (the chat parts are tested elsewhere):
@@ -88,11 +94,8 @@ class World:
         from bot.views import IncomingFile
         from tests.support import FORM, XLSX
 
-        e, m = self.services.engine, self.services.members
-        ids = {
-            k: (await m.by_telegram(self.people[k].id)).id  # type: ignore[union-attr]
-            for k in ("kepala", "sekretaris", "rina")
-        }
+        e = self.services.engine
+        ids = {k: await self.member_id(self.people[k]) for k in ("kepala", "sekretaris", "rina")}
         if start:
             await e.runs.start(ids["kepala"], "TW III")
         [form] = await e.queries.tasks(ids["rina"])
@@ -135,6 +138,7 @@ def count_processing(app: Application) -> None:
         finally:
             _processing[app] -= 1
 
+    # PTB has no hook around a whole update's handling: wrap the method.
     app.process_update = process_update  # type: ignore[method-assign]
 
 
@@ -173,7 +177,7 @@ async def running_bot(
     local_dir = tmp_path / "bot-api-server" if settings.get("local_bot_api") else None
     async with FakeBotApi(now=lambda: clock.now().timestamp(), local_dir=local_dir) as server:
         config = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             bot_token=server.token,
             bot_username=server.username,
             bot_api_base_url=server.base_url,

@@ -18,7 +18,7 @@ Create Date: 2026-11-25 10:00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import bot.db

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import bot.db
@@ -102,9 +102,7 @@ def upgrade() -> None:
         bind.execute(assignment.update().where(assignment.c.id == assignment_id).values(**values))
     # The close reason was kept in `note`; `note` is now the return note only.
     bind.execute(
-        assignment.update()
-        .where(assignment.c.close_reason.is_not(None))
-        .values(note=None)
+        assignment.update().where(assignment.c.close_reason.is_not(None)).values(note=None)
     )
 
 
