@@ -20,9 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
-from bot.errors import InvalidInput, InvitationInvalid, NotAllowed, NotEnrolled, NotFound
+from bot.errors import InvalidInput, InvitationInvalid, NotEnrolled, NotFound
 from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.outbox import queue
+from bot.run.rules import require_one_of
 from bot.sop import SopRegistry
 from bot.views import ADMIN
 
@@ -183,8 +184,7 @@ class Membership:
         async with self.db.transaction() as s:
             if created_by is not None:
                 creator = await self.get(created_by, session=s)
-                if not creator.has(ADMIN):
-                    raise NotAllowed(roles=[ADMIN])
+                require_one_of(creator.role_names, [ADMIN])
             unit_row = await self._unit_by_name(s, unit) if unit else None
             invitation = Invitation(
                 token_hash=token_hash(token),
@@ -388,8 +388,7 @@ class Membership:
         actor = await self.get(actor_id)
         if not actor.active:
             raise NotEnrolled()
-        if not actor.has(ADMIN):
-            raise NotAllowed(roles=[ADMIN])
+        require_one_of(actor.role_names, [ADMIN])
         return actor
 
     async def roster(self, actor_id: int) -> list[MemberInfo]:
@@ -445,8 +444,7 @@ class Membership:
         async with self.db.transaction() as s:
             if actor_id is not None:
                 actor = await self.get(actor_id, session=s)
-                if not actor.has(ADMIN):
-                    raise NotAllowed(roles=[ADMIN])
+                require_one_of(actor.role_names, [ADMIN])
                 if actor_id == member_id:
                     raise InvalidInput("revoke_self")
             member = await s.get(Member, member_id)

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.errors import InvalidInput, NotAllowed, NotFound, StepNotOpen
+from bot.errors import InvalidInput, NotFound, StepNotOpen
 from bot.models import (
     Assignment,
     AssignmentState,
@@ -33,7 +33,6 @@ from bot.run.rules import Rules
 from bot.sop import Action
 from bot.verbs import Verb
 from bot.views import (
-    ADMIN,
     OWING,
     Holder,
     RunStatus,
@@ -136,9 +135,7 @@ class Queries:
                 rs, step = collect, sop.step(collect.step_key)
             if step.action != Action.collect:
                 raise InvalidInput("not_reviewable")
-            roles = await self.reads.roles(s, member_id)
-            if step.reviewer not in roles and ADMIN not in roles:
-                raise NotAllowed(roles=[step.reviewer or ""])
+            await self.rules.require_reviewer(s, member_id, step)
             result = []
             held = await self._held(s)
             for a in await self.reads.assignments(s, rs):

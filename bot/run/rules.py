@@ -8,7 +8,7 @@ something (a note, a file), so the question and the command never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -92,6 +92,14 @@ def require_open(rs: RunStep) -> None:
         raise AlreadyDone()
     if rs.state != StepState.open:
         raise StepNotOpen()
+
+
+def require_one_of(held: Iterable[str], allowed: Iterable[str]) -> None:
+    """The one role test: refuse unless the member holds one of `allowed`,
+    naming the roles that may (also for bot/members.py's admin commands)."""
+    wanted = [r for r in allowed if r]
+    if not set(held) & set(wanted):
+        raise NotAllowed(roles=wanted)
 
 
 def check_note(note: str | None, rule: str, prompt: str | None = None) -> str | None:
@@ -232,8 +240,7 @@ class Rules:
                 allowed = set(step.actors)
             else:
                 raise InvalidInput("not_closable")
-            if not await self.reads.roles(s, member_id) & allowed:
-                raise NotAllowed(roles=sorted(r for r in allowed if r))
+            require_one_of(await self.reads.roles(s, member_id), sorted(r for r in allowed if r))
             require_open(rs)
             return StepAccess(member, run, rs, sop, step, None)
         if step.action == Action.collect:
@@ -268,8 +275,7 @@ class Rules:
         step = sop.step(rs.step_key)
         if step.action != Action.collect or not step.reviewer:
             raise InvalidInput("not_reviewable")
-        if step.reviewer not in await self.reads.roles(s, member_id):
-            raise NotAllowed(roles=[step.reviewer])
+        require_one_of(await self.reads.roles(s, member_id), [step.reviewer])
         validation = await self.reads.validation_for(s, run, sop, step.key)
         if rs.state != StepState.open and validation is None:
             raise (
@@ -330,19 +336,20 @@ class Rules:
         returns the member's roles."""
         await self.reads.member(s, member_id)
         roles = await self.reads.roles(s, member_id)
-        if not roles & (set(sop.first.actors) | {ADMIN}):
-            raise NotAllowed(roles=[*sop.first.actors, ADMIN])
+        require_one_of(roles, [*sop.first.actors, ADMIN])
         return roles
 
     async def require_admin(self, s: AsyncSession, member_id: int) -> Member:
         member = await self.reads.member(s, member_id)
-        if ADMIN not in await self.reads.roles(s, member_id):
-            raise NotAllowed(roles=[ADMIN])
+        require_one_of(await self.reads.roles(s, member_id), [ADMIN])
         return member
 
+    async def require_reviewer(self, s: AsyncSession, member_id: int, step: Step) -> None:
+        """A collection's files are shown to its reviewers, and to admins."""
+        require_one_of(await self.reads.roles(s, member_id), [step.reviewer or "", ADMIN])
+
     async def require_invitee(self, s: AsyncSession, member_id: int, step: Step) -> None:
-        if not await self.reads.roles(s, member_id) & set(step.invitees):
-            raise NotAllowed(roles=step.invitees)
+        require_one_of(await self.reads.roles(s, member_id), step.invitees)
 
     # ------------------------------------------------------------ pre-checks
 
@@ -396,6 +403,4 @@ class Rules:
         async with self.kit.db.session() as s:
             await self.reads.member(s, actor_id)
             held = await self.reads.roles(s, actor_id)
-        allowed = [*roles, ADMIN]
-        if not held & set(allowed):
-            raise NotAllowed(roles=allowed)
+        require_one_of(held, [*roles, ADMIN])
