@@ -14,32 +14,19 @@ import sys
 from typing import TypedDict
 from urllib.parse import urlparse
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.chat import BotData, SopApp, SopContext
+from bot.chat import BotData, SopApp, SopContext, command_menu, refresh_menu
 from bot.clock import Clock
+from bot.members import MemberInfo
 from bot.migrate import DatabaseBehind, DatabaseUnavailable
 from bot.services import Services
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def command_menu(services: Services) -> list[BotCommand]:
-    """The menu from templates/commands.txt.j2; who may start a run comes
-    from the SOP definition (the first SOP's first step)."""
-    first = services.sops.all()[0].first
-    starters = [services.members.role_name(r) for r in first.actors]
-    text = services.texts.env.get_template("commands.txt.j2").render(starters=starters)
-    menu = []
-    for line in text.splitlines():
-        name, sep, description = line.partition(" — ")
-        if sep:
-            menu.append(BotCommand(name.strip(), description.strip()))
-    return menu
 
 
 def build_application(services: Services, *, poll_interval_jobs: bool = True) -> SopApp:
@@ -66,6 +53,11 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         builder = builder.local_mode(True)
     app = builder.build()
     app.bot_data.services = services
+
+    async def roles_changed(member: MemberInfo) -> None:
+        await refresh_menu(app.bot, services, member)
+
+    services.members.on_roles_changed = roles_changed  # a person's menu follows their roles
     register(app)
     if poll_interval_jobs:
         schedule_jobs(app)
@@ -75,7 +67,11 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
 async def _post_init(app: SopApp) -> None:
     services = app.bot_data.services
     await services.start()
+    # The default menu is for people not enrolled; each member has their own,
+    # set again at start so it follows an edited SOP, office file or template.
     await app.bot.set_my_commands(command_menu(services))
+    for member in await services.members.active_members():
+        await refresh_menu(app.bot, services, member)
     log.info("bot started as @%s", app.bot.username)
 
 

@@ -7,26 +7,32 @@ use, kept here so that jobs/ imports nothing from handlers/.
   `context.services` instead of string keys in bot_data;
 - `button` and `keyboard`: inline buttons from the domain's actions, the
   data encoded by the one verb table (bot/verbs.py);
-- `send_pages`: the pages of an album, as Telegram albums.
+- `send_pages`: the pages of an album, as Telegram albums;
+- `command_menu` and `refresh_menu`: the command menu, per person by role.
 
 Like app.py and cli.py, this module may import telegram; the domain may not.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram import (
     Bot,
+    BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaDocument,
     InputMediaPhoto,
 )
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.members import HelpProfile, MemberInfo
 from bot.models import StoredFile
 from bot.services import Services
 from bot.texts import Texts
@@ -36,6 +42,8 @@ from bot.views import TaskAction
 if TYPE_CHECKING:  # jobs/ imports this module; only the types go the other way
     from jobs.deadlines import DeadlineJobs
     from jobs.outbox import OutboxSender
+
+log = logging.getLogger(__name__)
 
 
 class BotData:
@@ -135,3 +143,32 @@ async def send_pages(bot: Bot, chat_id: int, svc: Services, pages: list[StoredFi
                 for f, src in zip(chunk, sources, strict=True)
             ]
             await bot.send_media_group(chat_id, media)
+
+
+def command_menu(services: Services, profile: HelpProfile | None = None) -> list[BotCommand]:
+    """A menu from templates/commands.txt.j2, the one list of who sees which
+    command: by what a member's roles let them do (`profile`, the one
+    /bantuan words), or, without one, the menu of someone not enrolled (the
+    bot's default, which a revoked member falls back to)."""
+    text = services.texts.env.get_template("commands.txt.j2").render(profile=profile)
+    menu = []
+    for line in text.splitlines():
+        name, sep, description = line.partition(" — ")
+        if sep:
+            menu.append(BotCommand(name.strip(), description.strip()))
+    return menu
+
+
+async def refresh_menu(bot: Bot, services: Services, member: MemberInfo) -> None:
+    """Set a member's own menu (the scope of their private chat) for their
+    roles now; a revoked member's is deleted, so the default applies again.
+    A menu is not worth a failed command: a refusal is logged only."""
+    scope = BotCommandScopeChat(member.telegram_id)
+    try:
+        if member.active:
+            profile = await services.members.help_profile(member.id, services.office.report_roles)
+            await bot.set_my_commands(command_menu(services, profile), scope=scope)
+        else:
+            await bot.delete_my_commands(scope=scope)
+    except TelegramError as exc:
+        log.warning("command menu of member %s not set: %s", member.id, exc)

@@ -1,6 +1,13 @@
 """The morning digest: once a working day, at opening, the digest roles
 (office file) get each open run's late and due steps with the people who
 hold them. Queued once per day and person; none while no run is open.
+
+"At opening" means the first sweep at or after the day's opening and
+within its first DIGEST_WINDOW working minutes (07:30-08:00 on a normal
+day). Later in the day no digest goes out, not even the first one of a day
+that had none: a run opened at 10:00 is news the head was just given by
+the run itself, and a bot that was down all morning sends no "morning"
+summary at 14:00. The next morning's digest covers it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from bot.views import iso
 
 log = logging.getLogger(__name__)
 
+# Working minutes after the day's opening within which the digest goes out.
+DIGEST_WINDOW = 30
+
 
 class Digest:
     def __init__(self, engine: Engine, office: OfficeConfig) -> None:
@@ -27,10 +37,21 @@ class Digest:
         # every minute does not repeat the warning.
         self._warned: set[str] = set()
 
+    def in_window(self, now: datetime) -> bool:
+        """Is `now` within the first DIGEST_WINDOW working minutes of its day?"""
+        calendar = self.engine.calendar
+        opening = calendar.opening_of_day(now.astimezone(calendar.tz).date())
+        if opening is None or now < opening:
+            return False
+        return now < calendar.add_working_minutes(opening, DIGEST_WINDOW)
+
     async def send(self, now: datetime) -> int:
-        """The morning summary for the digest roles (office file), once a day:
-        each late or due step with the people who hold it."""
+        """The morning summary for the digest roles (office file), once a day
+        at opening (see the module docstring): each late or due step with
+        the people who hold it."""
         today = now.astimezone(self.engine.calendar.tz).date()
+        if not self.in_window(now):
+            return 0
         statuses = await self.engine.queries.run_status()
         if not statuses:
             return 0  # nothing runs: no digest that says so every morning

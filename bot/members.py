@@ -103,6 +103,7 @@ class Membership:
         clock: Clock,
         *,
         on_enrolled: Callable[[AsyncSession, int], Awaitable[object]] | None = None,
+        on_roles_changed: Callable[[MemberInfo], Awaitable[object]] | None = None,
         admin_telegram_ids: Iterable[int] = (),
     ) -> None:
         self.db = db
@@ -111,6 +112,10 @@ class Membership:
         # Called in the enrolment's transaction (Engine.deliver_open_tasks), so
         # a newcomer gets the tasks already open for their role at once.
         self.on_enrolled = on_enrolled
+        # Called after a member joined, gained a role or was revoked, once
+        # committed, with the member as they are now: the wiring sets their
+        # command menu by role (bot/app.py sets it; None without a bot).
+        self.on_roles_changed = on_roles_changed
         self.admin_telegram_ids = frozenset(admin_telegram_ids)
 
     def roles(self) -> dict[str, bool]:
@@ -216,10 +221,18 @@ class Membership:
         """Bind a Telegram account to the invitation's role and unit. A
         refusal is audited (see `_refused`) before it is raised."""
         try:
-            return await self._redeem(token, telegram_id=telegram_id, name=name, username=username)
+            member, role = await self._redeem(
+                token, telegram_id=telegram_id, name=name, username=username
+            )
         except InvitationInvalid as exc:
             await self._refused(token, telegram_id, exc)
             raise
+        await self._roles_changed(member)
+        return member, role
+
+    async def _roles_changed(self, member: MemberInfo) -> None:
+        if self.on_roles_changed is not None:
+            await self.on_roles_changed(member)
 
     async def _refused(self, token: str, telegram_id: int, exc: InvitationInvalid) -> bool:
         """Record a refused invitation (reused, expired, revoked, mistyped) so
@@ -283,8 +296,11 @@ class Membership:
         """Enrol a configured admin (ADMIN_TELEGRAM_IDS) on first contact."""
         now = self.clock.now()
         async with self.db.transaction() as s:
+            known = await self.by_telegram(telegram_id, session=s)
             member = await self._upsert_member(s, telegram_id, name, username)
             info = await self.get(member.id or 0, session=s)
+            # Joined, came back after a revocation, or became admin now.
+            changed = known is None or not known.has(ADMIN)
             if not info.has(ADMIN):
                 await self._grant(s, member, ADMIN, None)
                 await append_event(
@@ -299,7 +315,10 @@ class Membership:
                         "source": "ADMIN_TELEGRAM_IDS",
                     },
                 )
-            return await self.get(member.id or 0, session=s)
+            info = await self.get(member.id or 0, session=s)
+        if changed:
+            await self._roles_changed(info)
+        return info
 
     async def _upsert_member(
         self, s: AsyncSession, telegram_id: int, name: str, username: str | None
@@ -376,13 +395,19 @@ class Membership:
             return await self.ensure_admin(telegram_id=telegram_id, name=name, username=username)
         return member
 
-    async def by_telegram(self, telegram_id: int) -> MemberInfo | None:
+    async def by_telegram(
+        self, telegram_id: int, *, session: AsyncSession | None = None
+    ) -> MemberInfo | None:
         """The active member with this Telegram account, or None."""
-        async with self.db.session() as s:
-            member = (await s.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
-            if member is None or not member.active:
-                return None
-            return await self._info(s, member)
+        if session is None:
+            async with self.db.session() as s:
+                return await self.by_telegram(telegram_id, session=s)
+        member = (
+            await session.exec(select(Member).where(Member.telegram_id == telegram_id))
+        ).first()
+        if member is None or not member.active:
+            return None
+        return await self._info(session, member)
 
     async def require_admin(self, actor_id: int) -> MemberInfo:
         actor = await self.get(actor_id)
@@ -470,7 +495,9 @@ class Membership:
                 context={"name": member.name},
                 now=now,
             )
-            return await self._info(s, member)
+            revoked = await self._info(s, member)
+        await self._roles_changed(revoked)
+        return revoked
 
     async def was_revoked(self, telegram_id: int) -> bool:
         """Is this account a member whose membership an admin revoked?"""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -264,6 +265,74 @@ class Outbox:
             n.attempts += 1
             s.add(n)
             return n, member.telegram_id
+
+    async def record_sent(
+        self,
+        message_id: int,
+        *,
+        key: str,
+        member_id: int,
+        template: str,
+        context: dict[str, Any],
+        run_id: int | None = None,
+        run_step_id: int | None = None,
+        assignment_id: int | None = None,
+    ) -> None:
+        """Keep a message a handler sent itself (an answer) as a sent row, so
+        that a later row may edit it, as after a restart too."""
+        async with self.db.transaction() as s:
+            now = self.clock.now()
+            row = await queue(
+                s,
+                key=key,
+                member_id=member_id,
+                template=template,
+                context=context,
+                now=now,
+                run_id=run_id,
+                run_step_id=run_step_id,
+                assignment_id=assignment_id,
+            )
+            if row is not None:
+                row.state, row.sent_at, row.telegram_message_id = OutboxState.sent, now, message_id
+                row.attempts = 1
+                s.add(row)
+
+    async def sent_row(self, key: str) -> Notification | None:
+        """A sent row by its key, with its message id (None if not sent)."""
+        async with self.db.session() as s:
+            row = (await s.exec(select(Notification).where(Notification.key == key))).first()
+        if row is None or row.state != OutboxState.sent or row.telegram_message_id is None:
+            return None
+        return row
+
+    async def update_context(self, notification_id: int, context: dict[str, Any]) -> None:
+        """What a sent row's message now says, after its sender edited it."""
+        async with self.db.transaction() as s:
+            row = await s.get(Notification, notification_id)
+            if row is not None:
+                row.context = context
+                s.add(row)
+
+    async def edit_owed(self, member_id: int, message_id: int) -> bool:
+        """Is an edit of this person's message `message_id` queued or made?
+        Every edit takes the message's buttons away, so a press on it leaves
+        them to that edit: removing them as well, before or after it, would
+        be an edit that changes nothing ("message is not modified")."""
+        target = aliased(Notification)
+        async with self.db.session() as s:
+            row = (
+                await s.exec(
+                    select(Notification.id)
+                    .join(target, col(target.id) == col(Notification.edits_id))
+                    .where(
+                        target.member_id == member_id,
+                        target.telegram_message_id == message_id,
+                        col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    )
+                )
+            ).first()
+        return row is not None
 
     async def edit_target(self, n: Notification) -> tuple[int, Notification] | None:
         """The message an edit row edits (its Telegram id, and its row to

@@ -12,6 +12,7 @@ import io
 import json
 import re
 from datetime import datetime, tzinfo
+from functools import partial
 from typing import Any
 
 from openpyxl import load_workbook
@@ -22,6 +23,7 @@ from bot.errors import NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
 from bot.run import Engine
+from bot.run.reads import role_name
 from bot.sop import Action
 from bot.sop.loader import fingerprint
 from bot.texts import TEMPLATES_DIR, Texts, plain
@@ -81,7 +83,8 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         step_times = engine.reads.step_times
         times = {rs.id: await step_times(s, run, sop.step(rs.step_key), rs, now) for rs in steps}
 
-    texts = Texts(engine.calendar.config.timezone)
+    # Roles named as the run's own SOP names them, in the event words too.
+    texts = Texts(engine.calendar.config.timezone, role_name=partial(role_name, sop))
     event_line = texts.env.get_template("event.html.j2")
     labels = sop.outcome_labels()
     # One wording of outcomes for chat and report (templates/outcome.html.j2).

@@ -11,6 +11,7 @@ from bot.db import Database
 from bot.deadlines import Deadlines
 from bot.members import Membership
 from bot.office import OfficeConfig, load_office
+from bot.outbox import Outbox
 from bot.pending import Waiting
 from bot.run import Engine
 from bot.settings import Settings
@@ -37,6 +38,7 @@ class Services:
     waiting: Waiting
     updates: SeenUpdates
     deadlines: Deadlines
+    outbox: Outbox
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
@@ -74,6 +76,7 @@ class Services:
             waiting,
             SeenUpdates(db, clock),
             Deadlines(engine, office),
+            Outbox(db, clock, calendar=calendar),
         )
 
     async def start(self) -> None:

@@ -36,6 +36,7 @@ class Verb(StrEnum):
     cancel = "cancel"  # Batal under a question
     dlg = "dlg"  # Limpahkan: ask whom to hand a task to
     to = "to"  # hand the task to this colleague
+    stat = "stat"  # Tabel lengkap: a run's whole status table, under /status
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ VERBS: dict[Verb, VerbSpec] = {
     Verb.cancel: VerbSpec(("group_id",), 0),
     Verb.dlg: VerbSpec(("assignment_id",), 1),
     Verb.to: VerbSpec(("assignment_id", "member_id"), 2),
+    Verb.stat: VerbSpec(("run_id",), 1),
 }
 assert set(VERBS) == set(Verb), "every verb has its entry"
 

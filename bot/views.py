@@ -130,6 +130,42 @@ class RunStatus:
     steps: list[StepStatus]
     reminders_paused: bool = False
 
+    def glance(self) -> Glance:
+        """What /status shows at first: the steps that matter now (the open
+        ones, late or not, and the next one to open) and the rest counted."""
+        shown = [st for st in self.steps if st.state == "open"]
+        last_open = max((self.steps.index(st) for st in shown), default=None)
+        next_step = None
+        if last_open is not None:
+            next_step = next(
+                (st for st in self.steps[last_open + 1 :] if st.state == "waiting"), None
+            )
+        rest = [st for st in self.steps if st not in shown and st is not next_step]
+        return Glance(
+            shown=shown,
+            next_step=next_step,
+            done=sum(st.state == "done" for st in rest),
+            late_done=[st.number for st in rest if st.state == "done" and st.late_minutes],
+            waiting=sum(st.state == "waiting" for st in rest),
+            skipped=sum(st.state == "skipped" for st in rest),
+            returned=sum(st.state == "returned" for st in rest),
+        )
+
+
+@dataclass(frozen=True)
+class Glance:
+    """A run at a glance (RunStatus.glance): the steps shown one a line, and
+    how many of the others are in each state; the numbers of finished steps
+    that ended late."""
+
+    shown: list[StepStatus]
+    next_step: StepStatus | None
+    done: int
+    late_done: list[int]
+    waiting: int
+    skipped: int
+    returned: int
+
 
 @dataclass
 class UnitDelivery:

@@ -3,7 +3,9 @@ storing a file. Buttons, replies and files all end up here."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest
@@ -12,8 +14,9 @@ from bot.chat import SopContext
 from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
 from bot.pending import AlbumFor, HeldFile, HeldGroup, NoteFor
-from bot.views import IncomingFile
-from handlers.common import rearm_deadlines, reply
+from bot.run.albums import album_receipt_key, receipt_key
+from bot.views import IncomingFile, Receipt, iso
+from handlers.common import acknowledge, rearm_deadlines, reply
 
 
 async def current_held(context: SopContext, member: MemberInfo) -> list[HeldGroup]:
@@ -58,7 +61,7 @@ async def complete(
     member: MemberInfo,
     run_step_id: int,
     note: str | None = None,
-) -> bool:
+) -> bool | str:
     """Finish the step; False when a note must be asked for first."""
     svc = context.services
     try:
@@ -74,8 +77,7 @@ async def complete(
         )
         return False
     await svc.waiting.clear(member.id)
-    await reply(update, context, "step_done_ack", number=step.number, note=step.note)
-    return True
+    return await acknowledge(update, context, "step_done_ack", number=step.number, note=step.note)
 
 
 async def decide(
@@ -85,7 +87,7 @@ async def decide(
     run_step_id: int,
     outcome: int,
     note: str | None = None,
-) -> bool:
+) -> bool | str:
     """Record the decision; False when a note must be asked for first."""
     svc = context.services
     try:
@@ -102,7 +104,7 @@ async def decide(
         return False
     await svc.waiting.clear(member.id)
     labels = await svc.engine.queries.outcome_labels(step.run_id)
-    await reply(
+    return await acknowledge(
         update,
         context,
         "decision_ack",
@@ -111,7 +113,6 @@ async def decide(
         label=labels.get(f"{step.number}:{step.outcome}"),
         note=step.note,
     )
-    return True
 
 
 def _too_big(context: SopContext) -> FileRejected:
@@ -198,23 +199,95 @@ async def store_file(
             unit=receipt.unit_name,
         )
         return
-    await reply(
-        update,
-        context,
-        "receipt",
-        name=f.original_name,
-        size=f.size,
-        sha256=f.sha256,
-        at=f.received_at,
-        version=f.version,
-        unit=receipt.unit_name,
-        run_title=receipt.run_title,
-        number=receipt.step_number,
-        closed=receipt.step_closed,
-        checks=receipt.checks,
-        page=receipt.page,
-    )
+    values: dict[str, Any] = {
+        "name": f.original_name,
+        "size": f.size,
+        "sha256": f.sha256,
+        "at": f.received_at,
+        "version": f.version,
+        "unit": receipt.unit_name,
+        "run_title": receipt.run_title,
+        "number": receipt.step_number,
+        "closed": receipt.step_closed,
+        "checks": receipt.checks,
+        "page": receipt.page,
+    }
+    if receipt.page is None:
+        await single_receipt(update, context, member, receipt, values)
+    else:
+        await album_receipt(update, context, member, receipt, values)
     if receipt.page is not None:
         # The album counts as complete a quiet moment after its last page:
         # the deadline timer is set again so that it settles then.
         rearm_deadlines(context)
+
+
+async def single_receipt(
+    update: Update,
+    context: SopContext,
+    member: MemberInfo,
+    receipt: Receipt,
+    values: dict[str, Any],
+) -> None:
+    """The receipt of one file, kept as a sent message so that the review's
+    acceptance is written under it later (an edit: nothing to do then)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    f = receipt.file
+    shown = {**values, "at": iso(f.received_at)}
+    parts = context.texts.render_parts("receipt", **shown)
+    message = None
+    for part in parts:
+        message = await context.bot.send_message(chat.id, part)
+    if message is None or f.assignment_id is None:
+        return
+    await context.services.outbox.record_sent(
+        message.message_id,
+        key=receipt_key(f.id or 0),
+        member_id=member.id,
+        template="receipt",
+        context=shown,
+        run_id=f.run_id,
+        run_step_id=f.run_step_id,
+        assignment_id=f.assignment_id,
+    )
+
+
+async def album_receipt(
+    update: Update,
+    context: SopContext,
+    member: MemberInfo,
+    receipt: Receipt,
+    values: dict[str, Any],
+) -> None:
+    """One receipt for an album: sent with its first page, then edited as
+    each page arrives (Telegram alerts once), and, once the album is
+    complete, edited again by the outbox with how many pages were kept."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    svc = context.services
+    f = receipt.file
+    key = album_receipt_key(f.assignment_id or 0, f.version)
+    shown = {**values, "at": iso(f.received_at)}
+    text = context.texts.render("album_receipt", **shown)
+    earlier = await svc.outbox.sent_row(key)
+    if earlier is not None and earlier.telegram_message_id is not None:
+        with suppress(BadRequest):  # too old or unchanged: the record still counts
+            await context.bot.edit_message_text(
+                text, chat_id=chat.id, message_id=earlier.telegram_message_id
+            )
+        await svc.outbox.update_context(earlier.id or 0, shown)
+        return
+    message = await context.bot.send_message(chat.id, text)
+    await svc.outbox.record_sent(
+        message.message_id,
+        key=key,
+        member_id=member.id,
+        template="album_receipt",
+        context=shown,
+        run_id=f.run_id,
+        run_step_id=f.run_step_id,
+        assignment_id=f.assignment_id,
+    )

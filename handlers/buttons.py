@@ -11,7 +11,7 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.chat import SopContext, button, keyboard, send_pages
@@ -20,25 +20,38 @@ from bot.members import MemberInfo
 from bot.pending import CloseReason, FileFor, MeetingConfirm, MeetingTime, NoteKept, ReturnNote
 from bot.run.actions import review_actions
 from bot.run.rules import Purpose
-from bot.texts import CAPTION_LIMIT
+from bot.texts import CAPTION_LIMIT, plain
 from bot.verbs import Verb, decode
 from handlers import actions, text, uploads
-from handlers.commands import history_page
+from handlers.commands import history_page, status_table
 from handlers.common import enrolled, reply
 
+
+class Notice(str):
+    """A short answer on the press that leaves the message's buttons be
+    (an invitation may still be answered otherwise)."""
+
+
 # What a press does, given the ids its data carries; True when the message's
-# buttons are spent (the action is done) and should go.
-Press = Callable[..., Awaitable[bool]]
+# buttons are spent (the action is done) and should go, or the short notice
+# that answers the press (its buttons go too, unless it is a Notice).
+Press = Callable[..., Awaitable[bool | str]]
 Handler = Callable[[Update, SopContext], Coroutine[Any, Any, None]]
 
 
-async def _drop_buttons(update: Update) -> None:
+async def _drop_buttons(update: Update, context: SopContext, member: MemberInfo) -> None:
     """Remove the keyboard of a message whose action is done, so a stale
-    button is not pressed again by mistake (a press would still be refused)."""
+    button is not pressed again by mistake (a press would still be refused).
+    No edit that changes nothing: none on a message without a keyboard, and
+    none on a message the outbox edits (the line that says what happened,
+    its buttons gone, which the press itself queued): that edit is its one
+    change, where a second removal would be refused as "not modified"."""
     query = update.callback_query
-    if query is None or query.message is None:
+    if query is None or not isinstance(query.message, Message) or not query.message.reply_markup:
         return
-    with suppress(BadRequest):  # already edited, or too old to edit
+    if await context.services.outbox.edit_owed(member.id, query.message.message_id):
+        return
+    with suppress(BadRequest):  # too old to edit
         await query.edit_message_reply_markup(reply_markup=None)
 
 
@@ -55,9 +68,9 @@ def pressed(verb: Verb, press: Press) -> Handler:
         if parsed is None or parsed[0] != verb:
             raise InvalidInput("bad_button")
         drop = await press(update, context, member, *parsed[1])
-        await query.answer()
-        if drop:
-            await _drop_buttons(update)
+        await query.answer(drop.strip()[:190] if isinstance(drop, str) else None)
+        if drop and not isinstance(drop, Notice):
+            await _drop_buttons(update, context, member)
 
     handler.__name__ = handler.__qualname__ = f"on_{verb.value}"
     return handler
@@ -77,7 +90,9 @@ async def _held_note(context: SopContext, member: MemberInfo, run_step_id: int) 
     return None
 
 
-async def _ok(update: Update, context: SopContext, member: MemberInfo, run_step_id: int) -> bool:
+async def _ok(
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int
+) -> bool | str:
     await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.complete(update, context, member, run_step_id, note)
@@ -85,7 +100,7 @@ async def _ok(update: Update, context: SopContext, member: MemberInfo, run_step_
 
 async def _dec(
     update: Update, context: SopContext, member: MemberInfo, run_step_id: int, outcome: int
-) -> bool:
+) -> bool | str:
     await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.decide(update, context, member, run_step_id, outcome, note)
@@ -93,7 +108,7 @@ async def _dec(
 
 async def _up(
     update: Update, context: SopContext, member: MemberInfo, run_step_id: int, unit_id: int = 0
-) -> bool:
+) -> bool | str:
     """Wait for a file for this task. The unit in the button only picks which
     of the member's tasks is meant; the engine checks it like any other."""
     svc = context.services
@@ -105,15 +120,17 @@ async def _up(
         await uploads.ask_unit(update, context, member, exc)
         return False
     await svc.waiting.set(member.id, FileFor(run_step_id, task.unit_id))
-    await reply(
-        update,
-        context,
-        "prompt_upload",
-        number=task.number,
-        unit=task.unit_name,
-        run_title=task.run_title,
-        held=await actions.held_names(context, member),
-    )
+    held = await actions.held_names(context, member)
+    values: dict[str, Any] = {
+        "number": task.number,
+        "unit": task.unit_name,
+        "run_title": task.run_title,
+        "held": held,
+    }
+    if not held:
+        # Answered on the press: the next thing in the chat is the file.
+        return Notice(plain(context.texts.render("prompt_upload", **values)).strip())
+    await reply(update, context, "prompt_upload", **values)
     return False
 
 
@@ -231,19 +248,18 @@ async def _view(update: Update, context: SopContext, member: MemberInfo, run_ste
     return False
 
 
-async def _acc(update: Update, context: SopContext, member: MemberInfo, file_id: int) -> bool:
+async def _acc(update: Update, context: SopContext, member: MemberInfo, file_id: int) -> str:
+    """Accept. The review messages the outbox sent then say who accepted and
+    when (every planner's copy is edited), so the presser gets no new
+    message: a short notice on the press itself says it is done."""
     svc = context.services
     stored = await svc.engine.collection.review(member.id, file_id, accept=True)
     pages = await svc.engine.queries.pages(file_id)
-    await reply(
-        update,
-        context,
-        "reviewed_ack",
-        accepted=True,
-        name=stored.original_name,
-        pages=len(pages),
+    return plain(
+        context.texts.render(
+            "reviewed_ack", accepted=True, name=stored.original_name, pages=len(pages)
+        )
     )
-    return True
 
 
 async def _ret(update: Update, context: SopContext, member: MemberInfo, file_id: int) -> bool:
@@ -263,10 +279,11 @@ async def _ret(update: Update, context: SopContext, member: MemberInfo, file_id:
 
 async def _rsvp(
     update: Update, context: SopContext, member: MemberInfo, meeting_id: int, attending: int
-) -> bool:
+) -> bool | str:
+    """Hadir / Tidak hadir, answered on the press: the invitation keeps its
+    buttons until the meeting, so the answer may still change."""
     await context.services.engine.steps.answer_meeting(member.id, meeting_id, bool(attending))
-    await reply(update, context, "rsvp_ack", attending=bool(attending))
-    return False
+    return Notice(plain(context.texts.render("rsvp_ack", attending=bool(attending))).strip())
 
 
 async def _pick(
@@ -300,6 +317,12 @@ async def _page(
     assert query is not None
     with suppress(BadRequest):  # "message is not modified"
         await query.edit_message_text(text, reply_markup=markup)
+    return False
+
+
+async def _stat(update: Update, context: SopContext, member: MemberInfo, run_id: int) -> bool:
+    """Tabel lengkap under a run's /status: its whole table, in its place."""
+    await status_table(update, context, run_id)
     return False
 
 
@@ -374,3 +397,4 @@ page = pressed(Verb.page, _page)
 cancel = pressed(Verb.cancel, _cancel)
 dlg = pressed(Verb.dlg, _delegate)
 to = pressed(Verb.to, _delegate_to)
+stat = pressed(Verb.stat, _stat)

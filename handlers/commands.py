@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 
 from bot.chat import SopContext, button, keyboard
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
 from bot.report import member_report
 from bot.verbs import Verb
-from bot.views import Task, TaskAction
+from bot.views import Task, TaskAction, iso
 from handlers import actions as steps
 from handlers import uploads
-from handlers.common import command_args, enrolled, member_of, reply, stranger
+from handlers.common import command_args, enrolled, member_of, reply, reply_raw, stranger
 from handlers.parsing import split_title
 
 MAX_TASK_MESSAGES = 10
 HISTORY_PAGE = 10
+FULL_STATUS = "lengkap"  # /status lengkap: every open run's whole table
+FINISHED_SHOWN = 3  # runs that ended, named by /status when none is open
 
 
 @enrolled
@@ -51,13 +56,13 @@ async def mulai(update: Update, context: SopContext, member: MemberInfo) -> None
     )
 
 
-def task_view(task: Task) -> dict[str, object]:
+def task_view(task: Task) -> dict[str, Any]:
     return {
         "run_title": task.run_title,
         "number": task.number,
         "uraian": task.uraian,
         "unit_name": task.unit_name,
-        "due_at": task.due_at,
+        "due_at": iso(task.due_at),
         "state": task.state,
         "note": task.note,
         "action": task.action,
@@ -73,12 +78,29 @@ async def send_tasks(update: Update, context: SopContext, member: MemberInfo) ->
     await reply(
         update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
     )
+    chat = update.effective_chat
     for task in tasks[:MAX_TASK_MESSAGES]:
         actions = list(task.actions)
         if task.can_delegate and task.assignment_id:
             actions.append(TaskAction(Verb.dlg, (task.assignment_id,)))
-        await reply(
-            update, context, "task_line", keyboard(context.texts, actions), **task_view(task)
+        shown = task_view(task)
+        text = context.texts.render("task_line", **shown)
+        if chat is None:
+            return
+        message = await context.bot.send_message(
+            chat.id, text, reply_markup=keyboard(context.texts, actions)
+        )
+        # Kept as a sent message of its step, so that when the step (or the
+        # unit's part) is settled its buttons go like a task message's.
+        await context.services.outbox.record_sent(
+            message.message_id,
+            key=f"task_line:{chat.id}:{message.message_id}",
+            member_id=member.id,
+            template="task_line",
+            context=shown,
+            run_id=task.run_id,
+            run_step_id=task.run_step_id,
+            assignment_id=task.assignment_id,
         )
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
@@ -90,15 +112,58 @@ async def tugas(update: Update, context: SopContext, member: MemberInfo) -> None
 
 @enrolled
 async def status(update: Update, context: SopContext, member: MemberInfo) -> None:
-    """One message per open run, so a busy office never loses a run's tail."""
+    """/status: one message per open run, so a busy office never loses a
+    run's tail; each run at a glance (templates/status_brief.html.j2), its
+    whole table one tap away (Verb.stat) or all of them by /status lengkap.
+    Without an open run: the last runs that ended."""
+    arg = command_args(update).casefold()
+    if arg not in ("", FULL_STATUS):
+        await reply(update, context, "usage", command="status")
+        return
     svc = context.services
     runs = await svc.engine.queries.run_status()
     blocked = [m for m in await svc.members.active_members() if m.blocked]
     if not runs:
-        await reply(update, context, "status", run=None, blocked=blocked)
+        ended = [r for r in await svc.engine.queries.runs(open_only=False) if r.state != "open"]
+        ended.sort(key=lambda r: r.ended_at or r.started_at, reverse=True)
+        await reply(
+            update,
+            context,
+            "status_brief",
+            run=None,
+            finished=ended[:FINISHED_SHOWN],
+            blocked=blocked,
+        )
+        return
     for i, run in enumerate(runs):
         last = i == len(runs) - 1
-        await reply(update, context, "status", run=run, blocked=blocked if last else [])
+        if arg == FULL_STATUS:
+            await reply(update, context, "status", run=run, blocked=blocked if last else [])
+            continue
+        table = InlineKeyboardMarkup([[button(context.texts, Verb.stat, run.run_id)]])
+        await reply(
+            update, context, "status_brief", table, run=run, blocked=blocked if last else []
+        )
+
+
+async def status_table(update: Update, context: SopContext, run_id: int) -> None:
+    """A run's whole status table (templates/status.html.j2), in place of
+    the glance whose button asked for it; as new messages when that message
+    can no longer be edited, or for what does not fit in one."""
+    svc = context.services
+    found = await svc.engine.queries.run_status(run_id)
+    if not found:
+        raise NotFound("run")
+    blocked = [m for m in await svc.members.active_members() if m.blocked]
+    first, *rest = context.texts.render_parts("status", run=found[0], blocked=blocked)
+    query = update.callback_query
+    assert query is not None
+    try:
+        await query.edit_message_text(first)  # the keyboard goes: the table is shown
+    except BadRequest:  # too old to edit
+        rest.insert(0, first)
+    for part in rest:
+        await reply_raw(update, context, part)
 
 
 async def history_page(

@@ -50,6 +50,19 @@ async def reply(
         await context.bot.send_message(chat.id, part, reply_markup=markup if last else None)
 
 
+async def acknowledge(
+    update: Update, context: SopContext, template: str, **values: Any
+) -> bool | str:
+    """Say that what the person did is done. A button press is answered on
+    the press itself (a short notice; the message it came from is edited by
+    the outbox to say who did it), so it costs no new message; typed text
+    gets a reply. Returns what a button handler returns (see buttons.py)."""
+    if update.callback_query is not None:
+        return plain(context.texts.render(template, **values)).strip()
+    await reply(update, context, template, **values)
+    return True
+
+
 async def reply_error(update: Update, context: SopContext, error: EngineError) -> None:
     """A refusal, in one clear Indonesian message; a button press is answered
     with a short alert as well, so the spinner stops."""

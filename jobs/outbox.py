@@ -18,13 +18,25 @@ from bot.chat import keyboard, send_pages
 from bot.models import Notification
 from bot.outbox import Outbox
 from bot.services import Services
-from bot.texts import TEXT_LIMIT, visible_length
+from bot.texts import CAPTION_LIMIT, TEXT_LIMIT, visible_length
 
 log = logging.getLogger(__name__)
 
 
 # Telegram's answers to an edit that cannot be made: a new message instead.
 UNEDITABLE = ("can't be edited", "to edit not found", "message_id_invalid")
+
+
+def is_file_message(n: Notification) -> bool:
+    """Was this row sent as a file with a caption (not as text, nor as an
+    album's pages followed by text)?"""
+    return n.file_id is not None and not n.context.get("album")
+
+
+def had_buttons(n: Notification) -> bool:
+    """Was this row sent with buttons? Taking away a keyboard a message does
+    not have is an edit Telegram refuses ("message is not modified")."""
+    return bool(n.context.get("actions"))
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -34,7 +46,7 @@ def _seconds(value: float | timedelta) -> float:
 class OutboxSender:
     def __init__(self, services: Services, outbox: Outbox | None = None) -> None:
         self.services = services
-        self.outbox = outbox or Outbox(services.db, services.clock, calendar=services.calendar)
+        self.outbox = outbox or services.outbox
         self._lock = asyncio.Lock()
 
     async def job(self, context: CallbackContext[Any, Any, Any, Any]) -> None:
@@ -111,20 +123,32 @@ class OutboxSender:
         texts = self.services.texts
         found = await self.outbox.edit_target(n)
         try:
-            if found is not None and found[1].file_id is not None:
-                # A file message (a review copy): only its buttons go; its
-                # caption has no room to spare for the line.
-                await bot.edit_message_reply_markup(chat_id, found[0], reply_markup=None)
-                return None
             if found is not None:
                 message_id, target = found
                 line = texts.render(n.template, **n.context)
+                if is_file_message(target):
+                    # A file (a task's document, a unit's file for review):
+                    # the line goes under its caption where it fits, else
+                    # only its buttons go.
+                    caption, rest = texts.render_caption(target.template, **target.context)
+                    text = f"{caption}\n\n{line}"
+                    if not rest and visible_length(text) <= CAPTION_LIMIT:
+                        await bot.edit_message_caption(
+                            chat_id=chat_id, message_id=message_id, caption=text, reply_markup=None
+                        )
+                    elif had_buttons(target):
+                        await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+                    return None
                 text = f"{texts.render_parts(target.template, **target.context)[-1]}\n\n{line}"
                 if visible_length(text) <= TEXT_LIMIT:
                     edited = await bot.edit_message_text(
                         text, chat_id=chat_id, message_id=message_id, reply_markup=None
                     )
                     return edited if isinstance(edited, Message) else None
+                if had_buttons(target):
+                    # No room for the line (it comes as a notice): the buttons
+                    # still go, as a press leaves them to this edit.
+                    await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
         except BadRequest as exc:
             reason = exc.message.lower()
             if "not modified" in reason:
@@ -147,7 +171,7 @@ class OutboxSender:
             # An album's pages, then the text (and its buttons) once, for all.
             pages = [await self.services.engine.queries.file(int(i)) for i in album]
             await send_pages(bot, chat_id, self.services, pages)
-        if n.file_id is None or album:
+        if n.file_id is None or not is_file_message(n):
             parts = texts.render_parts(n.template, **n.context)
             for part in parts[:-1]:
                 await bot.send_message(chat_id, part)

@@ -106,7 +106,7 @@ async def test_everyday_commands(tmp_path: Path) -> None:
         assert "Dibatalkan" in cancelled and "berkas yang diminta" in cancelled, cancelled
         assert "Tanda terima" in rina.messages[-1]["text"]  # the only task takes it anyway
 
-        await kepala.send_command("/status")
+        await kepala.send_command("/status", "lengkap")
         await world.idle()
         status = kepala.latest("(kegiatan #1)")["text"]
         assert "2. Membuat format" in status and "standar 1 jam" in status

@@ -14,7 +14,8 @@ from tests.fakes.world import ADMIN_ID, running_bot
 async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as world:
         server = world.server
-        assert [c["command"] for c in server.commands][:2] == ["tugas", "status"]
+        # Someone not enrolled sees one command; a member, their own menu.
+        assert [c["command"] for c in server.commands] == ["bantuan"]
         stranger = world.user("x", 5555, "Orang Asing")
         await stranger.send_text("halo")
         await world.idle()
@@ -27,7 +28,9 @@ async def test_join_by_invitation_and_stranger(tmp_path: Path) -> None:
         await world.idle()
         assert "Selamat datang" in rina.last["text"]
         assert "Kasubbag Perencanaan / Perencana" in rina.last["text"]
-        assert "Langkah 2" in rina.last["text"]
+        assert "• 2. Membuat format" in rina.last["text"]
+        assert server.menu_of(rina.id)[:2] == ["tugas", "status"]
+        assert server.menu_of(stranger.id) == ["bantuan"]
 
         # The same link again, by someone else: refused.
         other = world.user("o", 3002, "Budi")

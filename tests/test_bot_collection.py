@@ -187,9 +187,10 @@ async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path)
         pages = [b"\xff\xd8\xff\xe0 halaman %d " % n * 40 for n in range(1, 4)]
         await p["unit5"].send_album(pages)
         await world.idle()
+        # One receipt, edited as the pages came: one alert for the album.
         receipts = p["unit5"].find("Tanda terima")
-        assert len(receipts) == 3
-        assert "halaman 3 dari satu album" in receipts[-1]["text"]
+        assert len(receipts) == 1
+        assert "Halaman diterima: 3" in receipts[-1]["text"]
         # Not complete yet: no "step done", no review, the step still open.
         assert not any("langkah ini selesai" in r["text"] for r in receipts)
         assert not rina.find("Berkas masuk dari " + UNITS[4])
@@ -202,8 +203,11 @@ async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path)
         world.clock.advance(seconds=6)
         await world.services.deadlines.sweep()
         await world.idle()
-        assert "3 halaman tercatat sebagai versi 1" in p["unit5"].latest("Album diterima")["text"]
-        assert "langkah ini selesai" in p["unit5"].latest("Album diterima")["text"]
+        # Complete: said under the same receipt (an edit), not a new message.
+        assert len(p["unit5"].find("Tanda terima")) == 1
+        done = p["unit5"].latest("Album lengkap")["text"]
+        assert "Tanda terima album" in done and "3 halaman" in done and "versi 1" in done
+        assert "langkah ini selesai" in done
         [review] = rina.find("Berkas masuk dari " + UNITS[4])
         assert "album 3 halaman" in review["text"] and labels(review)
         albums = [m for m in rina.messages if m.get("media_group_id")]
@@ -220,12 +224,21 @@ async def test_an_album_is_one_delivery_reviewed_with_every_page(tmp_path: Path)
         again = rina.messages[-1]
         assert "album 3 halaman" in again["text"] and labels(again)
 
-        await rina.press(again, "Terima")
+        before = len(rina.messages)
+        pressed = await rina.press(again, "Terima")
         await world.idle()
-        ack = rina.messages[-1]["text"]
+        answered = rina.answer(pressed)
+        assert answered is not None
+        ack = answered["text"]
         assert "Album 3 halaman" in ack and "semua halamannya" in ack, ack
-        told = p["unit5"].latest("Berkas diterima")
-        assert "Album 3 halaman" in (told.get("caption") or told.get("text") or "")
+        # No new message for the presser: the press itself is answered, and
+        # the review message the outbox sent says who accepted it.
+        assert len(rina.messages) == before
+        assert "diterima oleh" in rina.latest("Berkas masuk dari")["text"]
+        # The sender reads it under the album's one receipt (no new alert).
+        told = p["unit5"].latest("Tanda terima album")["text"]
+        assert "Diterima oleh Rina (semua 3 halaman)" in told
+        assert p["unit5"].find("Berkas diterima") == []
         async with world.services.db.session() as s:
             photos = (await s.exec(select(StoredFile).where(StoredFile.kind == "photo"))).all()
         assert [f.review_state.value for f in photos] == ["accepted"] * 3
@@ -254,7 +267,7 @@ async def test_an_album_is_complete_when_the_sender_moves_on(tmp_path: Path) -> 
         await world.idle()
         [review] = rina.find(f"Berkas masuk dari {SEKRETARIAT}")
         assert "album 2 halaman" in review["text"]
-        assert "2 halaman tercatat" in staf.latest("Album diterima")["text"]
+        assert "Album lengkap: 2 halaman" in staf.latest("Tanda terima album")["text"]
         assert rina.find(f"Berkas masuk dari {POLDAGRI}")
         assert world.server.errors() == []
 
@@ -274,9 +287,10 @@ async def test_an_album_reviewed_before_it_counted_complete_closes_the_step(
         await world.idle()
         await rina.press(with_buttons(rina, "Langkah 6"), "Lihat berkas unit")
         await world.idle()
-        await rina.press(with_buttons(rina, "album 2 halaman"), "Terima")
+        pressed = await rina.press(with_buttons(rina, "album 2 halaman"), "Terima")
         await world.idle()
-        assert "Album 2 halaman" in rina.latest("diterima")["text"]
+        answered = rina.answer(pressed)
+        assert answered is not None and "Album 2 halaman" in answered["text"]
         assert [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
         world.clock.advance(seconds=6)
         await world.services.deadlines.sweep()

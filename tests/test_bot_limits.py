@@ -70,11 +70,11 @@ async def test_long_texts_are_split_never_cut(tmp_path: Path) -> None:
         later = unit1.messages[unit1.messages.index(returned) :]
         assert any(note in words(m) for m in later), [words(m)[-80:] for m in later]
 
-        # Three open runs: /status gives each its own message, whole.
+        # Three open runs: /status lengkap gives each its own message, whole.
         await kepala.send_command("/mulai", "TW I 2027")
         await kepala.send_command("/mulai", "TW II 2027")
         await world.idle()
-        await kepala.send_command("/status")
+        await kepala.send_command("/status", "lengkap")
         await world.idle()
         for run_id in (1, 2, 3):
             status = words(kepala.latest(f"(kegiatan #{run_id})"))

@@ -82,7 +82,7 @@ async def test_the_meeting_step_counts_from_the_meeting_in_status(tmp_path: Path
         p = await enrol_everyone(world)
         await finish_step_2(world, p)
         await to_step_6(world, p)
-        await p["sekretaris"].send_command("/status")
+        await p["sekretaris"].send_command("/status", "lengkap")
         await world.idle()
         status = p["sekretaris"].latest("📊")["text"]
         line5 = status.split(" 5. ")[1].split("\n\n")[0]

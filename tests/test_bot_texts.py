@@ -3,39 +3,34 @@ command menu, role names in refusals, and who holds a step in /status."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bot.app import command_menu
-from bot.clock import SystemClock
-from bot.db import Database
-from bot.members import Membership
-from bot.sop import SopRegistry, parse_sop
+from bot.chat import command_menu
+from bot.members import HelpProfile
 from bot.texts import Texts
 from tests.fakes.world import running_bot
 from tests.test_bot_bad_input import to_collection
-from tests.test_second_sop import CUTI
 
 
-def test_command_menu_comes_from_the_template_and_the_sop() -> None:
-    sops = SopRegistry([parse_sop(CUTI)])
-    services: Any = SimpleNamespace(
-        sops=sops,
-        # Names roles only: the database is never opened.
-        members=Membership(Database("sqlite+aiosqlite://"), sops, SystemClock()),
-        texts=Texts(),
-    )
-    menu = {c.command: c.description for c in command_menu(services)}
+def test_command_menu_comes_from_the_template_by_what_roles_allow() -> None:
+    services: Any = SimpleNamespace(texts=Texts())
+    member = HelpProfile(duties=[], can_start=False, can_report=False, is_admin=False)
+    menu = {c.command: c.description for c in command_menu(services, member)}
     assert list(menu)[:2] == ["tugas", "status"]
-    assert menu["mulai"] == "Mulai kegiatan baru (Atasan Langsung/admin)"
+    assert not {"mulai", "hentikan", "laporan", "undang", "cabut"} & set(menu)
+    starter = replace(member, can_start=True, can_report=True)
+    assert {"mulai", "hentikan", "laporan"} <= {c.command for c in command_menu(services, starter)}
+    admin = replace(starter, is_admin=True)
+    assert {"undang", "cabut", "anggota"} <= {c.command for c in command_menu(services, admin)}
+    assert [c.command for c in command_menu(services)] == ["bantuan"]  # not enrolled
 
 
 async def test_people_see_names_not_keys(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as world:
-        menu = {c["command"]: c["description"] for c in world.server.commands}
-        assert menu["mulai"] == "Mulai kegiatan baru (Kepala Badan/admin)"
-
         p = await to_collection(world)
         unit1, kepala = p["unit1"], p["kepala"]
         await unit1.send_command("/mulai", "TW IV")
@@ -44,7 +39,7 @@ async def test_people_see_names_not_keys(tmp_path: Path) -> None:
         assert "hanya untuk: Kepala Badan, Admin" in refusal
         assert "kepala_badan" not in refusal
 
-        await kepala.send_command("/status")
+        await kepala.send_command("/status", "lengkap")
         await world.idle()
         status = kepala.latest("(kegiatan #1)")["text"]
         lines = status.splitlines()
@@ -56,23 +51,76 @@ async def test_people_see_names_not_keys(tmp_path: Path) -> None:
         assert world.server.errors() == []
 
 
-def test_every_event_the_code_records_for_a_run_has_words() -> None:
+def test_every_event_the_code_records_has_words() -> None:
     """/riwayat and the monev report word events with templates/event.html.j2;
-    an event kind it does not know would show as its raw English key."""
+    an event kind it does not know would show as its raw English key. The
+    office-wide ones (invitations, members, strangers) too."""
     import re
 
     root = Path(__file__).resolve().parent.parent
     recorded: set[str] = set()
-    for source in [*root.glob("bot/**/*.py"), *root.glob("handlers/*.py")]:
+    for source in [*root.glob("bot/**/*.py"), *root.glob("handlers/*.py"), *root.glob("jobs/*.py")]:
         text = source.read_text(encoding="utf-8")
         recorded |= set(re.findall(r'(?:_event|append_event|\.event)\(\s*s,\s*"([a-z_]+)"', text))
+        recorded |= set(re.findall(r'_audit_attempt\(\s*"([a-z_]+)"', text))
     worded = set(
         re.findall(r'e\.kind == "([a-z_]+)"', (root / "templates/event.html.j2").read_text())
     )
-    # Office-wide events have no run, so no run's history shows them.
-    runless = {"invitation_created", "member_joined", "member_revoked"}
     assert len(recorded) > 20
-    assert recorded - runless <= worded
+    assert {"invitation_created", "invitation_refused", "member_joined", "stranger"} <= recorded
+    assert recorded <= worded, sorted(recorded - worded)
+    template = Texts().env.get_template("event.html.j2")
+    for kind in sorted(recorded):
+        text = template.render(e=SimpleNamespace(kind=kind, details=defaultdict(str)))
+        assert text.strip() and kind not in text, (kind, text)
+
+
+def drop_reasons(root: Path) -> set[str]:
+    """Every reason the code gives for an outbox row it drops: the literal
+    ones (`drop(s, row, "...")`, `stale_reason`'s returns and `reason = "..."`)
+    and the ones made from an enum's values (run_<state>, file_<settled>)."""
+    import re
+
+    from bot.models import RunState
+    from bot.run.messages import Settled
+
+    made = {
+        'f"run_{run.state.value}"': {f"run_{v.value}" for v in RunState if v != RunState.open},
+        'f"file_{kind.value}"': {f"file_{v.value}" for v in Settled},
+    }
+    reasons: set[str] = set()
+    for source in [*root.glob("bot/**/*.py"), *root.glob("jobs/*.py")]:
+        text = source.read_text(encoding="utf-8")
+        for call in re.findall(r"\bdrop\(\s*s,\s*\w+,\s*(f?\"[^\"]*\"|\w+)", text):
+            if call.startswith('"'):
+                reasons.add(call.strip('"'))
+            elif call.startswith("f"):
+                assert call in made, f"{source.name}: a drop reason made as {call}: add its words"
+                reasons |= made[call]
+        if "async def stale_reason" in text:
+            body = text.split("async def stale_reason")[1].split("\nclass ")[0]
+            reasons |= set(re.findall(r'return "([a-z_]+)"', body))
+            for made_as in re.findall(r"return (f\"[^\"]*\")", body):
+                assert made_as in made, f"stale_reason returns {made_as}: add its words"
+                reasons |= made[made_as]
+        if re.search(r"\bdrop\(\s*s,", text):  # a reason set, then dropped with
+            reasons |= set(re.findall(r'\breason = "([a-z_]+)"', text))
+    return reasons
+
+
+def test_every_reason_a_message_was_not_sent_has_words() -> None:
+    """'superseded', 'run_paused', 'step_closed' reached /riwayat and the
+    monev report as they are: each drop reason reads in Indonesian."""
+    root = Path(__file__).resolve().parent.parent
+    reasons = drop_reasons(root)
+    assert {"superseded", "run_paused", "step_closed", "run_done", "file_accepted"} <= reasons
+    assert {"not_late", "assignment_settled", "message_not_sent"} <= reasons
+    template = Texts().env.get_template("event.html.j2")
+    for reason in sorted(reasons):
+        details = {"name": "Andi", "reason": reason}
+        text = template.render(e=SimpleNamespace(kind="notification_dropped", details=details))
+        assert text.startswith("pesan untuk Andi tidak dikirim: "), text
+        assert reason not in text, (reason, text)
 
 
 def test_history_words_for_admin_and_collection_events() -> None:
@@ -95,6 +143,22 @@ def test_history_words_for_admin_and_collection_events() -> None:
     assert words["album_complete"] == "album Sekretariat v2 lengkap (3 halaman)"
     assert "tetap" in words["file_resent"] and "Andi memblokir bot" in words["member_blocked_bot"]
     assert words["reminders_paused"] == "pengingat dijeda"
+
+
+def test_every_duration_is_worded_by_the_menit_filter() -> None:
+    """One duration, one way: '2 jam' in the task, the welcome and the SOP
+    summary alike, never a raw '120 menit'."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    raw = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for path in sorted((root / "templates").rglob("*.j2"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\}\}\s*menit", line)
+    ]
+    assert raw == []
+    assert Texts().env.from_string("{{ 120 | menit }}").render() == "2 jam"
 
 
 def test_a_reason_ending_in_a_full_stop_is_not_doubled() -> None:

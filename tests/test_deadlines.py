@@ -231,6 +231,27 @@ async def test_digest_once_a_day_at_opening(office: Office) -> None:
     assert "Staf 1" not in text  # delivered units hold nothing
 
 
+async def test_digest_only_in_the_first_half_hour_after_opening(office: Office) -> None:
+    """A run opened mid-morning gets no 'morning' digest that day (the head
+    was just told), nor does a bot that was down all morning send one at
+    14:00: the digest goes out in the first 30 working minutes after
+    opening, and the next morning covers the run."""
+    e, p, d = office.engine, office.id, Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 10, 0))  # Monday 10:00
+    await e.runs.start(p("kepala"), "TW III")
+    assert (await d.sweep()).digests == 0
+    office.clock.set(at(2026, 11, 2, 14, 0))  # the first sweep since (down all morning)
+    assert (await d.sweep()).digests == 0
+    office.clock.set(at(2026, 11, 3, 7, 29))  # Tuesday, not open yet
+    assert (await d.sweep()).digests == 0
+    office.clock.set(at(2026, 11, 3, 8, 0))  # 30 working minutes after opening: too late
+    assert (await d.sweep()).digests == 0
+    assert await notes(office, "digest") == []
+    office.clock.set(at(2026, 11, 4, 7, 59))  # Wednesday, the window's last minute
+    assert (await d.sweep()).digests == 2
+    assert (await d.sweep()).digests == 0
+
+
 async def test_levels_and_interval_come_from_the_sop_file(
     db: Database, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -145,12 +145,20 @@ async def test_one_task_and_one_reminder_per_person_with_two_roles(office: Offic
     run_id = await to_meeting(office)
     s5 = await open_step(office, run_id)
     assert s5.number == 5
-    [task] = await outbox(office, "task", run_step_id=s5.id, member_id=office.id("kepala"))
-    assert task.context["roles"] == ["Kepala Badan", "Kasubbag Perencanaan / Perencana"]
+    # The head is invited: the invitation carries the step-5 task, naming both roles.
+    [invitation] = await outbox(office, "meeting_invitation", member_id=office.id("kepala"))
+    task = invitation.context["task"]
+    assert task["roles"] == ["Kepala Badan", "Kasubbag Perencanaan / Perencana"]
+    assert task["number"] == 5
     assert "Sebagai: Kepala Badan, Kasubbag Perencanaan / Perencana" in Texts().render(
-        "task", **task.context
+        "meeting_invitation", **invitation.context
     )
-    others = await outbox(office, "task", run_step_id=s5.id)
+    assert [a["verb"] for a in invitation.context["actions"]] == ["rsvp", "rsvp", "up", "ok"]
+    # One message each: the organiser a task, the invited their invitation.
+    tasks = await outbox(office, "task", run_step_id=s5.id)
+    invited = [n for n in await outbox(office, "meeting_invitation") if n.context.get("task")]
+    assert [n.member_id for n in tasks] == [office.id("sekretaris")]
+    others = [*tasks, *invited]
     assert sorted(n.member_id for n in others) == sorted(
         office.id(k) for k in ("kepala", "sekretaris", "perencana", "perencana2")
     )
@@ -177,8 +185,8 @@ async def test_the_meeting_step_counts_from_the_meeting(office: Office) -> None:
     s5 = await open_step(office, run_id)
     # 120 working minutes from the meeting's start (Friday's break is 11:30).
     assert s5.due_at == datetime(2026, 11, 27, 11, 0, tzinfo=wib)
-    [task] = await outbox(office, "task", run_step_id=s5.id, member_id=p("kepala"))
-    assert task.context["due_at"] == s5.due_at.isoformat()
+    [invitation] = await outbox(office, "meeting_invitation", member_id=p("kepala"))
+    assert invitation.context["task"]["due_at"] == s5.due_at.isoformat()
 
     # Thursday: the meeting has not happened, so it cannot be finished.
     clock.set(datetime(2026, 11, 26, 9, 30, tzinfo=wib))
@@ -284,7 +292,9 @@ async def test_units_without_members_are_named_in_the_collection(office: Office)
     andi = await enrol(office.members, 2103, "Andi", "anggota_tim", politik)
     [task] = await outbox(office, "task", run_step_id=s6.id, member_id=andi.id)
     assert task.context["unit_name"] == politik
-    assert await outbox(office, "attachment", run_step_id=s6.id, member_id=andi.id)
+    # Andi missed step 3: the form comes with the task, as the same message.
+    assert task.file_id is not None and task.context["attached"][0]["name"] == FORM.name
+    assert await outbox(office, "attachment", run_step_id=s6.id, member_id=andi.id) == []
 
 
 async def test_closing_summary_status_and_report_reckon_time_alike(office: Office) -> None:

@@ -141,3 +141,54 @@ async def test_edits_are_refused_as_telegram_refuses_them() -> None:
             server, "editMessageText", chat_id=1, message_id=sent["message_id"], text="lagi"
         )
         assert old.json()["description"] == "Bad Request: message can't be edited"
+
+
+async def test_command_menus_are_kept_per_scope_and_refused_like_telegram() -> None:
+    async with FakeBotApi() as server:
+        menu = json.dumps([{"command": "tugas", "description": "Tugas saya"}])
+        person = 2001
+        chat = json.dumps({"type": "chat", "chat_id": person})
+
+        # A chat the bot has never seen is not found; one that wrote to it is.
+        unseen = await call(server, "setMyCommands", commands=menu, scope=chat)
+        assert unseen.json()["description"] == "Bad Request: chat not found"
+        await server.push_update(
+            {"message": {"message_id": 1, "date": 0, "chat": {"id": person, "type": "private"}}}
+        )
+        assert (await call(server, "setMyCommands", commands=menu, scope=chat)).status_code == 200
+        default = json.dumps([{"command": "bantuan", "description": "Cara bergabung"}])
+        assert (await call(server, "setMyCommands", commands=default)).status_code == 200
+        assert server.menu_of(person) == ["tugas"] and server.menu_of(7) == ["bantuan"]
+        got = await call(server, "getMyCommands", scope=chat)
+        assert got.json()["result"] == [{"command": "tugas", "description": "Tugas saya"}]
+        assert [c["command"] for c in server.commands] == ["bantuan"]
+
+        refused = {
+            json.dumps({"type": "everyone"}): "Unsupported type specified",
+            json.dumps({"type": "chat"}): 'Can\'t find field "chat_id"',
+            json.dumps({"type": "chat_member", "chat_id": person}): "Invalid user_id specified",
+        }
+        for scope, why in refused.items():
+            for method, extra in (("setMyCommands", {"commands": menu}), ("deleteMyCommands", {})):
+                answer = await call(server, method, scope=scope, **extra)
+                assert answer.status_code == 400
+                assert answer.json()["description"] == (
+                    f"Bad Request: can't parse BotCommandScope: {why}"
+                )
+        admins = json.dumps({"type": "chat_administrators", "chat_id": person})
+        private = await call(server, "setMyCommands", commands=menu, scope=admins)
+        assert "can't use specified scope in private chats" in private.json()["description"]
+        for bad, why in (
+            ([{"command": "", "description": "x"}], "command must be non-empty"),
+            ([{"command": "a" * 33, "description": "x"}], "command length must not exceed 32"),
+            ([{"command": "tugas", "description": " "}], "command description must be non-empty"),
+            ([{"command": "Tugas-Saya", "description": "x"}], "BOT_COMMAND_INVALID"),
+        ):
+            answer = await call(server, "setMyCommands", commands=json.dumps(bad), scope=chat)
+            assert answer.json()["description"] == f"Bad Request: {why}"
+        assert server.menu_of(person) == ["tugas"]  # nothing refused was kept
+
+        # Deleting the chat's own menu leaves the default.
+        assert (await call(server, "deleteMyCommands", scope=chat)).status_code == 200
+        assert server.menu_of(person) == ["bantuan"]
+        assert (await call(server, "getMyCommands", scope=chat)).json()["result"] == []

@@ -225,6 +225,7 @@ async def test_messages_of_another_sop_name_none_of_the_seed_sop(
         text = plain(texts.render(n.template, **n.context)).lower()
         assert not [w for w in SEED_WORDS if w in text], (n.template, text)
     shared = next(n for n in rows if n.template == "distributed")
-    assert "Bahan Rapat Anggaran" in texts.render("distributed", **shared.context)
+    shared_text = texts.render("distributed", **shared.context)
+    assert shared_text.startswith("📄 <b>Bahan Rapat Anggaran</b>")
     invitation = next(n for n in rows if n.template == "meeting_invitation")
     assert "Rapat Koordinasi Keuangan" in texts.render("meeting_invitation", **invitation.context)

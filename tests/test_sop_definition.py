@@ -96,7 +96,8 @@ def test_cli_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Mekanisme Pengumpulan Data Kinerja" in out
     assert "Jumlah langkah: 15" in out
-    assert "Total waktu standar: 785 menit kerja" in out
+    assert "Total waktu standar: 13 jam 5 menit kerja" in out  # 785 minutes, as everywhere
+    assert "waktu: 2 jam;" in out and "120 menit" not in out
     assert "koreksi -> teruskan_koreksi" in out
     # The meeting a step waits for is shown on that step's line, and only there.
     lines = out.splitlines()

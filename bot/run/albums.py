@@ -39,6 +39,17 @@ def album_marker(assignment_id: int, version: int) -> str:
     return f"album:{assignment_id}:{version}"
 
 
+def receipt_key(file_id: int) -> str:
+    """The key of the sender's receipt for one file (kept by the handler)."""
+    return f"receipt:{file_id}"
+
+
+def album_receipt_key(assignment_id: int, version: int) -> str:
+    """The key of the sender's one receipt for an album (kept by the handler
+    that sent it), which the completion notice edits."""
+    return f"album_receipt:{assignment_id}:{version}"
+
+
 class Albums:
     def __init__(self, kit: RunKit, reads: Reads, messages: Messages, flow: Flow) -> None:
         self.kit = kit
@@ -158,7 +169,15 @@ class Albums:
         uploader = await self.reads.name_of(s, first.uploader_id) or ""
         context = await self.messages.ask_review(s, run, sop, step, rs, a, pages, uploader, [])
         closed = await self.close_if_complete(s, run, sop, rs, settling=(a.id or 0, first.version))
-        # The notice to the sender also marks the album as settled.
+        # The notice to the sender also marks the album as settled. It is
+        # written under the album's one receipt (an edit), when there is one.
+        receipt = (
+            await s.exec(
+                select(Notification.id).where(
+                    Notification.key == album_receipt_key(a.id or 0, first.version)
+                )
+            )
+        ).first()
         await self.messages.notify(
             s,
             first.uploader_id,
@@ -168,4 +187,5 @@ class Albums:
             run=run,
             run_step_id=rs.id,
             assignment_id=a.id,
+            edits_id=receipt,
         )

@@ -7,13 +7,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import AlreadyDone, FileRejected
-from bot.models import Assignment, AssignmentState, ReviewState, StoredFile
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Notification,
+    OutboxState,
+    ReviewState,
+    RunStep,
+    StoredFile,
+)
 from bot.run.actions import upload_action
-from bot.run.albums import Albums
+from bot.run.albums import Albums, album_receipt_key, receipt_key
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
 from bot.run.messages import Messages, Settled
@@ -123,9 +132,10 @@ class Collection:
                 and previous[0].batch == incoming.batch
                 and previous[0].review_state == ReviewState.received
             )
-            version = 1
             if previous:
                 version = previous[0].version if same_batch else previous[0].version + 1
+            else:
+                version = await self._earlier_rounds_version(s, rs, a) + 1
             if previous and not same_batch and not incoming.batch:
                 same = await self._same_again(s, got, previous, saved, unit_name)
                 if same is not None:
@@ -205,6 +215,32 @@ class Collection:
                     closed = await self.albums.close_if_complete(s, run, got.sop, rs)
             return Receipt(stored, run.title, step.number, unit_name, closed, checks, page=page)
 
+    async def _earlier_rounds_version(self, s: AsyncSession, rs: RunStep, a: Assignment) -> int:
+        """The highest version the same uploader slot (role and unit) sent
+        for this step in the run's earlier rounds, 0 if none. A loop back
+        opens the step again as a new RunStep; its first file continues the
+        numbering, so the round-2 document is "versi 2", not "versi 1" again."""
+        slot = (
+            col(Assignment.unit_id).is_(None)
+            if a.unit_id is None
+            else col(Assignment.unit_id) == a.unit_id
+        )
+        found = (
+            await s.exec(
+                select(func.max(StoredFile.version))
+                .join(Assignment, col(Assignment.id) == col(StoredFile.assignment_id))
+                .join(RunStep, col(RunStep.id) == col(StoredFile.run_step_id))
+                .where(
+                    RunStep.run_id == rs.run_id,
+                    RunStep.step_key == rs.step_key,
+                    col(RunStep.iteration) < rs.iteration,
+                    Assignment.role == a.role,
+                    slot,
+                )
+            )
+        ).one()
+        return int(found or 0)
+
     async def _same_again(
         self,
         s: AsyncSession,
@@ -281,7 +317,9 @@ class Collection:
                 note=note,
             )
             kind = Settled.accepted if accept else Settled.returned
-            # The other planners' copies of the review message lose their buttons.
+            # Every copy of the review message, the reviewer's own too, loses
+            # its buttons and says who decided and when: that line is the
+            # reviewer's answer (no separate confirmation).
             await self.messages.retire_rows(
                 s,
                 run,
@@ -289,7 +327,6 @@ class Collection:
                 await self.messages.review_messages(s, list(pages)),
                 kind,
                 actor_id=actor_id,
-                skip_member=actor_id,
             )
             if a is not None:
                 context = {
@@ -302,17 +339,26 @@ class Collection:
                     "pages": len(pages),
                     "actions": [] if accept else [upload_action(rs.id or 0, a.unit_id).as_dict()],
                 }
+                receipt = await self._receipt(s, stored) if accept else None
                 for m in await self.reads.assignees(s, a):
+                    # The sender learns of the acceptance under their receipt
+                    # (nothing to do: no alert); a return, to act on, is new.
+                    under = receipt is not None and m.id == receipt.member_id
                     await self.messages.notify(
                         s,
                         m.id or 0,
-                        "file_accepted" if accept else "file_returned",
+                        "receipt_accepted"
+                        if under
+                        else "file_accepted"
+                        if accept
+                        else "file_returned",
                         f"reviewed:{stored.id}:{m.id}",
                         context,
                         run=run,
                         run_step_id=rs.id,
                         assignment_id=a.id,
-                        file_id=stored.id,
+                        file_id=None if under else stored.id,
+                        edits_id=receipt.id if under and receipt is not None else None,
                     )
                 if accept:  # the unit's upload button has had its day
                     await self.messages.retire_messages(
@@ -329,6 +375,20 @@ class Collection:
                 # it counted as complete: it will not be settled, so close here.
                 await self.albums.close_if_complete(s, run, sop, rs)
             return stored
+
+    async def _receipt(self, s: AsyncSession, stored: StoredFile) -> Notification | None:
+        """The sender's receipt of this delivery, as its handler kept it."""
+        keys = [receipt_key(stored.id or 0)]
+        if stored.batch is not None:
+            keys.append(album_receipt_key(stored.assignment_id or 0, stored.version))
+        return (
+            await s.exec(
+                select(Notification).where(
+                    col(Notification.key).in_(keys),
+                    Notification.state == OutboxState.sent,
+                )
+            )
+        ).first()
 
     # ------------------------------------------------------------------- close
 

@@ -24,7 +24,7 @@ from bot.models import (
     Unit,
 )
 from bot.run.kit import RunKit
-from bot.run.messages import Messages, TaskReason, settled_kind
+from bot.run.messages import Messages, Settled, TaskReason, settled_kind
 from bot.run.reads import Reads, assignments_of_open_runs
 from bot.run.rules import Rules
 from bot.sop import Action, Sop, Step
@@ -270,6 +270,12 @@ class Flow:
         await self.messages.retire_messages(
             s, run, rs, kind, actor_id=actor_id, outcome=outcome, label=label
         )
+        if step.after_meeting:
+            meeting_rs = await self.reads.latest_step(s, run, step.after_meeting)
+            if meeting_rs is not None:
+                await self.messages.retire_invitations(
+                    s, run, meeting_rs, kind, actor_id=actor_id, outcome=outcome, label=label
+                )
         if step.action == Action.validate and step.collection:
             collect_rs = await self.reads.latest_step(s, run, step.collection)
             if collect_rs is not None:
@@ -300,6 +306,7 @@ class Flow:
         await self.kit.event(
             s, "run_done", run=run, actor_id=None, skipped=[r.number for r in waiting]
         )
+        await self.messages.retire_run(s, run, Settled.run_done, actor_id=None)
         summary = await self.summary(s, run, sop)
         for member_id in await self.reads.involved(s, run):
             await self.messages.notify(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,7 +33,13 @@ from bot.views import ADMIN, iso
 
 # Messages with buttons for a step: edited once their step (or assignment)
 # is settled, so nobody keeps buttons that no longer work.
-SETTLED_TEMPLATES = ("task", "reminder", "collection_started")
+# A /tugas line ("task_line") is kept as a sent row by its handler for this.
+SETTLED_TEMPLATES = ("task", "reminder", "collection_started", "task_line", "file_returned")
+# Every message that may carry a button of a run: none keeps one once the
+# run has ended.
+RUN_BUTTON_TEMPLATES = (*SETTLED_TEMPLATES, "meeting_invitation", "file_for_review")
+# Messages that carry a document to its reader.
+FILE_CARRIERS = ("task", "attachment", "distributed")
 # An assignment in one of these states owes nothing more: its buttons go.
 FINAL = (AssignmentState.done, AssignmentState.closed, AssignmentState.accepted)
 
@@ -57,6 +64,7 @@ class Settled(StrEnum):
     superseded = "superseded"
     delegated = "delegated"
     cancelled = "cancelled"
+    run_done = "run_done"  # the run ended: whatever was still open goes
 
 
 class Messages:
@@ -93,6 +101,25 @@ class Messages:
             edits_id=edits_id,
         )
 
+    async def mark(self, s: AsyncSession) -> int:
+        """Where the outbox stands now, for `tasked_since`."""
+        last = (await s.exec(select(func.max(Notification.id)))).one()
+        return int(last or 0)
+
+    async def tasked_since(self, s: AsyncSession, run: Run, mark: int) -> set[int]:
+        """Who got a task of this run queued after `mark`: in the caller's
+        transaction, as the run is locked, no other command adds any."""
+        rows = (
+            await s.exec(
+                select(Notification.member_id).where(
+                    col(Notification.id) > mark,
+                    Notification.run_id == run.id,
+                    Notification.template == "task",
+                )
+            )
+        ).all()
+        return set(rows)
+
     # ------------------------------------------------------------------ tasks
 
     async def send_task(
@@ -108,7 +135,17 @@ class Messages:
         reason: TaskReason = TaskReason.opened,
         roles: list[str] | None = None,
     ) -> None:
-        """A person's task message for a step, and the documents it carries."""
+        """A person's task message for a step, with the document it carries
+        as the same message (the task is its caption). A document this
+        person already received (the form sent at step 3, the compiled
+        document seen at step 10) is named, not sent again; several new
+        ones follow the task one by one."""
+        if step.after_meeting and await self._fold_into_invitation(
+            s, run, sop, step, rs, a, member, roles or [a.role]
+        ):
+            return
+        files = await self.reads.attachments(s, run, step)
+        new = [f for f in files if not await self._received(s, member, f)]
         context = step_context(run, sop, step, rs)
         context.update(
             roles=[role_name(sop, r) for r in roles or [a.role] if r in sop.roles],
@@ -117,17 +154,29 @@ class Messages:
             notes=await self.notes_since(s, run, sop, rs),
             actions=[t.as_dict() for t in step_actions(step, rs, a)],
             reason=reason.value,
+            attached=[{"name": f.original_name, "version": f.version} for f in new],
+            received=[
+                {"name": f.original_name, "version": f.version} for f in files if f not in new
+            ],
         )
         # A delegation keeps the key it always had, so rows queued before
         # this version are still recognised.
         tail = f"delegated{a.id}-{member.id}" if reason == TaskReason.delegated else reason.value
         key = f"task:{rs.id}:{a.id}:{member.id}:{tail}"
         row = await self.notify(
-            s, member.id or 0, "task", key, context, run=run, run_step_id=rs.id, assignment_id=a.id
+            s,
+            member.id or 0,
+            "task",
+            key,
+            context,
+            run=run,
+            run_step_id=rs.id,
+            assignment_id=a.id,
+            file_id=new[0].id if len(new) == 1 else None,
         )
-        if row is None:
+        if row is None or len(new) < 2:
             return
-        for f in await self.reads.attachments(s, run, step):
+        for f in new:
             await self.notify(
                 s,
                 member.id or 0,
@@ -143,6 +192,65 @@ class Messages:
                 run_step_id=rs.id,
                 file_id=f.id,
             )
+
+    async def _fold_into_invitation(
+        self,
+        s: AsyncSession,
+        run: Run,
+        sop: Sop,
+        step: Step,
+        rs: RunStep,
+        a: Assignment,
+        member: Member,
+        roles: list[str],
+    ) -> bool:
+        """A step held at a meeting opens as its invitation goes out: whoever
+        is invited gets one message, the invitation carrying the task and
+        its button (Selesai, after the meeting). Only while the invitation
+        is still unsent, i.e. in the transaction that set the meeting."""
+        meeting_rs = await self.reads.latest_step(s, run, step.after_meeting or "")
+        if meeting_rs is None:
+            return False
+        invitation = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.run_step_id == meeting_rs.id,
+                    Notification.member_id == member.id,
+                    Notification.template == "meeting_invitation",
+                    Notification.state == OutboxState.pending,
+                    col(Notification.sending_since).is_(None),
+                )
+            )
+        ).first()
+        if invitation is None:
+            return False
+        task = step_context(run, sop, step, rs)
+        task["unit_name"] = await self.reads.unit_name(s, a.unit_id)
+        task["roles"] = [role_name(sop, r) for r in roles if r in sop.roles]
+        invitation.context = {
+            **invitation.context,
+            "task": task,
+            "actions": [
+                *invitation.context.get("actions", []),
+                *(t.as_dict() for t in step_actions(step, rs, a)),
+            ],
+        }
+        s.add(invitation)
+        return True
+
+    async def _received(self, s: AsyncSession, member: Member, f: StoredFile) -> bool:
+        """Was this file already sent to this person (with a task, or shared)?"""
+        row = (
+            await s.exec(
+                select(Notification.id).where(
+                    Notification.member_id == member.id,
+                    Notification.file_id == f.id,
+                    col(Notification.template).in_(FILE_CARRIERS),
+                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                )
+            )
+        ).first()
+        return row is not None
 
     async def notes_since(
         self, s: AsyncSession, run: Run, sop: Sop, rs: RunStep
@@ -347,6 +455,59 @@ class Messages:
             rows = kept
         return await self.retire_rows(
             s, run, rs, rows, kind, actor_id=actor_id, skip_member=skip_member, **details
+        )
+
+    async def retire_run(
+        self, s: AsyncSession, run: Run, kind: Settled, *, actor_id: int | None
+    ) -> int:
+        """The run has ended: every message of it that still carries a button
+        (tasks, /tugas lines, reviews, invitations, returned files) loses it,
+        with a line saying why."""
+        rows = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.run_id == run.id,
+                    col(Notification.template).in_(RUN_BUTTON_TEMPLATES),
+                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    col(Notification.edits_id).is_(None),
+                )
+            )
+        ).all()
+        by_step: dict[int, list[Notification]] = {}
+        for row in rows:
+            by_step.setdefault(row.run_step_id or 0, []).append(row)
+        settled = 0
+        for rs_id, group in sorted(by_step.items()):
+            rs = await s.get(RunStep, rs_id)
+            if rs is not None:
+                settled += await self.retire_rows(s, run, rs, group, kind, actor_id=actor_id)
+        return settled
+
+    async def retire_invitations(
+        self,
+        s: AsyncSession,
+        run: Run,
+        meeting_rs: RunStep,
+        kind: Settled,
+        *,
+        actor_id: int | None,
+        **details: Any,
+    ) -> int:
+        """The step held at the meeting is done: Hadir / Tidak hadir can no
+        longer be answered, and an invitation that carried that step's task
+        says who finished it, like the task messages."""
+        rows = (
+            await s.exec(
+                select(Notification).where(
+                    Notification.run_step_id == meeting_rs.id,
+                    Notification.template == "meeting_invitation",
+                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    col(Notification.edits_id).is_(None),
+                )
+            )
+        ).all()
+        return await self.retire_rows(
+            s, run, meeting_rs, list(rows), kind, actor_id=actor_id, **details
         )
 
     async def retire_rows(

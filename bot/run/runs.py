@@ -114,10 +114,7 @@ class RunCommands:
             s.add(run)
             steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
             # Every button of the run goes, also a unit's on a closed collection.
-            for rs in steps:
-                await self.messages.retire_messages(
-                    s, run, rs, Settled.cancelled, actor_id=actor_id, every=True
-                )
+            await self.messages.retire_run(s, run, Settled.cancelled, actor_id=actor_id)
             for rs in steps:
                 if rs.state in (StepState.open, StepState.waiting):
                     rs.state = StepState.skipped

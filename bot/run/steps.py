@@ -139,24 +139,8 @@ class StepCommands:
                 label=chosen.label,
                 note=note,
             )
-            context = {
-                **step_context(run, sop, step, rs),
-                "label": chosen.label,
-                "note": note,
-                "by": got.member.name,
-            }
-            for role in chosen.notify:
-                for m in await self.reads.holders(s, role):
-                    await self.messages.notify(
-                        s,
-                        m.id or 0,
-                        "decision",
-                        f"decision:{rs.id}:{m.id}",
-                        context,
-                        run=run,
-                        run_step_id=rs.id,
-                    )
             state = StepState.returned if chosen.marks == "returned" else StepState.done
+            mark = await self.messages.mark(s)
             await self.flow.finish_step(
                 s,
                 run,
@@ -168,6 +152,28 @@ class StepCommands:
                 state=state,
                 next_key=chosen.next,
             )
+            # Whoever got a task just now reads the decision (and its note)
+            # in it; the others the SOP names are told on their own.
+            tasked = await self.messages.tasked_since(s, run, mark)
+            context = {
+                **step_context(run, sop, step, rs),
+                "label": chosen.label,
+                "note": note,
+                "by": got.member.name,
+            }
+            for role in chosen.notify:
+                for m in await self.reads.holders(s, role):
+                    if m.id in tasked:
+                        continue
+                    await self.messages.notify(
+                        s,
+                        m.id or 0,
+                        "decision",
+                        f"decision:{rs.id}:{m.id}",
+                        context,
+                        run=run,
+                        run_step_id=rs.id,
+                    )
             return rs
 
     async def schedule_meeting(
@@ -188,8 +194,10 @@ class StepCommands:
             if step.action != Action.meeting:
                 raise InvalidInput("not_a_meeting")
             place = " ".join((place or "").split())
-            if not place or len(place) > MAX_PLACE:
+            if not place:
                 raise InvalidInput("place_missing")
+            if len(place) > MAX_PLACE:
+                raise InvalidInput("place_too_long", limit=MAX_PLACE)
             if starts_at.tzinfo is None:
                 raise InvalidInput("time_missing")
             if starts_at < self.kit.clock.now():

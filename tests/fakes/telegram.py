@@ -5,6 +5,8 @@ The real python-telegram-bot Application runs against it in polling mode
 would: the method and its parameters against the machine-readable Bot API
 (tests/data/botapi.min.json), text and caption lengths after HTML parsing,
 callback data of at most 64 bytes, and HTML that Telegram would refuse.
+Command menus are kept per scope and language (`menus`, `menu_of`), with
+Telegram's refusals of a scope it cannot read or a chat it does not know.
 Tests act as people through `FakeUser` (people.py).
 
 With `local_dir` it imitates a local Bot API server (`telegram-bot-api
@@ -227,7 +229,9 @@ class FakeBotApi:
     callback_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
-    commands: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)  # the default scope's
+    # Command menus by scope (see `_scope`) and language code, as set.
+    menus: dict[tuple[tuple[Any, ...], str], list[dict[str, Any]]] = field(default_factory=dict)
     holds: list[Hold] = field(default_factory=list)
     local_dir: Path | None = None  # set: a local Bot API server, files on disk here
 
@@ -239,6 +243,7 @@ class FakeBotApi:
         self._file_ids = itertools.count(1)
         self._files: dict[str, StoredBlob] = {}
         self._changed = asyncio.Condition()
+        self._seen_chats: set[int] = set()  # chats people wrote from
         self._runner: web.AppRunner | None = None
         self._last_activity = time.monotonic()
         self._in_flight = 0
@@ -321,6 +326,10 @@ class FakeBotApi:
     async def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         update = {"update_id": update_id, **update}
+        for kind in ("message", "callback_query"):
+            if kind in update:
+                sender = update[kind].get("chat") or update[kind].get("from") or {}
+                self._seen_chats.add(int(sender.get("id", 0)))
         async with self._changed:
             self._queue.append(Pending(update))
             self._touch()
@@ -382,6 +391,46 @@ class FakeBotApi:
 
     def messages(self, chat_id: int) -> list[dict[str, Any]]:
         return list(self.chats.get(chat_id, {}).values())
+
+    def shown_markups(self) -> dict[tuple[int, int], dict[str, Any] | None]:
+        """Every message's inline keyboard as the person sees it now, by
+        (chat id, message id); read-only. The last successful edit of a
+        message wins: the stored copy follows the edits this server applies;
+        an editMessageCaption is also read from the request log, so a
+        caption edit counts even where it was answered without being
+        applied (an edit without reply_markup removes the keyboard, as in
+        Telegram)."""
+        markups = {
+            (chat_id, message_id): message.get("reply_markup") or None
+            for chat_id, chat in self.chats.items()
+            for message_id, message in chat.items()
+        }
+        for r in self.requests:
+            if not r.ok or not r.method.startswith("editMessage"):
+                continue
+            try:
+                key = (int(r.params.get("chat_id", 0)), int(r.params.get("message_id", 0)))
+            except (TypeError, ValueError):
+                continue
+            if key not in markups:
+                continue
+            if r.method == "editMessageCaption":
+                raw = r.params.get("reply_markup")
+                markups[key] = (json.loads(raw) if isinstance(raw, str) else raw) or None
+            else:  # applied to the stored copy, which is current unless a caption edit follows
+                markups[key] = self.chats[key[0]][key[1]].get("reply_markup") or None
+        return markups
+
+    def live_buttons(self) -> list[tuple[int, dict[str, Any], list[dict[str, Any]]]]:
+        """(chat id, message, its inline buttons) for every message in any
+        chat that shows inline buttons now (see `shown_markups`), oldest
+        first within a chat."""
+        found = []
+        for (chat_id, message_id), markup in self.shown_markups().items():
+            buttons = [b for row in (markup or {}).get("inline_keyboard", []) for b in row]
+            if buttons:
+                found.append((chat_id, self.chats[chat_id][message_id], buttons))
+        return found
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -567,12 +616,96 @@ class FakeBotApi:
                     self._queue.remove(p)
             return [p.update for p in batch]
 
+    def menu_of(self, chat_id: int) -> list[str]:
+        """The commands a person sees in their private chat with the bot:
+        the chat's own menu, else all private chats', else the default."""
+        for scope in (("chat", chat_id), ("all_private_chats",), ("default",)):
+            if (scope, "") in self.menus:
+                return [c["command"] for c in self.menus[(scope, "")]]
+        return []
+
+    def _scope(self, params: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+        """The scope and language a menu is kept under, refused as Telegram
+        refuses them."""
+        language = str(params.get("language_code") or "")
+        scope = params.get("scope")
+        if scope is None:
+            key: tuple[Any, ...] = ("default",)
+        else:
+            key = self._read_scope(scope)
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(400, "Bad Request: invalid language code specified")
+        return key, language
+
+    def _read_scope(self, scope: Any) -> tuple[Any, ...]:
+        def refused(why: str) -> ApiError:
+            return ApiError(400, f"Bad Request: can't parse BotCommandScope: {why}")
+
+        if not isinstance(scope, dict):
+            raise refused("BotCommandScope must be an Object")
+        kind = scope.get("type")
+        if not isinstance(kind, str):
+            raise refused('Can\'t find field "type"')
+        if kind in ("default", "all_private_chats", "all_group_chats", "all_chat_administrators"):
+            return (kind,)
+        if kind not in ("chat", "chat_administrators", "chat_member"):
+            raise refused("Unsupported type specified")
+        if scope.get("chat_id") in (None, ""):
+            raise refused('Can\'t find field "chat_id"')
+        try:
+            chat_id = int(scope["chat_id"])  # a @username names no private chat
+        except (TypeError, ValueError):
+            chat_id = 0
+        key: tuple[Any, ...] = (kind, chat_id)
+        if kind == "chat_member":
+            user_id = int(scope.get("user_id") or 0)
+            if user_id <= 0:
+                raise refused("Invalid user_id specified")
+            key = (*key, user_id)
+        if chat_id not in self._seen_chats and chat_id not in self.chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        if chat_id > 0 and kind != "chat":
+            raise ApiError(400, "Bad Request: can't use specified scope in private chats")
+        return key
+
     async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
-        self.commands = list(params["commands"])
+        key = self._scope(params)
+        commands = params["commands"]
+        if not isinstance(commands, list) or not all(isinstance(c, dict) for c in commands):
+            raise ApiError(400, "Bad Request: invalid setMyCommands parameters")
+        if len(commands) > 100:
+            raise ApiError(400, "Bad Request: BOT_COMMANDS_TOO_MUCH")
+        menu = []
+        for c in commands:
+            if "command" not in c or "description" not in c:
+                raise ApiError(400, "Bad Request: invalid setMyCommands parameters")
+            name = str(c["command"]).strip().removeprefix("/")
+            description = str(c["description"]).strip()
+            if not name:
+                raise ApiError(400, "Bad Request: command must be non-empty")
+            if len(name) > 32:
+                raise ApiError(400, "Bad Request: command length must not exceed 32")
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not description:
+                raise ApiError(400, "Bad Request: command description must be non-empty")
+            if len(description) > 256:
+                raise ApiError(400, "Bad Request: command description length must not exceed 256")
+            menu.append({"command": name, "description": description})
+        self.menus[key] = menu
+        if key == (("default",), ""):
+            self.commands = menu
         return True
 
     async def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands
+        return self.menus.get(self._scope(params), [])
+
+    async def _m_deleteMyCommands(self, params: dict[str, Any]) -> bool:
+        key = self._scope(params)
+        self.menus.pop(key, None)
+        if key == (("default",), ""):
+            self.commands = []
+        return True
 
     def _message(self, chat_id: int, **content: Any) -> dict[str, Any]:
         message = {
@@ -681,6 +814,24 @@ class FakeBotApi:
         ):
             raise ApiError(400, "Bad Request: message is not modified")
         message["text"] = text
+        message["reply_markup"] = markup
+        message["edit_date"] = int(self.now())
+        return message
+
+    async def _m_editMessageCaption(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(params)
+        if "caption" not in message and not any(
+            k in message for k in ("document", "photo", "video", "audio")
+        ):
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        caption, markup = self._shown(params, "caption"), params.get("reply_markup")
+        if caption is not None and len(caption) > CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        if message.get("caption") == caption and (message.get("reply_markup") or None) == (
+            markup or None
+        ):
+            raise ApiError(400, "Bad Request: message is not modified")
+        message["caption"] = caption
         message["reply_markup"] = markup
         message["edit_date"] = int(self.now())
         return message
