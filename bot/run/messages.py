@@ -255,8 +255,8 @@ class Messages:
     async def notes_since(
         self, s: AsyncSession, run: Run, sop: Sop, rs: RunStep
     ) -> list[dict[str, Any]]:
-        """Notes left by the steps done since this step last closed (or just
-        the previous step, the first time), so a correction note reaches the
+        """Notes left by the steps done since this step last closed (or, the
+        first time, the previous step's and the run's latest decision), so a correction note reaches the
         person who must act on it. A correction (a step marked returned)
         starts a new round: notes from before it are stale and left out.
         A decision is named even without a note ("Setujui"), so the next
@@ -277,6 +277,12 @@ class Messages:
                 window = window[corrections[-1] :]
         else:
             window = list(done[-1:])
+            # The run's latest decision is named too: the approval at step 10
+            # reaches whoever acts next at steps 13 and 14 in their task,
+            # instead of as a message of its own.
+            decided = [d for d in done if d.outcome and sop.step(d.step_key).outcomes]
+            if decided and decided[-1] not in window:
+                window.insert(0, decided[-1])
         notes = []
         for d in window:
             done_step = sop.step(d.step_key)
