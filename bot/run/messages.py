@@ -256,7 +256,8 @@ class Messages:
         self, s: AsyncSession, run: Run, sop: Sop, rs: RunStep
     ) -> list[dict[str, Any]]:
         """Notes left by the steps done since this step last closed (or, the
-        first time, the previous step's and the run's latest decision), so a correction note reaches the
+        first time, the previous step's and the run's latest decision), so
+        a correction note reaches the
         person who must act on it. A correction (a step marked returned)
         starts a new round: notes from before it are stale and left out.
         A decision is named even without a note ("Setujui"), so the next
