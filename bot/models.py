@@ -274,6 +274,8 @@ class PendingInput(SQLModel, table=True):
     kind: str
     payload: dict[str, Any] = _json(default_factory=dict)
     created_at: datetime = _time()
+    # The message that asked it: the answer is written there (an edit).
+    prompt_message_id: int | None = None
 
 
 class HeldFiles(SQLModel, table=True):

@@ -249,8 +249,23 @@ class Waiting:
             if row is None:
                 row = PendingInput(member_id=member_id, kind=question.kind)
             row.kind, row.payload = question.kind, payload_of(question)
-            row.created_at = self.clock.now()
+            row.created_at, row.prompt_message_id = self.clock.now(), None
             s.add(row)
+
+    async def asked_in(self, member_id: int, message_id: int) -> None:
+        """The message that asks the question now awaited, so that the answer
+        is written there instead of in a new message."""
+        async with self.db.transaction() as s:
+            row = await s.get(PendingInput, member_id)
+            if row is not None:
+                row.prompt_message_id = message_id
+                s.add(row)
+
+    async def prompt_of(self, member_id: int) -> int | None:
+        """The message that asked the question awaited now, if known."""
+        async with self.db.session() as s:
+            row = await s.get(PendingInput, member_id)
+            return row.prompt_message_id if row is not None else None
 
     async def get(self, member_id: int) -> Question | None:
         async with self.db.session() as s:

@@ -16,7 +16,7 @@ from bot.members import MemberInfo
 from bot.pending import AlbumFor, HeldFile, HeldGroup, NoteFor
 from bot.run.albums import album_receipt_key, receipt_key
 from bot.views import IncomingFile, Receipt, iso
-from handlers.common import acknowledge, rearm_deadlines, reply
+from handlers.common import acknowledge, ask, rearm_deadlines, reply
 
 
 async def current_held(context: SopContext, member: MemberInfo) -> list[HeldGroup]:
@@ -68,16 +68,20 @@ async def complete(
         step = await svc.engine.steps.complete(member.id, run_step_id, note)
     except NoteRequired as exc:
         await svc.waiting.set(member.id, NoteFor(run_step_id))
-        await reply(
+        await ask(
             update,
             context,
+            member.id,
             "prompt_note",
             prompt=exc.context.get("prompt"),
             held=await held_names(context, member),
         )
         return False
+    prompt = await svc.waiting.prompt_of(member.id)
     await svc.waiting.clear(member.id)
-    return await acknowledge(update, context, "step_done_ack", number=step.number, note=step.note)
+    return await acknowledge(
+        update, context, "step_done_ack", prompt, number=step.number, note=step.note
+    )
 
 
 async def decide(
@@ -94,20 +98,23 @@ async def decide(
         step = await svc.engine.steps.decide(member.id, run_step_id, outcome, note)
     except NoteRequired as exc:
         await svc.waiting.set(member.id, NoteFor(run_step_id, outcome))
-        await reply(
+        await ask(
             update,
             context,
+            member.id,
             "prompt_note",
             prompt=exc.context.get("prompt"),
             held=await held_names(context, member),
         )
         return False
+    prompt = await svc.waiting.prompt_of(member.id)
     await svc.waiting.clear(member.id)
     labels = await svc.engine.queries.outcome_labels(step.run_id)
     return await acknowledge(
         update,
         context,
         "decision_ack",
+        prompt,
         number=step.number,
         outcome=step.outcome,
         label=labels.get(f"{step.number}:{step.outcome}"),

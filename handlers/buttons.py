@@ -24,7 +24,7 @@ from bot.texts import CAPTION_LIMIT, plain
 from bot.verbs import Verb, decode
 from handlers import actions, text, uploads
 from handlers.commands import history_page, status_table
-from handlers.common import enrolled, reply
+from handlers.common import ask, enrolled, reply
 
 
 class Notice(str):
@@ -138,9 +138,10 @@ async def _mtg(update: Update, context: SopContext, member: MemberInfo, run_step
     svc = context.services
     await svc.engine.rules.authorize(member.id, run_step_id)
     await svc.waiting.set(member.id, MeetingTime(run_step_id))
-    await reply(
+    await ask(
         update,
         context,
+        member.id,
         "prompt_meeting",
         example=text.meeting_example(context),
         held=await actions.held_names(context, member),
@@ -198,9 +199,10 @@ async def _cls(
     if not names and units:
         raise AlreadyDone()  # that unit delivered, or was closed, meanwhile
     await svc.waiting.set(member.id, CloseReason(run_step_id, unit_id or None, tuple(names)))
-    await reply(
+    await ask(
         update,
         context,
+        member.id,
         "prompt_close",
         number=task.number,
         units=names,
@@ -266,9 +268,10 @@ async def _ret(update: Update, context: SopContext, member: MemberInfo, file_id:
     svc = context.services
     stored = await svc.engine.rules.check_review(member.id, file_id)
     await svc.waiting.set(member.id, ReturnNote(file_id))
-    await reply(
+    await ask(
         update,
         context,
+        member.id,
         "prompt_return",
         pages=len(await svc.engine.queries.pages(file_id)),
         name=stored.original_name,

@@ -8,7 +8,8 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 
 from bot.chat import SopContext
 from bot.errors import EngineError
@@ -38,20 +39,55 @@ async def reply(
     template: str,
     markup: InlineKeyboardMarkup | None = None,
     **values: Any,
-) -> None:
+) -> Message | None:
     """Answer the person in the chat they wrote from. A text over Telegram's
     limit goes as several messages; the buttons go with the last."""
     chat = update.effective_chat
     if chat is None:
-        return
+        return None
     parts = context.texts.render_parts(template, **values)
+    message = None
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        await context.bot.send_message(chat.id, part, reply_markup=markup if last else None)
+        message = await context.bot.send_message(
+            chat.id, part, reply_markup=markup if last else None
+        )
+    return message
+
+
+async def ask(
+    update: Update, context: SopContext, member_id: int, template: str, **values: Any
+) -> None:
+    """Send the prompt of the question just stored, and remember it: the
+    answer is then written in its place (see answer_in_place)."""
+    message = await reply(update, context, template, **values)
+    if message is not None:
+        await context.services.waiting.asked_in(member_id, message.message_id)
+
+
+async def answer_in_place(
+    update: Update, context: SopContext, prompt_id: int | None, template: str, **values: Any
+) -> None:
+    """What the person typed is done: say so in the prompt that asked for it
+    (the message just above their answer, no new alert), or in a new
+    message when there is none or it cannot be edited."""
+    chat = update.effective_chat
+    text = context.texts.render(template, **values)
+    if prompt_id is not None and chat is not None:
+        try:
+            await context.bot.edit_message_text(text, chat_id=chat.id, message_id=prompt_id)
+            return
+        except BadRequest:
+            pass  # too old, or gone: a new message instead
+    await reply(update, context, template, **values)
 
 
 async def acknowledge(
-    update: Update, context: SopContext, template: str, **values: Any
+    update: Update,
+    context: SopContext,
+    template: str,
+    prompt_id: int | None = None,
+    **values: Any,
 ) -> bool | str:
     """Say that what the person did is done. A button press is answered on
     the press itself (a short notice; the message it came from is edited by
@@ -59,7 +95,7 @@ async def acknowledge(
     gets a reply. Returns what a button handler returns (see buttons.py)."""
     if update.callback_query is not None:
         return plain(context.texts.render(template, **values)).strip()
-    await reply(update, context, template, **values)
+    await answer_in_place(update, context, prompt_id, template, **values)
     return True
 
 

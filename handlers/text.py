@@ -31,7 +31,7 @@ from bot.pending import (
 from bot.verbs import Verb
 from bot.views import Task, TaskAction
 from handlers import actions
-from handlers.common import enrolled, reply
+from handlers.common import answer_in_place, enrolled, reply
 from handlers.parsing import parse_meeting
 from handlers.uploads import step_of_reply
 
@@ -97,10 +97,12 @@ async def _return_note(
 ) -> None:
     svc = context.services
     stored = await svc.engine.collection.review(member.id, q.file_id, accept=False, note=text)
+    prompt = await svc.waiting.prompt_of(member.id)
     await svc.waiting.clear(member.id)
-    await reply(
+    await answer_in_place(
         update,
         context,
+        prompt,
         "reviewed_ack",
         accepted=False,
         name=stored.original_name,
@@ -127,10 +129,12 @@ async def _close_reason(
     closure = await svc.engine.collection.close(
         member.id, q.run_step_id, text, unit_id=q.unit_id or None
     )
+    prompt = await svc.waiting.prompt_of(member.id)
     await svc.waiting.clear(member.id)
-    await reply(
+    await answer_in_place(
         update,
         context,
+        prompt,
         "closed_ack",
         number=closure.step.number,
         reason=text.strip(),
@@ -235,8 +239,11 @@ async def set_meeting(
             **exc.context,
         )
         return
+    prompt = await svc.waiting.prompt_of(member.id)
     await svc.waiting.clear(member.id)
-    await reply(update, context, "meeting_ack", starts_at=meeting.starts_at, place=meeting.place)
+    await answer_in_place(
+        update, context, prompt, "meeting_ack", starts_at=meeting.starts_at, place=meeting.place
+    )
 
 
 # --------------------------------------------------------- replies to a task

@@ -293,9 +293,9 @@ def learned_everything(o: ChatOffice) -> None:
     strict=True,
     raises=TooLoud,
     reason=(
-        "issue 8 open: the head (10) and the secretary (12) are within their limits; the"
-        " planners (23/20, 18/15) get every unit's file to review, and the unit whose file"
-        " was returned gets 8/7"
+        "issue 8 open: the head (9), the secretary (10) and the units (6) are within their"
+        " limits; the planners (22/20, 18/15) each get every unit's file to review, and the"
+        " unit whose file was returned gets 8/7"
     ),
 )
 async def test_a_whole_run_stays_under_each_persons_message_limit(tmp_path: Path) -> None:

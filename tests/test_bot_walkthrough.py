@@ -205,8 +205,13 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
             .messages[-1]["text"]
             .startswith("✏️ Tuliskan catatan koreksi untuk Sekretaris dan Perencana lalu kirim.")
         )
+        prompt, before = p["kepala"].messages[-1], len(p["kepala"].messages)
         await p["kepala"].send_text("Capaian TW III perlu dicek <ulang> & dirapikan.")
         await idle()
+        # The typed answer is acknowledged in the prompt that asked for it
+        # (an edit just above it), not in a new message.
+        assert len(p["kepala"].messages) == before
+        assert prompt["text"].startswith("✅ Keputusan pada langkah 10 tercatat: Kembalikan")
         # The planners learn the correction when it reaches them (step 8,
         # through the secretary, as the SOP says), not as a message of its own.
         assert p["rina"].find("Keputusan Kepala Badan") == []
