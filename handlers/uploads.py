@@ -17,7 +17,7 @@ from handlers import actions
 from handlers.common import enrolled, reply
 
 
-def _named(name: str | None, mime: str | None) -> str:
+def document_name(name: str | None, mime: str | None) -> str:
     """Telegram may omit a document's name; give it one with the extension
     its MIME type implies, so the type check still works."""
     name = (name or "").strip() or "dokumen"
@@ -34,7 +34,7 @@ def held_file(message: Message) -> HeldFile:
         doc = message.document
         return HeldFile(
             file_id=doc.file_id,
-            name=_named(doc.file_name, doc.mime_type),
+            name=document_name(doc.file_name, doc.mime_type),
             mime=doc.mime_type or "application/octet-stream",
             kind="document",
             size=doc.file_size,

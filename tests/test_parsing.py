@@ -9,7 +9,7 @@ import pytest
 
 from bot.verbs import Verb, decode, encode, pattern
 from handlers.parsing import parse_meeting, parse_moment, split_title
-from handlers.uploads import _named
+from handlers.uploads import document_name
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -51,9 +51,11 @@ def test_button_data_round_trip_and_forgery() -> None:
 
 
 def test_a_document_without_a_name_keeps_its_type() -> None:
-    assert _named(None, "application/pdf") == "dokumen.pdf"
+    assert document_name(None, "application/pdf") == "dokumen.pdf"
     assert (
-        _named("laporan", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        document_name(
+            "laporan", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
         == "laporan.xlsx"
     )
-    assert _named("a.xlsx", "application/octet-stream") == "a.xlsx"
+    assert document_name("a.xlsx", "application/octet-stream") == "a.xlsx"
