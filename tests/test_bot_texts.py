@@ -82,7 +82,7 @@ def drop_reasons(root: Path) -> set[str]:
     import re
 
     from bot.models import RunState
-    from bot.run.messages import Settled
+    from bot.run.settle import Settled
 
     made = {
         'f"run_{run.state.value}"': {f"run_{v.value}" for v in RunState if v != RunState.open},

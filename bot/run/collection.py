@@ -25,9 +25,10 @@ from bot.run.actions import upload_action
 from bot.run.albums import Albums, album_receipt_key, receipt_key
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
-from bot.run.messages import Messages, Settled
+from bot.run.messages import Messages
 from bot.run.reads import Reads, step_context
 from bot.run.rules import Purpose, Rules, StepAccess, check_note
+from bot.run.settle import Settled
 from bot.sop import Action, Step
 from bot.storage import SavedFile, extension_of, photo_name
 from bot.views import Closure, IncomingFile, Receipt, Task
@@ -153,11 +154,11 @@ class Collection:
                         s.add(old)
                         replaced.append(old)
             # The replaced version's review messages: their buttons would act on an old file.
-            await self.messages.retire_rows(
+            await self.messages.settle.retire_rows(
                 s,
                 run,
                 rs,
-                await self.messages.review_messages(s, replaced),
+                await self.messages.settle.review_messages(s, replaced),
                 Settled.superseded,
                 actor_id=actor_id,
             )
@@ -320,11 +321,11 @@ class Collection:
             # Every copy of the review message, the reviewer's own too, loses
             # its buttons and says who decided and when: that line is the
             # reviewer's answer (no separate confirmation).
-            await self.messages.retire_rows(
+            await self.messages.settle.retire_rows(
                 s,
                 run,
                 rs,
-                await self.messages.review_messages(s, list(pages)),
+                await self.messages.settle.review_messages(s, list(pages)),
                 kind,
                 actor_id=actor_id,
             )
@@ -361,7 +362,7 @@ class Collection:
                         edits_id=receipt.id if under and receipt is not None else None,
                     )
                 if accept:  # the unit's upload button has had its day
-                    await self.messages.retire_messages(
+                    await self.messages.settle.retire_messages(
                         s, run, rs, kind, actor_id=actor_id, assignment_ids=[a.id or 0]
                     )
             validation = got.validation

@@ -9,9 +9,10 @@ from __future__ import annotations
 from bot.errors import AlreadyDone, DelegateRefused, NotFound
 from bot.models import Assignment, Member
 from bot.run.kit import RunKit
-from bot.run.messages import Messages, Settled, TaskReason
+from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, role_name
 from bot.run.rules import Rules
+from bot.run.settle import Settled
 from bot.views import Delegate
 
 MAX_DELEGATES = 40
@@ -55,7 +56,7 @@ class Delegation:
                 )
             # Who held it before: the delegate before, else the role's holders.
             before = [m.name for m in await self.reads.assignees(s, a) if m.id != to_member_id]
-            await self.messages.retire_messages(
+            await self.messages.settle.retire_messages(
                 s,
                 run,
                 rs,

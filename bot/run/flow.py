@@ -24,9 +24,10 @@ from bot.models import (
     Unit,
 )
 from bot.run.kit import RunKit
-from bot.run.messages import Messages, Settled, TaskReason, settled_kind
+from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, assignments_of_open_runs
 from bot.run.rules import Rules
+from bot.run.settle import Settled, settled_kind
 from bot.sop import Action, Sop, Step
 from bot.views import OWING, iso
 
@@ -267,19 +268,19 @@ class Flow:
         chosen = step.outcome(outcome) if step.outcomes else None
         kind = settled_kind(actor_id, chosen is not None, outcome == "ditutup")
         label = chosen.label if chosen else None
-        await self.messages.retire_messages(
+        await self.messages.settle.retire_messages(
             s, run, rs, kind, actor_id=actor_id, outcome=outcome, label=label
         )
         if step.after_meeting:
             meeting_rs = await self.reads.latest_step(s, run, step.after_meeting)
             if meeting_rs is not None:
-                await self.messages.retire_invitations(
+                await self.messages.settle.retire_invitations(
                     s, run, meeting_rs, kind, actor_id=actor_id, outcome=outcome, label=label
                 )
         if step.action == Action.validate and step.collection:
             collect_rs = await self.reads.latest_step(s, run, step.collection)
             if collect_rs is not None:
-                await self.messages.retire_messages(
+                await self.messages.settle.retire_messages(
                     s, run, collect_rs, kind, actor_id=actor_id, outcome=outcome, label=label
                 )
 
@@ -306,7 +307,7 @@ class Flow:
         await self.kit.event(
             s, "run_done", run=run, actor_id=None, skipped=[r.number for r in waiting]
         )
-        await self.messages.retire_run(s, run, Settled.run_done, actor_id=None)
+        await self.messages.settle.retire_run(s, run, Settled.run_done, actor_id=None)
         summary = await self.summary(s, run, sop)
         for member_id in await self.reads.involved(s, run):
             await self.messages.notify(

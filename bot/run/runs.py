@@ -14,9 +14,10 @@ from bot.errors import InvalidInput, NotFound, StepNotOpen
 from bot.models import Run, RunState, RunStep, StepState
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
-from bot.run.messages import Messages, Settled
+from bot.run.messages import Messages
 from bot.run.reads import Reads
 from bot.run.rules import Rules, check_note
+from bot.run.settle import Settled
 from bot.sop import Action
 from bot.views import MAX_TITLE, iso
 
@@ -114,7 +115,7 @@ class RunCommands:
             s.add(run)
             steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
             # Every button of the run goes, also a unit's on a closed collection.
-            await self.messages.retire_run(s, run, Settled.cancelled, actor_id=actor_id)
+            await self.messages.settle.retire_run(s, run, Settled.cancelled, actor_id=actor_id)
             for rs in steps:
                 if rs.state in (StepState.open, StepState.waiting):
                     rs.state = StepState.skipped
