@@ -39,7 +39,6 @@ from bot.models import (
     StepState,
 )
 from bot.office import OfficeConfig
-from bot.outbox import queue
 from bot.run import Engine
 from bot.run.actions import step_actions
 from bot.run.reads import role_name, step_context
@@ -218,35 +217,6 @@ class Deadlines:
             result.errors += 1
         return result
 
-    async def _queue(
-        self,
-        s: AsyncSession,
-        member_id: int,
-        template: str,
-        key: str,
-        context: dict[str, Any],
-        *,
-        run: Run | None = None,
-        run_step_id: int | None = None,
-        assignment_id: int | None = None,
-    ) -> bool:
-        """Queue an office-hours-only message once per key, superseding an
-        older one of the same kind to the same person about the same step."""
-        row = await queue(
-            s,
-            key=key,
-            member_id=member_id,
-            template=template,
-            context=context,
-            now=self.clock.now(),
-            run_id=run.id if run else None,
-            run_step_id=run_step_id,
-            assignment_id=assignment_id,
-            office_hours_only=True,
-            supersede=True,
-        )
-        return row is not None
-
     async def _remind_step(self, run_step_id: int, now: datetime) -> tuple[int, int]:
         engine = self.engine
         reads = engine.reads
@@ -317,7 +287,7 @@ class Deadlines:
                     if seq and await self._reminded_since(s, m.id or 0, rs, a, period):
                         continue
                     key = f"remind:{rs.id}:{stamp}:{a.id}:{m.id}:{seq}"
-                    queued = await self._queue(
+                    queued = await engine.messages.notify(
                         s,
                         m.id or 0,
                         "reminder",
@@ -332,6 +302,7 @@ class Deadlines:
                         run=run,
                         run_step_id=rs.id,
                         assignment_id=a.id,
+                        office_hours_only=True,
                     )
                     if queued:
                         reminders += 1
@@ -399,7 +370,7 @@ class Deadlines:
             context = {**context, "vacant_role": role_name(sop, boss_role)}
         count = 0
         for boss in bosses:
-            queued = await self._queue(
+            queued = await engine.messages.notify(
                 s,
                 boss.id or 0,
                 "escalation",
@@ -407,6 +378,7 @@ class Deadlines:
                 context,
                 run=run,
                 run_step_id=rs.id,
+                office_hours_only=True,
             )
             if not queued:
                 continue

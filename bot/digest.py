@@ -19,7 +19,6 @@ from sqlmodel import col, select
 
 from bot.models import Member, MemberRole
 from bot.office import OfficeConfig
-from bot.outbox import queue
 from bot.run import Engine
 from bot.views import iso
 
@@ -113,15 +112,13 @@ class Digest:
                         s, "digest_role_vacant", run=None, actor_id=None, role=role
                     )
             for member_id in sorted({member_id for member_id, _ in rows}):
-                row = await queue(
+                row = await self.engine.messages.notify(
                     s,
-                    key=f"digest:{today.isoformat()}:{member_id}",
-                    member_id=member_id,
-                    template="digest",
-                    context={"date": iso(now), "runs": runs},
-                    now=now,
+                    member_id,
+                    "digest",
+                    f"digest:{today.isoformat()}:{member_id}",
+                    {"date": iso(now), "runs": runs},
                     office_hours_only=True,
-                    supersede=True,
                 )
                 count += row is not None
         return count

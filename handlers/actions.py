@@ -219,80 +219,53 @@ async def store_file(
         "checks": receipt.checks,
         "page": receipt.page,
     }
-    if receipt.page is None:
-        await single_receipt(update, context, member, receipt, values)
-    else:
-        await album_receipt(update, context, member, receipt, values)
+    await send_receipt(update, context, member, receipt, values)
     if receipt.page is not None:
         # The album counts as complete a quiet moment after its last page:
         # the deadline timer is set again so that it settles then.
         rearm_deadlines(context)
 
 
-async def single_receipt(
+async def send_receipt(
     update: Update,
     context: SopContext,
     member: MemberInfo,
     receipt: Receipt,
     values: dict[str, Any],
 ) -> None:
-    """The receipt of one file, kept as a sent message so that the review's
-    acceptance is written under it later (an edit: nothing to do then)."""
-    chat = update.effective_chat
-    if chat is None:
-        return
-    f = receipt.file
-    shown = {**values, "at": iso(f.received_at)}
-    parts = context.texts.render_parts("receipt", **shown)
-    message = None
-    for part in parts:
-        message = await context.bot.send_message(chat.id, part)
-    if message is None or f.assignment_id is None:
-        return
-    await context.services.outbox.record_sent(
-        message.message_id,
-        key=receipt_key(f.id or 0),
-        member_id=member.id,
-        template="receipt",
-        context=shown,
-        run_id=f.run_id,
-        run_step_id=f.run_step_id,
-        assignment_id=f.assignment_id,
-    )
-
-
-async def album_receipt(
-    update: Update,
-    context: SopContext,
-    member: MemberInfo,
-    receipt: Receipt,
-    values: dict[str, Any],
-) -> None:
-    """One receipt for an album: sent with its first page, then edited as
-    each page arrives (Telegram alerts once), and, once the album is
-    complete, edited again by the outbox with how many pages were kept."""
+    """The receipt of a delivery, kept as a sent message so that later news
+    is written under it (an edit, no alert): the acceptance of the file, or
+    an album's completion. An album has one receipt, sent with its first
+    page and edited as each further page arrives."""
     chat = update.effective_chat
     if chat is None:
         return
     svc = context.services
     f = receipt.file
-    key = album_receipt_key(f.assignment_id or 0, f.version)
+    album = receipt.page is not None
+    template = "album_receipt" if album else "receipt"
+    key = album_receipt_key(f.assignment_id or 0, f.version) if album else receipt_key(f.id or 0)
     shown = {**values, "at": iso(f.received_at)}
-    text = context.texts.render("album_receipt", **shown)
-    earlier = await svc.outbox.sent_row(key)
+    earlier = await svc.outbox.sent_row(key) if album else None
     if earlier is not None and earlier.telegram_message_id is not None:
         with suppress(BadRequest):  # too old or unchanged: the record still counts
             await context.bot.edit_message_text(
-                text, chat_id=chat.id, message_id=earlier.telegram_message_id
+                context.texts.render(template, **shown),
+                chat_id=chat.id,
+                message_id=earlier.telegram_message_id,
             )
         await svc.outbox.update_context(earlier.id or 0, shown)
         return
-    message = await context.bot.send_message(chat.id, text)
+    message = None
+    for part in context.texts.render_parts(template, **shown):
+        message = await context.bot.send_message(chat.id, part)
+    if message is None:
+        return
     await svc.outbox.record_sent(
         message.message_id,
         key=key,
         member_id=member.id,
-        template="album_receipt",
+        template=template,
         context=shown,
         run_id=f.run_id,
         run_step_id=f.run_step_id,

@@ -63,8 +63,13 @@ class Messages:
         assignment_id: int | None = None,
         file_id: int | None = None,
         edits_id: int | None = None,
+        office_hours_only: bool = False,
     ) -> Notification | None:
-        """Queue a message about a run (None when its key was queued before)."""
+        """Queue a message about a run (None when its key was queued before).
+        `office_hours_only` is for what the deadlines send (reminders,
+        escalations, the digest): it waits for opening, and a newer one
+        supersedes an older one still unsent to the same person about the
+        same step."""
         return await queue(
             s,
             key=key,
@@ -77,6 +82,8 @@ class Messages:
             assignment_id=assignment_id,
             file_id=file_id,
             edits_id=edits_id,
+            office_hours_only=office_hours_only,
+            supersede=office_hours_only,
         )
 
     async def mark(self, s: AsyncSession) -> int:
@@ -235,9 +242,9 @@ class Messages:
     ) -> list[dict[str, Any]]:
         """Notes left by the steps done since this step last closed (or, the
         first time, the previous step's and the run's latest decision), so
-        a correction note reaches the
-        person who must act on it. A correction (a step marked returned)
-        starts a new round: notes from before it are stale and left out.
+        a correction note reaches the person who must act on it. A
+        correction (a step marked returned) starts a new round: notes from
+        before it are stale and left out.
         A decision is named even without a note ("Setujui"), so the next
         task says what was decided."""
         done = (

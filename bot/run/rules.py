@@ -359,14 +359,14 @@ class Rules:
         run_step_id: int,
         *,
         unit_id: int | None = None,
-        purpose: Purpose | str = Purpose.act,
+        purpose: Purpose = Purpose.act,
     ) -> Task:
         """Would this member be allowed to act on the step now? The same
         rule the command applies, asked before a prompt or a download so a
         person is not asked for something they cannot give."""
         async with self.kit.db.session() as s:
             got = await self.step_access(
-                s, actor_id, run_step_id, Purpose(purpose), unit_id=unit_id, lock=False
+                s, actor_id, run_step_id, purpose, unit_id=unit_id, lock=False
             )
             a = got.assignment
             unit = await self.reads.unit_name(s, a.unit_id) if a else None
