@@ -277,6 +277,7 @@ class Outbox:
         run_id: int | None = None,
         run_step_id: int | None = None,
         assignment_id: int | None = None,
+        file_id: int | None = None,
     ) -> None:
         """Keep a message a handler sent itself (an answer) as a sent row, so
         that a later row may edit it, as after a restart too."""
@@ -292,6 +293,7 @@ class Outbox:
                 run_id=run_id,
                 run_step_id=run_step_id,
                 assignment_id=assignment_id,
+                file_id=file_id,
             )
             if row is not None:
                 row.state, row.sent_at, row.telegram_message_id = OutboxState.sent, now, message_id

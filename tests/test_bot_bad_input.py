@@ -200,9 +200,17 @@ async def test_a_question_that_no_longer_stands_is_dropped(tmp_path: Path) -> No
         rina_review = [
             m for m in p["rina"].documents() if "Berkas masuk" in (m.get("caption") or "")
         ]
-        dodi_review = [m for m in dodi.documents() if "Berkas masuk" in (m.get("caption") or "")]
+        # The file went to Rina (unit 1's reviewer on duty); Dodi opens it
+        # from his collection message, as any planner may.
+        assert not [m for m in dodi.documents() if "Berkas masuk" in (m.get("caption") or "")]
+        await dodi.send_command("/tugas")
+        await world.idle()
+        listing = [m for m in dodi.messages if "Lihat berkas unit" in str(m.get("reply_markup"))]
+        await dodi.press(listing[-1], "Lihat berkas unit")
+        await world.idle()
+        dodi_review = dodi.documents()[-1]
         await p["rina"].press(rina_review[-1], "Kembalikan")  # Rina starts to write a note...
-        await dodi.press(dodi_review[-1], "Terima")  # ...while Dodi accepts the file
+        await dodi.press(dodi_review, "Terima")  # ...while Dodi accepts the file
         await world.idle()
         await p["rina"].send_text("Tolong perbaiki")
         await world.idle()

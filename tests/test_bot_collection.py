@@ -107,13 +107,19 @@ async def test_identical_resend_and_a_replaced_version_review(tmp_path: Path) ->
         await world.idle()
         answer = rina.answer(pressed)
         assert answer and "sudah diganti versi 2 dari Sekretariat" in answer["text"], answer
-        dodi_copy = p["dodi"].find("Berkas masuk dari Sekretariat")[-1]
-        assert dodi_copy.get("reply_markup")
+        # The Sekretariat's files go to Rina, its reviewer on duty; Dodi, the
+        # other planner, opens them from his collection message.
+        dodi = p["dodi"]
+        assert not dodi.find("Berkas masuk dari Sekretariat")
+        await dodi.press(with_buttons(dodi, "Pengumpulan dimulai"), "Lihat berkas unit")
+        await world.idle()
+        dodi_copy = dodi.documents()[-1]
+        assert dodi_copy.get("reply_markup") and "kinerja-v2.xlsx" in dodi_copy["caption"]
         await rina.press(reviews[1], "Terima")
         await world.idle()
         assert rina.latest("diterima")
         # The other planner's copy of the review loses its buttons too.
-        assert not p["dodi"].find("Berkas masuk dari Sekretariat")[-1].get("reply_markup")
+        assert not dodi.documents()[-1].get("reply_markup")
         assert world.server.errors() == []
 
 

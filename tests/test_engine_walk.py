@@ -226,8 +226,10 @@ async def test_whole_sop_walked(office: Office) -> None:
             p("kepala"),
             p("sekretaris"),
             p("perencana"),
-            p("unit1"),
         }
+        # A unit's members were told when their file was accepted; the
+        # summary of the head's signed document is not theirs.
+        assert p("unit1") not in {n.member_id for n in summary}
         verification = await verify_chain(s)
     assert verification.ok, verification.reason
     assert verification.checked >= len(kinds)

@@ -290,8 +290,12 @@ class Flow:
         return round(self.kit.calendar.working_minutes_between(rs.due_at, now), 1)
 
     async def finish_run(self, s: AsyncSession, run: Run, sop: Sop) -> None:
-        """The last step is done: steps never reached are skipped, and
-        everyone involved gets the closing summary."""
+        """The last step is done: steps never reached are skipped, and the
+        officials who carried the run get the closing summary. A unit's
+        members do not: their part ended when their delivery was accepted or
+        their unit closed, and they were told then (the receipt edited, or
+        the closing message); weeks later the head's signature is nothing
+        for them to do or know now, and `/status` names the finished run."""
         now = self.kit.clock.now()
         run.state, run.ended_at = RunState.done, now
         s.add(run)
@@ -309,7 +313,7 @@ class Flow:
         )
         await self.messages.settle.retire_run(s, run, Settled.run_done, actor_id=None)
         summary = await self.summary(s, run, sop)
-        for member_id in await self.reads.involved(s, run):
+        for member_id in await self.reads.involved(s, run, units=False):
             await self.messages.notify(
                 s, member_id, "run_done", f"run_done:{run.id}:{member_id}", summary, run=run
             )

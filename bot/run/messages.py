@@ -321,7 +321,8 @@ class Messages:
         checks: list[dict[str, Any]],
     ) -> dict[str, Any]:
         """A unit's delivery (a file, or every page of an album) goes to the
-        step's reviewers with Terima / Kembalikan; returns what it said."""
+        unit's reviewer on duty (`Reads.reviewer_on_duty`) with Terima /
+        Kembalikan; returns what it said."""
         first = pages[0]
         context = {
             **step_context(run, sop, step, rs),
@@ -337,7 +338,8 @@ class Messages:
         }
         if first.batch is not None:
             context.update(pages=len(pages), album=[f.id for f in pages])
-        for m in await self.reads.holders(s, step.reviewer) if step.reviewer else []:
+        reviewers = await self.reads.reviewer_on_duty(s, step.reviewer, a) if step.reviewer else []
+        for m in reviewers:
             await self.notify(
                 s,
                 m.id or 0,

@@ -123,6 +123,28 @@ class Reads:
             return [member] if member and member.active else []
         return await self.holders(s, a.role, a.unit_id)
 
+    async def reviewer_on_duty(self, s: AsyncSession, role: str, a: Assignment) -> list[Member]:
+        """Who is sent a unit's delivery to review: one of the role's holders,
+        the units shared out in turn (the first unit to the first holder, the
+        second to the second, ...), so two planners do not both get every
+        file; a unit's later versions go to the same one. Every holder may
+        still review any unit's file (`Rules.review_access`, "Lihat berkas
+        unit"); this only decides whose phone is told."""
+        holders = await self.holders(s, role)
+        if len(holders) < 2:
+            return holders
+        before = (
+            await s.exec(
+                select(func.count())
+                .select_from(Assignment)
+                .where(
+                    Assignment.run_step_id == a.run_step_id,
+                    col(Assignment.unit_id) < (a.unit_id or 0),
+                )
+            )
+        ).one()
+        return [holders[before % len(holders)]]
+
     async def name_of(self, s: AsyncSession, member_id: int | None) -> str | None:
         member = await s.get(Member, member_id) if member_id else None
         return member.name if member else None
@@ -229,8 +251,9 @@ class Reads:
             late = calendar.working_minutes_between(rs.due_at, end)
         return used, late
 
-    async def involved(self, s: AsyncSession, run: Run) -> list[int]:
-        """Everyone who acted in or was assigned to the run."""
+    async def involved(self, s: AsyncSession, run: Run, *, units: bool = True) -> list[int]:
+        """Everyone who acted in or was assigned to the run; with
+        `units=False`, not those whose only part was their unit's delivery."""
         ids: set[int] = set()
         if run.started_by:
             ids.add(run.started_by)
@@ -239,7 +262,8 @@ class Reads:
             if rs.done_by:
                 ids.add(rs.done_by)
             for a in await self.assignments(s, rs):
-                ids.update(m.id for m in await self.assignees(s, a) if m.id)
+                if units or a.unit_id is None:
+                    ids.update(m.id for m in await self.assignees(s, a) if m.id)
         return sorted(ids)
 
     # -------------------------------------------------------------------- files

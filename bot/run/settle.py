@@ -34,7 +34,10 @@ if TYPE_CHECKING:  # messages.py builds this part; only the type goes back
 SETTLED_TEMPLATES = ("task", "reminder", "collection_started", "task_line", "file_returned")
 # Every message that may carry a button of a run: none keeps one once the
 # run has ended.
-RUN_BUTTON_TEMPLATES = (*SETTLED_TEMPLATES, "meeting_invitation", "file_for_review")
+# A unit's file for review: as the outbox sent it to the unit's reviewer, or
+# as a handler showed it again ("Lihat berkas unit", kept as a sent row).
+REVIEW_TEMPLATES = ("file_for_review", "review_caption")
+RUN_BUTTON_TEMPLATES = (*SETTLED_TEMPLATES, "meeting_invitation", *REVIEW_TEMPLATES)
 # An assignment in one of these states owes nothing more: its buttons go.
 FINAL = (AssignmentState.done, AssignmentState.closed, AssignmentState.accepted)
 
@@ -204,14 +207,15 @@ class Settling:
         return settled
 
     async def review_messages(self, s: AsyncSession, files: list[StoredFile]) -> list[Notification]:
-        """The planners' review messages (with Terima / Kembalikan) of these files."""
+        """The planners' review messages (with Terima / Kembalikan) of these
+        files: each copy that was sent or shown, whoever has it."""
         if not files:
             return []
         return list(
             (
                 await s.exec(
                     select(Notification).where(
-                        Notification.template == "file_for_review",
+                        col(Notification.template).in_(REVIEW_TEMPLATES),
                         col(Notification.file_id).in_([f.id for f in files]),
                         col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
                     )
