@@ -166,3 +166,17 @@ def test_a_reason_ending_in_a_full_stop_is_not_doubled() -> None:
         "errors/step_not_open", detail="unit_closed", unit="Bidang X", by="Rina", reason="dinas."
     )
     assert "Alasan: dinas. Berkas tidak lagi diterima" in text and ".." not in text
+
+
+def test_a_failed_delivery_is_named_in_indonesian_for_the_admins() -> None:
+    """The admin reads what kind of message failed, in words, and what to
+    check; Telegram's own words come last, marked as technical."""
+    texts = Texts()
+    said = texts.render(
+        "delivery_failed", name="Andi", template="reminder", error="Forbidden: bot was blocked"
+    )
+    plain_part = said.split("Keterangan teknis")[0]
+    assert "pengingat" in plain_part and "reminder" not in plain_part
+    assert "Forbidden: bot was blocked" in said
+    unknown = texts.render("delivery_failed", name="Andi", template="something_new", error="x")
+    assert "something_new" not in unknown and "pesan bot" in unknown
