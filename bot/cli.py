@@ -152,6 +152,35 @@ def cmd_audit_seal(_args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- backup and restore (bot/backup.py) ----
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import backup
+
+    settings = _settings()
+    manifest = backup(settings, Path(args.dir))
+    print(
+        f"Cadangan ditulis ke {args.dir}: database {manifest.database}, "
+        f"{len(manifest.files)} berkas ({manifest.total_bytes / 1048576:.1f} MB), "
+        "SHA-256 di manifest.json."
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.backup import restore
+
+    settings = _settings()
+    manifest = restore(settings, Path(args.dir))
+    print(
+        f"Cadangan {manifest.created_at} dipulihkan ke {settings.data_dir} "
+        f"({len(manifest.files)} berkas, SHA-256 cocok). "
+        "Periksa dengan: sopbot audit verify, lalu jalankan: sopbot run"
+    )
+    return 0
+
+
 def cmd_invite(args: argparse.Namespace) -> int:
     from bot.errors import EngineError
     from bot.members import invitation_link
@@ -305,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_audit_verify)
     audit.add_parser("seal", help="segel ujung rantai sekarang").set_defaults(func=cmd_audit_seal)
 
+    backup = sub.add_parser("backup", help="cadangan selagi bot berjalan")
+    backup.add_argument("dir", help="folder baru atau kosong")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="pulihkan cadangan ke DATA_DIR yang kosong")
+    restore.add_argument("dir", help="folder cadangan (berisi manifest.json)")
+    restore.set_defaults(func=cmd_restore)
+
     report = sub.add_parser("report", help="laporan monev sebuah kegiatan (xlsx)")
     report.add_argument("run", type=int)
     report.add_argument("-o", "--output")
@@ -319,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot.backup import BackupError
     from bot.db import BadDatabaseUrl
     from bot.migrate import DatabaseBehind, DatabaseUnavailable
     from bot.office import OfficeFileError
@@ -332,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Configuration the person fixes: one line, no traceback.
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    except (DatabaseBehind, DatabaseUnavailable, SealError) as exc:
+    except (DatabaseBehind, DatabaseUnavailable, SealError, BackupError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except OSError as exc:
