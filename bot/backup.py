@@ -137,16 +137,16 @@ def _files_under(root: Path) -> list[Path]:
     return found
 
 
-def _empty_folder(folder: Path, what: str) -> None:
+def _empty_folder(folder: Path, refusal: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BackupError(f"{what} {folder} tidak kosong: pilih folder baru.")
+        raise BackupError(refusal.format(folder=folder))
 
 
 def backup(settings: Settings, target: Path) -> Manifest:
     """Write a backup of the running bot into the new or empty `target`."""
     kind, url = _database(settings)
     target = Path(target)
-    _empty_folder(target, "Folder cadangan")
+    _empty_folder(target, "Folder cadangan {folder} tidak kosong: pilih folder baru.")
     target.mkdir(parents=True, exist_ok=True)
     target.chmod(0o700)  # it may hold the audit key
     files: dict[str, dict[str, Any]] = {}
@@ -255,7 +255,11 @@ def restore(settings: Settings, source: Path) -> Manifest:
             f"sedangkan DATABASE_URL menunjuk {kind}."
         )
     data_dir = settings.data_dir
-    _empty_folder(data_dir, "DATA_DIR")
+    _empty_folder(
+        data_dir,
+        "DATA_DIR {folder} tidak kosong: cadangan dipulihkan hanya ke DATA_DIR yang kosong "
+        "(bot yang berjalan tidak ditimpa).",
+    )
     db_file = Path(url.database or "") if kind == "sqlite" else None
     if db_file is not None and db_file.exists():
         raise BackupError(f"Database {db_file} sudah ada: pulihkan hanya ke tempat yang kosong.")
