@@ -106,13 +106,17 @@ async def test_a_backup_taken_mid_run_restores_and_the_run_goes_on(
             sealed = await world.services.seals.seal()
             assert sealed is not None
             before = {f.sha256 for f in await files_of(world)}
-            # Updates arrive while the snapshot is taken: a unit's file and a
-            # press, handled by the bot as the backup runs on its thread.
+            # Updates arrive while the snapshot is taken: the bot is half way
+            # through a unit's file (its download held) when the backup runs
+            # on its thread, and a command waits behind it.
+            download = world.server.hold("getFile", deliver=True)
             await p["unit2"].send_document(workbook(UNITS[1], 1), "kinerja-2.xlsx", XLSX)
             await p["kepala"].send_command("/status")
-            manifest, _ = await asyncio.gather(
-                asyncio.to_thread(backup, world.services.settings, folder), world.idle()
-            )
+            await download.arrived.wait()
+            manifest = await asyncio.to_thread(backup, world.services.settings, folder)
+            download.release.set()
+            await world.idle()
+            assert p["unit2"].latest("Tanda terima")  # the live bot finished it
             clock_at = world.clock.now()
         assert manifest.database == engine
         written = json.loads((folder / "manifest.json").read_text())["files"]
@@ -136,7 +140,7 @@ async def test_a_backup_taken_mid_run_restores_and_the_run_goes_on(
 
         async with running_bot(tmp_path / "b", database_url=target_url, start=clock_at) as again:
             stored = await files_of(again)
-            assert before <= {f.sha256 for f in stored}
+            assert {f.sha256 for f in stored} == before  # as it was when copied
             for f in stored:  # every file the database names, whole
                 path = again.services.storage.path(f.storage_path)
                 assert sha256_of(path) == f.sha256, f.original_name
