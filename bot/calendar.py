@@ -24,11 +24,26 @@ DEFAULT_HOURS: dict[int, list[str]] = {0: MON_THU, 1: MON_THU, 2: MON_THU, 3: MO
 SEARCH_DAYS = 3 * 366
 
 
-def _parse_interval(text: str) -> tuple[time, time]:
+# "24:00" ends a day (the usual notation for an office open round the
+# clock, 00:00-24:00); `time` has no 24:00, so hours are kept as offsets
+# from the day's midnight.
+END_OF_DAY = "24:00"
+DAY = timedelta(hours=24)
+
+
+def _offset(text: str, *, end: bool) -> timedelta:
+    """A clock time as the span since midnight; 24:00 only as an end."""
+    if end and text == END_OF_DAY:
+        return DAY
+    moment = time.fromisoformat(text)
+    return timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+
+
+def _parse_interval(text: str) -> tuple[timedelta, timedelta]:
     try:
         start_text, end_text = (part.strip() for part in text.split("-"))
-        start = time.fromisoformat(start_text)
-        end = time.fromisoformat(end_text)
+        start = _offset(start_text, end=False)
+        end = _offset(end_text, end=True)
     except ValueError as exc:
         raise ValueError(f"jam kerja '{text}' harus berbentuk HH:MM-HH:MM") from exc
     if start >= end:
@@ -36,7 +51,7 @@ def _parse_interval(text: str) -> tuple[time, time]:
     return start, end
 
 
-def _parse_intervals(items: list[str]) -> list[tuple[time, time]]:
+def _parse_intervals(items: list[str]) -> list[tuple[timedelta, timedelta]]:
     intervals = [_parse_interval(item) for item in items]
     for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
         if start < end:
@@ -165,7 +180,7 @@ class WorkCalendar:
             return {
                 "reason": "outside_hours",
                 "opens": opens.strftime("%H:%M"),
-                "closes": closes.strftime("%H:%M"),
+                "closes": END_OF_DAY if closes.date() > day else closes.strftime("%H:%M"),
             }
         return None
 
@@ -179,7 +194,7 @@ class WorkCalendar:
                 return datetime.combine(day, time(9, 0), self.tz)
         raise ValueError("tidak ada hari kerja dalam 3 tahun: periksa konfigurasi")
 
-    def _day_hours(self, day: date) -> list[tuple[time, time]]:
+    def _day_hours(self, day: date) -> list[tuple[timedelta, timedelta]]:
         if not self.is_working_day(day):
             return []
         if day in self._extra:
@@ -187,11 +202,10 @@ class WorkCalendar:
         return self._hours.get(day.weekday(), [])
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The day's working intervals as aware datetimes in the office zone."""
-        return [
-            (datetime.combine(day, start, self.tz), datetime.combine(day, end, self.tz))
-            for start, end in self._day_hours(day)
-        ]
+        """The day's working intervals as aware datetimes in the office zone
+        (one that ends at 24:00 ends at the next day's midnight)."""
+        midnight = datetime.combine(day, time(0), self.tz)
+        return [(midnight + start, midnight + end) for start, end in self._day_hours(day)]
 
     def opening_of_day(self, day: date) -> datetime | None:
         spans = self.intervals(day)

@@ -9,8 +9,13 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.db import Database
+    from bot.seal import SealCheck, Sealed, Sealer
 
 TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,}$")
 # Telegram's rule for X-Telegram-Bot-Api-Secret-Token.
@@ -78,26 +83,102 @@ def cmd_sop_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(_args: argparse.Namespace) -> int:
-    from bot.audit import verify_chain
+# ---- audit: the chain, its seals and the witness (bot/seal.py) ----
+
+
+def _sealer(settings: Settings, db: Database) -> Sealer:
+    from bot.calendar import WorkCalendar
+    from bot.clock import SystemClock
+    from bot.office import load_office
+    from bot.seal import Sealer
+
+    office = load_office(settings.office_file, settings.timezone)
+    return Sealer.build(settings, db, SystemClock(), WorkCalendar(office.calendar))
+
+
+def _audit_text(settings: Settings, template: str, **context: object) -> str:
+    from bot.texts import Texts
+
+    return Texts(settings.timezone).env.get_template(template).render(**context).strip()
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
     from bot.db import Database
+    from bot.seal import Witness
+
+    settings = _settings()
+    witness = Witness(Path(args.witness)) if args.witness else None
+    if witness is not None and not witness.path.is_file():
+        raise UsageError(f"Berkas saksi tidak ditemukan: {witness.path}")
+
+    async def go() -> SealCheck:
+        db = Database(settings.db_url)
+        try:
+            return await _sealer(settings, db).check(witness)
+        finally:
+            await db.dispose()
+
+    check = asyncio.run(go())
+    if witness is not None and check.status == "unsealed":
+        raise UsageError(f"Berkas saksi {witness.path} tidak berisi segel.")
+    print(_audit_text(settings, "cli/audit_verify.txt.j2", c=check))
+    return 0 if check.ok else 1
+
+
+def cmd_audit_seal(_args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.migrate import require_current
+    from bot.seal import SealConflict
 
     settings = _settings()
 
-    async def go() -> int:
+    async def go() -> Sealed | None:
         db = Database(settings.db_url)
         try:
-            async with db.session() as session:
-                result = await verify_chain(session)
+            await require_current(db)
+            return await _sealer(settings, db).seal()
         finally:
             await db.dispose()
-        if result.ok:
-            print(f"Rantai peristiwa utuh: {result.checked} peristiwa diperiksa.")
-            return 0
-        print(f"Rantai peristiwa RUSAK pada peristiwa nomor {result.broken_seq}: {result.reason}")
-        return 1
 
-    return asyncio.run(go())
+    try:
+        sealed = asyncio.run(go())
+    except SealConflict as conflict:
+        print(_audit_text(settings, "cli/audit_verify.txt.j2", c=conflict.finding))
+        print("Segel tidak dibuat. Periksa dengan: sopbot audit verify", file=sys.stderr)
+        return 1
+    print(
+        _audit_text(settings, "cli/audit_seal.txt.j2", sealed=sealed, witness=settings.witness_file)
+    )
+    return 0
+
+
+# ---- backup and restore (bot/backup.py) ----
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import backup
+
+    settings = _settings()
+    manifest = backup(settings, Path(args.dir))
+    print(
+        f"Cadangan ditulis ke {args.dir}: database {manifest.database}, "
+        f"{len(manifest.files)} berkas ({manifest.total_bytes / 1048576:.1f} MB), "
+        "SHA-256 di manifest.json."
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.backup import restore
+
+    settings = _settings()
+    manifest = restore(settings, Path(args.dir))
+    print(
+        f"Cadangan {manifest.created_at} dipulihkan ke {settings.data_dir} "
+        f"({len(manifest.files)} berkas, SHA-256 cocok). "
+        "Periksa dengan: sopbot audit verify, lalu jalankan: sopbot run"
+    )
+    return 0
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
@@ -248,7 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="log peristiwa").add_subparsers(
         dest="audit_command", required=True
     )
-    audit.add_parser("verify", help="periksa rantai hash").set_defaults(func=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="periksa rantai hash dan segelnya")
+    verify.add_argument("--witness", help="berkas saksi salinan (baris segel dari chat pun boleh)")
+    verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parser("seal", help="segel ujung rantai sekarang").set_defaults(func=cmd_audit_seal)
+
+    backup = sub.add_parser("backup", help="cadangan selagi bot berjalan")
+    backup.add_argument("dir", help="folder baru atau kosong")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="pulihkan cadangan ke DATA_DIR yang kosong")
+    restore.add_argument("dir", help="folder cadangan (berisi manifest.json)")
+    restore.set_defaults(func=cmd_restore)
 
     report = sub.add_parser("report", help="laporan monev sebuah kegiatan (xlsx)")
     report.add_argument("run", type=int)
@@ -264,9 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot.backup import BackupError
     from bot.db import BadDatabaseUrl
     from bot.migrate import DatabaseBehind, DatabaseUnavailable
     from bot.office import OfficeFileError
+    from bot.seal import SealError
     from bot.sop import SopError
 
     args = build_parser().parse_args(argv)
@@ -276,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Configuration the person fixes: one line, no traceback.
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    except (DatabaseBehind, DatabaseUnavailable) as exc:
+    except (DatabaseBehind, DatabaseUnavailable, SealError, BackupError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except OSError as exc:

@@ -235,12 +235,14 @@ class Deadlines:
             settings = sop.reminders_for(step)
             if not settings.enabled:
                 return 0, 0
-            late = round(self.calendar.working_minutes_between(rs.due_at, now), 1)
-            if late < 1:
+            exact = self.calendar.working_minutes_between(rs.due_at, now)
+            if exact < 1:
                 # Past the due time but not yet a working minute late (due at
                 # closing, now the next opening): a reminder would say
-                # "0 menit"; the next sweep, a minute on, sends it.
+                # "0 menit"; the next sweep, a minute on, sends it. Exact
+                # times are compared: the rounded figure is only for reading.
                 return 0, 0
+            late = round(exact, 1)
             seq = self._sequence(sop, step, rs.due_at, now)
             period = self._period_start(sop, step, rs.due_at, seq, now)
             stamp = due_stamp(rs.due_at)
@@ -321,7 +323,7 @@ class Deadlines:
                         )
                 chain = self.escalation_chain(sop, step, a.role)
                 for level, boss_role in enumerate(chain, start=1):
-                    if late >= level * after:
+                    if exact >= level * after:
                         told.setdefault(
                             (level, boss_role),
                             [role_name(sop, r) for r in chain[: level - 1]],

@@ -242,6 +242,9 @@ class Notification(SQLModel, table=True):
     # Reminders, escalations and digests wait for office hours even when a
     # retry or a restart makes them due in the evening.
     office_hours_only: bool = False
+    # Sent without a sound (Telegram's disable_notification): a line the
+    # reader may ignore, e.g. the audit seal the admins keep as a witness.
+    silent: bool = False
     attempts: int = 0
     created_at: datetime = _time()
     not_before: datetime = _time()

@@ -66,6 +66,7 @@ async def queue(
     edits_id: int | None = None,
     office_hours_only: bool = False,
     supersede: bool = False,
+    silent: bool = False,
 ) -> Notification | None:
     """The one way a message is owed: a row in the caller's transaction.
 
@@ -77,6 +78,7 @@ async def queue(
     opening. With `supersede`, older pending rows of the same template to the
     same person about the same step and assignment, not yet claimed by a
     sender, are dropped: one person gets one reminder per step at a time.
+    A `silent` row arrives without a sound (a line the reader may ignore).
     """
     exists = (await s.exec(select(Notification.id).where(Notification.key == key))).first()
     if exists is not None:
@@ -94,6 +96,7 @@ async def queue(
         not_before=not_before or now,
         edits_id=edits_id,
         office_hours_only=office_hours_only,
+        silent=silent,
     )
     s.add(row)
     await s.flush()

@@ -14,6 +14,7 @@ from bot.office import OfficeConfig, load_office
 from bot.outbox import Outbox
 from bot.pending import Waiting
 from bot.run import Engine
+from bot.seal import Sealer
 from bot.settings import Settings
 from bot.sop import SopRegistry
 from bot.storage import FileStorage
@@ -39,6 +40,7 @@ class Services:
     updates: SeenUpdates
     deadlines: Deadlines
     outbox: Outbox
+    seals: Sealer
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
@@ -77,6 +79,7 @@ class Services:
             SeenUpdates(db, clock),
             Deadlines(engine, office),
             Outbox(db, clock, calendar=calendar),
+            Sealer.build(settings, db, clock, calendar),
         )
 
     async def start(self) -> None:

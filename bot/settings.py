@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     webhook_port: int = 8443
     webhook_secret: SecretStr | None = None
 
+    # The key that signs the audit seals (bot/seal.py); empty: a key file
+    # under DATA_DIR (audit.key, owner-only), made on first use.
+    audit_key: SecretStr | None = None
+
     log_level: str = "INFO"
     # Tests and demos only: run the bot's clock from this moment (ISO 8601).
     clock_start: datetime | None = None
@@ -60,6 +64,7 @@ class Settings(BaseSettings):
         "clock_start",
         "webhook_secret",
         "bot_token",
+        "audit_key",
         "max_download_mb",
         mode="before",
     )
@@ -86,6 +91,15 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def audit_key_file(self) -> Path:
+        return self.data_dir / "audit.key"
+
+    @property
+    def witness_file(self) -> Path:
+        """Where each audit seal is appended, outside the database."""
+        return self.data_dir / "audit-witness.jsonl"
 
     @property
     def download_limit_bytes(self) -> int:

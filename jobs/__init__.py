@@ -1,4 +1,4 @@
-"""Scheduled work: the outbox sender and the deadline sweeps. Jobs only
+"""Scheduled work: the outbox sender, the deadline sweeps and the audit seal. Jobs only
 schedule and call the domain; the database is the truth. Nothing here
 imports handlers/: what both need is in bot/chat.py."""
 
@@ -7,6 +7,9 @@ from __future__ import annotations
 from bot.chat import SopApp, SopContext
 from jobs.deadlines import DeadlineJobs
 from jobs.outbox import OutboxSender
+from jobs.seal import INTERVAL as SEAL_INTERVAL
+from jobs.seal import NAME as SEAL_JOB
+from jobs.seal import SealJobs
 
 # APScheduler skips a job over 1 s late by default; a busy bot must not.
 JOB_KWARGS: dict[str, object] = {"misfire_grace_time": 300, "coalesce": True, "max_instances": 1}
@@ -47,4 +50,13 @@ def schedule_jobs(
 
     app.job_queue.run_repeating(
         expire_held, interval=3600, first=60, name="expire-held", job_kwargs=JOB_KWARGS
+    )
+
+    seals = SealJobs(services.seals)  # the audit chain's head, signed and witnessed
+    app.job_queue.run_repeating(
+        seals.tick,
+        interval=SEAL_INTERVAL,
+        first=SEAL_INTERVAL,
+        name=SEAL_JOB,
+        job_kwargs=JOB_KWARGS,
     )

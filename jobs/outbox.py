@@ -157,12 +157,18 @@ class OutboxSender:
                 raise
         if n.context.get("actor_id") == n.member_id:
             return None  # whoever acted was answered at once; no notice for them
-        return await bot.send_message(chat_id, texts.render(f"{n.template}_notice", **n.context))
+        return await bot.send_message(
+            chat_id,
+            texts.render(f"{n.template}_notice", **n.context),
+            disable_notification=n.silent,
+        )
 
     async def _send(self, bot: Bot, chat_id: int, n: Notification) -> Message | None:
         """Nothing is cut: a long text goes as several messages (buttons on
-        the last), and what does not fit a file's caption follows it as text."""
+        the last), and what does not fit a file's caption follows it as text.
+        A silent row rings no phone (disable_notification)."""
         texts = self.services.texts
+        quiet = n.silent
         if n.edits_id is not None:
             return await self._edit(bot, chat_id, n)
         markup = keyboard(texts, n.context.get("actions"))
@@ -174,17 +180,26 @@ class OutboxSender:
         if n.file_id is None or not is_file_message(n):
             parts = texts.render_parts(n.template, **n.context)
             for part in parts[:-1]:
-                await bot.send_message(chat_id, part)
-            return await bot.send_message(chat_id, parts[-1], reply_markup=markup)
+                await bot.send_message(chat_id, part, disable_notification=quiet)
+            return await bot.send_message(
+                chat_id, parts[-1], reply_markup=markup, disable_notification=quiet
+            )
         stored = await self.services.engine.queries.file(n.file_id)
         caption, follow_up = texts.render_caption(n.template, **n.context)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
-            message = await bot.send_photo(chat_id, source, caption=caption, reply_markup=markup)
+            message = await bot.send_photo(
+                chat_id, source, caption=caption, reply_markup=markup, disable_notification=quiet
+            )
         else:
             message = await bot.send_document(
-                chat_id, source, caption=caption, reply_markup=markup, filename=stored.original_name
+                chat_id,
+                source,
+                caption=caption,
+                reply_markup=markup,
+                filename=stored.original_name,
+                disable_notification=quiet,
             )
         for part in follow_up:
-            await bot.send_message(chat_id, part)
+            await bot.send_message(chat_id, part, disable_notification=quiet)
         return message

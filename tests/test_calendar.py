@@ -4,6 +4,7 @@ extra working days, and offices in other time zones."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from bot.calendar import CalendarConfig, WorkCalendar
 from bot.clock import FakeClock
+from bot.office import load_office
 
 WIB = ZoneInfo("Asia/Jakarta")
 WITA = ZoneInfo("Asia/Makassar")
@@ -123,6 +125,9 @@ def test_naive_datetimes_are_refused(cal: WorkCalendar) -> None:
         {"hours": {0: ["07:30-12:00", "11:00-16:00"]}},
         {"hours": {7: ["07:30-12:00"]}},
         {"hours": {0: ["7.30 sampai 12"]}},
+        {"hours": {0: ["24:00-24:00"]}},
+        {"hours": {0: ["00:00-24:01"]}},
+        {"hours": {0: ["00:00-12:00", "11:00-24:00"]}},
         {"hours": {}, "extra_working_days": []},
     ],
 )
@@ -145,3 +150,44 @@ def test_years_whose_cuti_bersama_are_not_known_yet_are_named() -> None:
     assert listed.years_without_joint_holidays([2099]) == []
     public_only = WorkCalendar(CalendarConfig(holiday_categories=["public"]))
     assert public_only.years_without_joint_holidays([2099]) == []
+
+
+ROUND_THE_CLOCK = {day: ["00:00-24:00"] for day in range(7)}
+
+
+def test_an_office_open_round_the_clock_writes_24_00() -> None:
+    """24:00 is the end of a day: the day's span reaches the next midnight,
+    and one day's span meets the next day's without a gap."""
+    cal = WorkCalendar(CalendarConfig(hours=ROUND_THE_CLOCK, holiday_categories=[]))
+    assert cal.intervals(date(2026, 11, 3)) == [(wib(2026, 11, 3, 0, 0), wib(2026, 11, 4, 0, 0))]
+    assert cal.is_open(wib(2026, 11, 3, 23, 59)) and cal.is_open(wib(2026, 11, 4, 0, 0))
+    assert cal.outside_hours(wib(2026, 11, 7, 3, 0)) is None  # a Saturday night
+    # A day and a half of working time, straight through midnight.
+    start = wib(2026, 11, 3, 12, 0)
+    assert cal.add_working_minutes(start, 36 * 60) == wib(2026, 11, 5, 0, 0)
+    assert cal.working_minutes_between(start, wib(2026, 11, 5, 0, 0)) == 36 * 60
+    assert cal.next_opening(wib(2026, 11, 4, 0, 0)) == wib(2026, 11, 4, 0, 0)
+
+
+def test_an_evening_shift_to_midnight_then_closed() -> None:
+    cal = WorkCalendar(CalendarConfig(hours={0: ["18:00-24:00"]}, holiday_categories=[]))
+    monday = wib(2026, 11, 2, 23, 0)
+    assert cal.is_open(monday) and not cal.is_open(wib(2026, 11, 3, 0, 0))
+    assert cal.add_working_minutes(monday, 90) == wib(2026, 11, 9, 18, 30)
+    odd = cal.outside_hours(wib(2026, 11, 2, 12, 0))
+    assert odd == {"reason": "outside_hours", "opens": "18:00", "closes": "24:00"}
+
+
+def test_the_office_file_takes_00_00_24_00(tmp_path: Path) -> None:
+    office_file = tmp_path / "kantor.yaml"
+    office_file.write_text(
+        "name: Kantor Siaga\n"
+        "calendar:\n"
+        "  hours:\n" + "".join(f'    {d}: ["00:00-24:00"]\n' for d in range(7)),
+        encoding="utf-8",
+    )
+    office = load_office(office_file)
+    cal = WorkCalendar(office.calendar)
+    assert cal.is_open(wib(2026, 11, 8, 2, 0))  # Sunday, 02:00
+    week = cal.working_minutes_between(wib(2026, 11, 2, 0, 0), wib(2026, 11, 9, 0, 0))
+    assert week == 7 * 24 * 60  # no holiday in that week

@@ -88,6 +88,28 @@ async def test_due_at_closing_reminds_once_a_minute_late_next_morning(office: Of
     assert row.context["late_minutes"] == 1
 
 
+async def test_a_reminder_waits_for_a_full_working_minute_to_the_second(
+    office: Office,
+) -> None:
+    """The comparison is exact: 57 working seconds late is not a minute
+    (rounded to a tenth, 0.95, it used to be 1.0), nor is an escalation owed
+    3 seconds before its working hour is up."""
+    d = Deadlines(office.engine, OfficeConfig())
+    office.clock.set(at(2026, 11, 2, 8, 0))  # Monday
+    run = await office.engine.runs.start(office.id("kepala"), "TW III")
+    step2 = await open_step(office, run.id)
+    assert step2.due_at == at(2026, 11, 2, 9, 0)
+    for second in (57, 59):
+        office.clock.set(at(2026, 11, 2, 9, 0, second))
+        assert (await d.sweep()).reminders == 0
+    office.clock.advance(seconds=1)  # 09:01:00, a working minute late
+    assert (await d.sweep()).reminders == 2
+    office.clock.set(at(2026, 11, 2, 9, 59, 57))  # 59.95 minutes: not yet the hour
+    assert (await d.sweep()).escalations == 0
+    office.clock.set(at(2026, 11, 2, 10, 0))
+    assert (await d.sweep()).escalations == 1
+
+
 async def test_escalation_after_waktu_again_and_daily_repeat(office: Office) -> None:
     d = Deadlines(office.engine, OfficeConfig())
     office.clock.set(at(2026, 11, 2, 8, 0))  # Monday

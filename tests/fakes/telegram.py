@@ -336,6 +336,11 @@ class FakeBotApi:
             self._changed.notify_all()
         return update_id
 
+    def number_updates_after(self, update_id: int) -> None:
+        """Go on counting update ids after `update_id`, as Telegram does for a
+        bot moved to another machine (a restored bot has seen the old ones)."""
+        self._update_ids = itertools.count(update_id + 1)
+
     async def redeliver(self, update_id: int) -> None:
         """Put an already confirmed update back, as Telegram does after a restart."""
         for req in self.requests:
