@@ -32,19 +32,33 @@ from bot.run.settle import Settled
 from bot.sop import Action, Step
 from bot.storage import SavedFile, extension_of, photo_name
 from bot.views import Closure, IncomingFile, Receipt, Task
-from bot.workbook import WORKBOOK_EXTENSIONS, BrokenWorkbook, inspect_workbook
+from bot.workbook import (
+    WORKBOOK_EXTENSIONS,
+    BrokenWorkbook,
+    UnsafeWorkbook,
+    inspect_workbook,
+    screen,
+)
 
 
 def check_workbook(
     step: Step, incoming: IncomingFile, unit_name: str | None = None
 ) -> list[dict[str, Any]]:
-    """Mistakes found in a unit's workbook; a broken one is refused."""
-    if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
+    """Mistakes found in a unit's workbook; a broken one is refused. Any
+    workbook, at any step, is screened (macros, zip bombs): the bot passes
+    files on to others."""
+    name = incoming.original_name
+    if extension_of(name) not in WORKBOOK_EXTENSIONS:
         return []
     try:
-        return inspect_workbook(incoming.data, step.workbook, unit_name)
+        if step.workbook is None:
+            screen(incoming.data, name)
+            return []
+        return inspect_workbook(incoming.data, step.workbook, unit_name, name)
     except BrokenWorkbook as exc:
         raise FileRejected("broken") from exc
+    except UnsafeWorkbook as exc:
+        raise FileRejected(f"workbook_{exc.reason}", limit=exc.limit) from exc
 
 
 class Collection:
