@@ -23,6 +23,22 @@ from bot.updates import SeenUpdates
 log = logging.getLogger(__name__)
 
 
+def register_documents(engine: Engine, office_name: str) -> None:
+    """The makers of the documents the bot drafts for steps (`draft:` in the
+    SOP file): the compiled workbook and the run's archive, with the monev
+    workbook of bot/report.py inside it."""
+    from bot.documents.archive import RunArchive
+    from bot.documents.compile import CompiledDraft
+    from bot.report import run_report
+
+    async def monev(run_id: int) -> bytes:
+        return await run_report(engine, run_id, office_name)
+
+    storage = engine.kit.storage
+    engine.drafts.register("compiled", CompiledDraft(storage))
+    engine.drafts.register("archive", RunArchive(storage, engine.calendar.tz, monev))
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -53,6 +69,7 @@ class Services:
         engine = Engine(
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
+        register_documents(engine, office.name)
         members = Membership(
             db,
             sops,

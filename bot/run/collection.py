@@ -5,6 +5,7 @@ reviewer's accept or return, and closing units that cannot deliver.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import func
@@ -45,14 +46,15 @@ def check_workbook(
     step: Step, incoming: IncomingFile, unit_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Mistakes found in a unit's workbook; a broken one is refused. Any
-    workbook, at any step, is screened (macros, zip bombs): the bot passes
-    files on to others."""
+    workbook, at any step, is screened for macros and zip bombs, as the bot
+    passes files on to others; one the step does not read may be any bytes."""
     name = incoming.original_name
     if extension_of(name) not in WORKBOOK_EXTENSIONS:
         return []
     try:
         if step.workbook is None:
-            screen(incoming.data, name)
+            with suppress(BrokenWorkbook):  # not a zip: nothing in it to fear
+                screen(incoming.data, name)
             return []
         return inspect_workbook(incoming.data, step.workbook, unit_name, name)
     except BrokenWorkbook as exc:
