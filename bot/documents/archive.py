@@ -259,6 +259,21 @@ def _last_compiled(
     return compiled[-1:]
 
 
+async def latest_archive(s: AsyncSession, run_id: int) -> StoredFile | None:
+    """The newest archive the bot made for a run (for `sopbot archive export`)."""
+    return (
+        await s.exec(
+            select(StoredFile)
+            .where(
+                StoredFile.run_id == run_id,
+                StoredFile.kind == DRAFT,
+                StoredFile.mime_type == ZIP_MIME,
+            )
+            .order_by(col(StoredFile.id).desc())
+        )
+    ).first()
+
+
 # --------------------------------------------------------------------- verify
 
 
