@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.calendar import WorkCalendar
 from bot.clock import Clock, SystemClock
@@ -31,12 +36,37 @@ def register_documents(engine: Engine, office_name: str) -> None:
     from bot.documents.compile import CompiledDraft
     from bot.report import run_report
 
-    async def monev(run_id: int) -> bytes:
-        return await run_report(engine, run_id, office_name)
+    async def monev(s: AsyncSession, run_id: int) -> bytes:
+        # The archive is made in the transaction that opens its step: the
+        # monev must read that transaction's view (step 14 done, 15 open),
+        # not what another connection sees committed.
+        return await run_report(cast(Engine, _InSession(engine, s)), run_id, office_name)
 
     storage = engine.kit.storage
     engine.drafts.register("compiled", CompiledDraft(storage))
     engine.drafts.register("archive", RunArchive(storage, engine.calendar.tz, monev))
+
+
+class _OneSession:
+    def __init__(self, s: AsyncSession) -> None:
+        self._s = s
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        yield self._s
+
+
+class _InSession:
+    """The engine as bot/report.py reads it, with `db.session()` giving the
+    caller's open session: a read-only report made inside a transaction
+    sees that transaction's changes."""
+
+    def __init__(self, engine: Engine, s: AsyncSession) -> None:
+        self._engine = engine
+        self.db = _OneSession(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlmodel import select
 
@@ -85,6 +86,12 @@ async def test_archive_of_a_walked_run(office: Office, tmp_path: Path) -> None:
     assert len(units) == 5 and len({n.split("/")[1] for n in units}) == 5
     assert any(n.startswith("laporan-monev-") and n.endswith(".xlsx") for n in names)
     assert {row["berkas"] for row in manifest} == set(names) - {MANIFEST}
+    # The monev inside reads the transaction that opened step 15: 14 is done.
+    with zipfile.ZipFile(path) as z:
+        [monev] = [n for n in names if n.startswith("laporan-monev-")]
+        steps = openpyxl.load_workbook(io.BytesIO(z.read(monev)))["Langkah"]
+    states = {r[0]: r[4] for r in steps.iter_rows(min_row=2, values_only=True) if r[0]}
+    assert states[14] == "selesai" and states[15] == "terbuka"
     row = next(r for r in manifest if r["berkas"].startswith("unit/sekretariat/"))
     assert (row["unit"], row["pengunggah"]) == ("Sekretariat", "Staf 1")
     assert int(row["ukuran"]) == CLEAN["Sekretariat"].stat().st_size

@@ -150,13 +150,14 @@ def events_csv(events: list[Event], names: dict[int | None, str], tz: tzinfo) ->
 
 class RunArchive:
     """The draft maker for `draft: archive` (bot/run/drafts.py). `monev`
-    makes the run's monev workbook (bot/report.py, given by the wiring)."""
+    makes the run's monev workbook (bot/report.py, given by the wiring)
+    from the open session, so it includes the step that just finished."""
 
     def __init__(
         self,
         storage: FileStorage,
         tz: tzinfo,
-        monev: Callable[[int], Awaitable[bytes]] | None = None,
+        monev: Callable[[AsyncSession, int], Awaitable[bytes]] | None = None,
     ) -> None:
         self.storage = storage
         self.tz = tz
@@ -169,7 +170,7 @@ class RunArchive:
         contents = await self.contents(s, run, sop, step)
         if self.monev is not None:
             contents.add(
-                "", f"laporan-monev-{_slug(run.title)}.xlsx", data=await self.monev(run.id or 0)
+                "", f"laporan-monev-{_slug(run.title)}.xlsx", data=await self.monev(s, run.id or 0)
             )
         out = self.storage.temporary().with_suffix(".zip")
         try:
