@@ -164,3 +164,22 @@ async def test_chat_replies(tmp_path: Path) -> None:
         assert "tautannya diabaikan" in receipt
         review = p["rina"].latest("tautan.xlsx")
         assert "tautannya diabaikan" in (review.get("caption") or review.get("text") or "")
+
+
+async def test_macros_refused_at_a_step_that_does_not_read_workbooks(office: Office) -> None:
+    """Step 2's form is sent on to every unit: a macro in it is refused too,
+    while bytes that are no zip at all are that step's business."""
+    e, p = office.engine, office.id
+    await e.runs.start(p("kepala"), "TW IV 2026")
+    [form] = await e.queries.tasks(p("perencana"))
+    with pytest.raises(FileRejected) as info:
+        await e.collection.upload(
+            p("perencana"),
+            form.run_step_id,
+            IncomingFile(unsafe.with_vba_project(), "f.xlsx", XLSX),
+        )
+    assert info.value.detail == "workbook_macro"
+    receipt = await e.collection.upload(
+        p("perencana"), form.run_step_id, IncomingFile(b"PK draf", "draf.xlsx", XLSX)
+    )
+    assert receipt.checks == []
