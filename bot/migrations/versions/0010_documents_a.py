@@ -16,6 +16,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# On SQLite the table is rebuilt (batch mode); bot.migrate turns foreign keys
+# off around migrations, as dropping a table others refer to needs.
+
+
 def upgrade() -> None:
     with op.batch_alter_table("storedfile", schema=None) as batch_op:
         batch_op.alter_column("uploader_id", existing_type=sa.Integer(), nullable=True)
