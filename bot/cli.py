@@ -252,6 +252,65 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------- the archive
+# The run's archive (bot/documents/archive.py): kept under DATA_DIR by the
+# bot at step 15; `export` copies it out, `verify` checks a copy's hashes.
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    from bot.documents.archive import verify_archive
+    from bot.texts import Texts
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"Berkas {path} tidak ada.")
+    result = verify_archive(path)
+    template = Texts().env.get_template("cli/archive_verify.txt.j2")
+    print(template.render(r=result, file=str(path)).strip())
+    return 0 if result.ok else 1
+
+
+def cmd_archive_export(args: argparse.Namespace) -> int:
+    import shutil
+
+    from bot.documents.archive import latest_archive
+    from bot.services import Services
+    from bot.texts import Texts
+
+    settings = _settings()
+    out_dir = Path(args.out or ".")
+    if not out_dir.is_dir():
+        raise UsageError(f"Folder {out_dir} tidak ada: buat dulu, atau pilih --out yang lain.")
+
+    async def go() -> tuple[Path, str, int, str] | None:
+        services = Services.build(settings)
+        try:
+            await services.start()
+            async with services.db.session() as s:
+                found = await latest_archive(s, args.run)
+            if found is None:
+                return None
+            return (
+                services.storage.path(found.storage_path),
+                found.original_name,
+                found.size,
+                found.sha256,
+            )
+        finally:
+            await services.close()
+
+    found = asyncio.run(go())
+    template = Texts().env.get_template("cli/archive_export.txt.j2")
+    if found is None:
+        print(template.render(found=False, run=args.run).strip(), file=sys.stderr)
+        return 1
+    source, name, size, sha256 = found
+    out = out_dir / name
+    shutil.copyfile(source, out)  # in chunks, by the OS
+    print(template.render(found=True, run=args.run, out=out, size=size, sha256=sha256).strip())
+    return 0
+
+
 def _check_run_settings(settings: Settings) -> None:
     """Refuse, before anything starts, what would fail later or run unsafely."""
     token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
@@ -345,6 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", type=int)
     report.add_argument("-o", "--output")
     report.set_defaults(func=cmd_report)
+
+    archive = sub.add_parser("archive", help="arsip kegiatan (zip)").add_subparsers(
+        dest="archive_command", required=True
+    )
+    verify = archive.add_parser("verify", help="periksa hash setiap berkas arsip")
+    verify.add_argument("file")
+    verify.set_defaults(func=cmd_archive_verify)
+    export = archive.add_parser("export", help="salin arsip kegiatan dari DATA_DIR")
+    export.add_argument("run", type=int)
+    export.add_argument("--out", help="folder tujuan (bawaan: folder ini)")
+    export.set_defaults(func=cmd_archive_export)
 
     invite = sub.add_parser("invite", help="buat tautan undangan")
     invite.add_argument("--role", required=True)

@@ -3,7 +3,7 @@ that refuses to run on a database that is behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,8 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.db import Database
+from bot.db import Database, is_sqlite
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -46,16 +47,47 @@ def _reachable(db: Database) -> Iterator[None]:
         ) from exc
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def _foreign_keys(conn: AsyncConnection, on: bool) -> None:
+    """SQLite's foreign keys on or off for this connection. A migration
+    that changes a column rebuilds its table (batch mode), and dropping a
+    table other tables refer to fails while they are enforced; the switch
+    only works outside a transaction, so it goes to the driver directly."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+async def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
     cfg = alembic_config(db.url)
 
     def run(conn: Connection) -> None:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
 
+    sqlite = is_sqlite(db.url)
     with _reachable(db):
-        async with db.engine.begin() as conn:
-            await conn.run_sync(run)
+        async with db.engine.connect() as conn:
+            if sqlite:
+                await _foreign_keys(conn, False)
+            try:
+                async with conn.begin():
+                    await conn.run_sync(run)
+                    if sqlite:  # what the switch let through must still hold
+                        broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                        if broken:
+                            raise RuntimeError(f"foreign keys broken by the migration: {broken}")
+            finally:
+                if sqlite:
+                    await _foreign_keys(conn, True)
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    await _migrate(db, command.upgrade, revision)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Back to an older revision (tests of data migrations use it)."""
+    await _migrate(db, command.downgrade, revision)
 
 
 async def pending(db: Database) -> tuple[set[str], set[str]]:

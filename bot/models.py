@@ -168,7 +168,8 @@ class StoredFile(SQLModel, table=True):
     run_step_id: int = Field(foreign_key="runstep.id", index=True)
     assignment_id: int | None = Field(default=None, foreign_key="assignment.id")
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
-    uploader_id: int = Field(foreign_key="member.id")
+    # None: the bot made it (a draft, bot/run/drafts.py).
+    uploader_id: int | None = Field(default=None, foreign_key="member.id")
     original_name: str
     mime_type: str
     size: int

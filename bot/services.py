@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.calendar import WorkCalendar
 from bot.clock import Clock, SystemClock
@@ -22,6 +27,47 @@ from bot.texts import Texts
 from bot.updates import SeenUpdates
 
 log = logging.getLogger(__name__)
+
+
+def register_documents(engine: Engine, office_name: str) -> None:
+    """The makers of the documents the bot drafts for steps (`draft:` in the
+    SOP file): the compiled workbook and the run's archive, with the monev
+    workbook of bot/report.py inside it."""
+    from bot.documents.archive import RunArchive
+    from bot.documents.compile import CompiledDraft
+    from bot.report import run_report
+
+    async def monev(s: AsyncSession, run_id: int) -> bytes:
+        # The archive is made in the transaction that opens its step: the
+        # monev must read that transaction's view (step 14 done, 15 open),
+        # not what another connection sees committed.
+        return await run_report(cast(Engine, _InSession(engine, s)), run_id, office_name)
+
+    storage = engine.kit.storage
+    engine.drafts.register("compiled", CompiledDraft(storage))
+    engine.drafts.register("archive", RunArchive(storage, engine.calendar.tz, monev))
+
+
+class _OneSession:
+    def __init__(self, s: AsyncSession) -> None:
+        self._s = s
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        yield self._s
+
+
+class _InSession:
+    """The engine as bot/report.py reads it, with `db.session()` giving the
+    caller's open session: a read-only report made inside a transaction
+    sees that transaction's changes."""
+
+    def __init__(self, engine: Engine, s: AsyncSession) -> None:
+        self._engine = engine
+        self.db = _OneSession(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
 
 
 @dataclass
@@ -55,6 +101,7 @@ class Services:
         engine = Engine(
             db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
         )
+        register_documents(engine, office.name)
         members = Membership(
             db,
             sops,

@@ -79,6 +79,24 @@ class FileStorage:
             tmp.unlink(missing_ok=True)
         return SavedFile(relative, size, digest.hexdigest())
 
+    def keep(self, made: Path, *, run_id: int, original_name: str) -> SavedFile:
+        """Take a file the bot made under `temporary()` into storage: hashed
+        in chunks, then renamed (same disk), so a large archive is neither
+        read whole nor copied."""
+        ext = extension_of(original_name)
+        relative = f"run-{run_id}/{secrets.token_hex(12)}" + (f".{ext}" if ext else "")
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with open(made, "rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            os.fsync(src.fileno())
+        os.replace(made, target)
+        return SavedFile(relative, size, digest.hexdigest())
+
     def temporary(self) -> Path:
         """A fresh path for a download in progress, under DATA_DIR (on the
         same disk as the files, never in memory); the caller removes it."""

@@ -37,6 +37,7 @@ class Verb(StrEnum):
     dlg = "dlg"  # Limpahkan: ask whom to hand a task to
     to = "to"  # hand the task to this colleague
     stat = "stat"  # Tabel lengkap: a run's whole status table, under /status
+    use = "use"  # Gunakan draf: the bot's draft becomes the step's document
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ VERBS: dict[Verb, VerbSpec] = {
     Verb.dlg: VerbSpec(("assignment_id",), 1),
     Verb.to: VerbSpec(("assignment_id", "member_id"), 2),
     Verb.stat: VerbSpec(("run_id",), 1),
+    Verb.use: VerbSpec(("run_step_id", "file_id"), 2, on_task=True),
 }
 assert set(VERBS) == set(Verb), "every verb has its entry"
 

@@ -25,7 +25,7 @@ from bot.verbs import Verb, decode
 from bot.views import iso
 from handlers import actions, text, uploads
 from handlers.commands import history_page, status_table
-from handlers.common import ask, enrolled, reply
+from handlers.common import acknowledge, ask, enrolled, reply
 
 
 class Notice(str):
@@ -97,6 +97,22 @@ async def _ok(
     await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.complete(update, context, member, run_step_id, note)
+
+
+async def _use(
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int, file_id: int
+) -> bool | str:
+    """Gunakan draf: the bot's draft is the step's document, and the step is
+    done (a note typed as a reply to the task goes with it)."""
+    svc = context.services
+    await svc.engine.rules.authorize(member.id, run_step_id)
+    note = await _held_note(context, member, run_step_id)
+    step = await svc.engine.steps.use_draft(member.id, run_step_id, file_id, note)
+    prompt = await svc.waiting.prompt_of(member.id)
+    await svc.waiting.clear(member.id)
+    return await acknowledge(
+        update, context, "step_done_ack", prompt, number=step.number, note=step.note
+    )
 
 
 async def _dec(
@@ -419,3 +435,4 @@ cancel = pressed(Verb.cancel, _cancel)
 dlg = pressed(Verb.dlg, _delegate)
 to = pressed(Verb.to, _delegate_to)
 stat = pressed(Verb.stat, _stat)
+use = pressed(Verb.use, _use)

@@ -12,6 +12,7 @@ from bot.db import Database
 from bot.members import MemberInfo, Membership
 from bot.office import DEFAULT_UNITS
 from bot.run import Engine
+from bot.services import register_documents
 from bot.sop import SopRegistry
 from bot.storage import FileStorage
 
@@ -64,6 +65,7 @@ async def build_office(
     sops = sops or SopRegistry.load()
     storage = FileStorage(files)
     engine = Engine(db, sops, calendar or WorkCalendar(), clock, storage)
+    register_documents(engine, "Badan Kesatuan Bangsa dan Politik")
     members = Membership(db, sops, clock, on_enrolled=engine.deliver_open_tasks)
     await members.sync_units(units or DEFAULT_UNITS)
     office = Office(db, clock, engine, members, storage)

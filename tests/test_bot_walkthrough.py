@@ -238,8 +238,11 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await p["sekretaris"].press(saved, "Selesai")
         await idle()
         task8b = with_buttons(p["rina"], "Langkah 8")
-        assert "putaran ke-2" in task8b["text"] and "dicek <ulang>" in task8b["text"]
-        assert "Mohon diperbaiki hari ini." in task8b["text"]
+        # The task is the caption of the bot's compiled draft, attached again.
+        body8b = task8b["caption"]
+        assert task8b["document"]["file_name"].startswith("rekap-data-kinerja-")
+        assert "putaran ke-2" in body8b and "dicek <ulang>" in body8b
+        assert "Mohon diperbaiki hari ini." in body8b
         await p["rina"].press(task8b, "Unggah berkas")
         await idle()
         await p["rina"].send_document(b"PK compiled v2", "dokumen-kinerja-v2.xlsx", XLSX)

@@ -188,7 +188,12 @@ async def test_whole_sop_walked(office: Office) -> None:
             assert r.state in (StepState.done, StepState.returned)
         assert {(r.number, r.iteration): r.state for r in steps}[(10, 1)] == StepState.returned
         assert steps[0].note == "Segera disusun, batas akhir Jumat."
-        files = (await s.exec(select(StoredFile).where(StoredFile.run_id == run.id))).all()
+        every = (await s.exec(select(StoredFile).where(StoredFile.run_id == run.id))).all()
+        # The bot's drafts: the compiled workbook at each opening of step 8, the archive.
+        drafts = [f for f in every if f.kind == "draft"]
+        assert [f.original_name.rsplit(".", 1)[1] for f in drafts] == ["xlsx", "xlsx", "zip"]
+        assert all(f.uploader_id is None for f in drafts)
+        files = [f for f in every if f.kind != "draft"]
         assert len(files) == 1 + 1 + 6 + 2 + 1
         unit3 = [f for f in files if f.original_name.startswith("unit-3")]
         assert [f.review_state for f in sorted(unit3, key=lambda f: f.version)] == [
@@ -246,12 +251,12 @@ async def test_whole_sop_walked(office: Office) -> None:
     assert summary["Kegiatan"] == "Data Kinerja Triwulan III 2026"
     assert summary["Status"] == "selesai" and summary["Rantai log peristiwa"] == "utuh"
     assert summary["Waktu standar total (menit kerja)"] == 785
-    assert summary["Berkas tercatat"] == len(files)
+    assert summary["Berkas tercatat"] == len(every)  # the drafts too
     steps_rows = list(book["Langkah"].iter_rows(min_row=2, values_only=True))
     assert len(steps_rows) == len(steps)
     assert [r[0] for r in steps_rows[:3]] == [1, 2, 3]
     assert all(r[10] is not None for r in steps_rows)  # working minutes used, per step
-    assert len(list(book["Berkas"].iter_rows(min_row=2))) == len(files)
+    assert len(list(book["Berkas"].iter_rows(min_row=2))) == len(every)
     assert len(list(book["Peristiwa"].iter_rows(min_row=2))) == len(kinds)
     # People read it: Indonesian words, not the engine's codes.
     outcomes = {r[12] for r in steps_rows}
@@ -270,6 +275,7 @@ async def test_whole_sop_walked(office: Office) -> None:
     assert {r[5] for r in book["Berkas"].iter_rows(min_row=2, values_only=True)} <= {
         "dokumen",
         "foto",
+        "draf dari bot",
     }
     events_rows = list(book["Peristiwa"].iter_rows(min_row=2, values_only=True))
     assert events_rows[0][2] == "kegiatan dimulai"

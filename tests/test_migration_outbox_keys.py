@@ -7,29 +7,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
+from bot import migrate
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.deadlines import Deadlines
-from bot.migrate import alembic_config, upgrade
+from bot.migrate import upgrade
 from bot.models import Notification
 from bot.office import OfficeConfig
 from tests.support import build_office
 
 
 async def downgrade(db: Database, revision: str) -> None:
-    from alembic import command
-
-    cfg = alembic_config(db.url)
-
-    def run(conn: Connection) -> None:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    await migrate.downgrade(db, revision)
 
 
 async def test_old_keys_are_rewritten_and_not_sent_twice(

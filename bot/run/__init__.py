@@ -12,6 +12,7 @@
     steps.py       commands on a step: done, decide, meeting, attendance
     collection.py  files: upload, review, close units
     albums.py      albums as one delivery
+    drafts.py      documents the bot drafts for a step (made by bot/documents/)
     delegation.py  handing a task to a colleague
     queries.py     tasks, status, a collection's files, the history
 
@@ -30,6 +31,7 @@ from bot.definitions import Definitions
 from bot.run.albums import Albums
 from bot.run.collection import Collection
 from bot.run.delegation import Delegation
+from bot.run.drafts import Drafts
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
 from bot.run.messages import Messages
@@ -59,7 +61,8 @@ class Engine:
         self.reads = reads = Reads(kit)
         self.rules = rules = Rules(kit, reads)
         self.messages = messages = Messages(kit, reads)
-        self.flow = flow = Flow(kit, reads, rules, messages)
+        self.drafts = drafts = Drafts(kit)
+        self.flow = flow = Flow(kit, reads, rules, messages, drafts)
         self.albums = albums = Albums(kit, reads, messages, flow)
         self.runs = RunCommands(kit, reads, rules, messages, flow)
         self.steps = StepCommands(kit, reads, rules, messages, flow)

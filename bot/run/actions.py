@@ -18,6 +18,11 @@ def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
     return TaskAction(Verb.up, (run_step_id, unit_id) if unit_id else (run_step_id,))
 
 
+def draft_action(run_step_id: int, file_id: int) -> TaskAction:
+    """Use the bot's draft (bot/run/drafts.py) as the step's document."""
+    return TaskAction(Verb.use, (run_step_id, file_id))
+
+
 def follow_actions(run_step_id: int) -> list[TaskAction]:
     """A reviewer's view of a collection: see the units' files, close units."""
     return [TaskAction(Verb.view, (run_step_id,)), TaskAction(Verb.cls, (run_step_id,))]

@@ -180,7 +180,7 @@ class Albums:
         ).first()
         await self.messages.notify(
             s,
-            first.uploader_id,
+            first.uploader_id or 0,  # an album always has its sender
             "album_received",
             album_marker(a.id or 0, first.version),
             {**context, "album": None, "actions": [], "closed": closed},

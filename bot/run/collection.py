@@ -5,6 +5,7 @@ reviewer's accept or return, and closing units that cannot deliver.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import func
@@ -32,19 +33,34 @@ from bot.run.settle import Settled
 from bot.sop import Action, Step
 from bot.storage import SavedFile, extension_of, photo_name
 from bot.views import Closure, IncomingFile, Receipt, Task
-from bot.workbook import WORKBOOK_EXTENSIONS, BrokenWorkbook, inspect_workbook
+from bot.workbook import (
+    WORKBOOK_EXTENSIONS,
+    BrokenWorkbook,
+    UnsafeWorkbook,
+    inspect_workbook,
+    screen,
+)
 
 
 def check_workbook(
     step: Step, incoming: IncomingFile, unit_name: str | None = None
 ) -> list[dict[str, Any]]:
-    """Mistakes found in a unit's workbook; a broken one is refused."""
-    if step.workbook is None or extension_of(incoming.original_name) not in WORKBOOK_EXTENSIONS:
+    """Mistakes found in a unit's workbook; a broken one is refused. Any
+    workbook, at any step, is screened for macros and zip bombs, as the bot
+    passes files on to others; one the step does not read may be any bytes."""
+    name = incoming.original_name
+    if extension_of(name) not in WORKBOOK_EXTENSIONS:
         return []
     try:
-        return inspect_workbook(incoming.data, step.workbook, unit_name)
+        if step.workbook is None:
+            with suppress(BrokenWorkbook):  # not a zip: nothing in it to fear
+                screen(incoming.data, name)
+            return []
+        return inspect_workbook(incoming.data, step.workbook, unit_name, name)
     except BrokenWorkbook as exc:
         raise FileRejected("broken") from exc
+    except UnsafeWorkbook as exc:
+        raise FileRejected(f"workbook_{exc.reason}", limit=exc.limit) from exc
 
 
 class Collection:

@@ -23,6 +23,7 @@ from bot.models import (
     StepState,
     Unit,
 )
+from bot.run.drafts import Drafts
 from bot.run.kit import RunKit
 from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, assignments_of_open_runs
@@ -33,11 +34,14 @@ from bot.views import OWING, iso
 
 
 class Flow:
-    def __init__(self, kit: RunKit, reads: Reads, rules: Rules, messages: Messages) -> None:
+    def __init__(
+        self, kit: RunKit, reads: Reads, rules: Rules, messages: Messages, drafts: Drafts
+    ) -> None:
         self.kit = kit
         self.reads = reads
         self.rules = rules
         self.messages = messages
+        self.drafts = drafts
 
     # ------------------------------------------------------------------ open
 
@@ -98,6 +102,8 @@ class Flow:
         for a in assignments:
             s.add(a)
         await s.flush()
+        # The bot's draft for the step (`draft:`) goes with its tasks.
+        await self.drafts.prepare(s, run, sop, step, rs)
         # One task message per person (and unit), naming all their roles on it.
         tasks: dict[tuple[int, int | None], tuple[Member, Assignment, list[str]]] = {}
         missing: list[dict[str, Any]] = []

@@ -24,7 +24,8 @@ from bot.models import (
     StoredFile,
 )
 from bot.outbox import queue
-from bot.run.actions import follow_actions, review_actions, step_actions
+from bot.run.actions import draft_action, follow_actions, review_actions, step_actions
+from bot.run.drafts import SEND_LIMIT, draft_of
 from bot.run.kit import RunKit
 from bot.run.reads import Reads, role_name, step_context
 from bot.run.settle import Settling
@@ -130,14 +131,28 @@ class Messages:
         ):
             return
         files = await self.reads.attachments(s, run, step)
+        draft = await draft_of(s, rs)
+        if draft is not None and draft.size <= SEND_LIMIT:
+            files = [draft, *files]
         new = [f for f in files if not await self._received(s, member, f)]
+        actions = step_actions(step, rs, a)
         context = step_context(run, sop, step, rs)
+        if draft is not None:
+            actions = [draft_action(rs.id or 0, draft.id or 0), *actions]
+            context["draft"] = {
+                "kind": step.draft,
+                "name": draft.original_name,
+                "size": draft.size,
+                "sent": draft.size <= SEND_LIMIT,
+                "run_id": run.id,
+                "path": draft.storage_path,
+            }
         context.update(
             roles=[role_name(sop, r) for r in roles or [a.role] if r in sop.roles],
             assignment_id=a.id,
             unit_name=await self.reads.unit_name(s, a.unit_id),
             notes=await self.notes_since(s, run, sop, rs),
-            actions=[t.as_dict() for t in step_actions(step, rs, a)],
+            actions=[t.as_dict() for t in actions],
             reason=reason.value,
             attached=[{"name": f.original_name, "version": f.version} for f in new],
             received=[

@@ -30,6 +30,7 @@ from bot.models import (
     StoredFile,
     Unit,
 )
+from bot.run.drafts import DRAFT
 from bot.run.kit import RunKit
 from bot.sop import Action, Sop, Step
 from bot.views import OWING, iso
@@ -284,6 +285,7 @@ class Reads:
                     .where(
                         StoredFile.run_step_id == rs.id,
                         StoredFile.review_state != ReviewState.superseded,
+                        StoredFile.kind != DRAFT,  # a draft counts once chosen (a copy)
                     )
                     .order_by(col(StoredFile.id))
                 )
@@ -324,7 +326,7 @@ class Reads:
     async def file_count(
         self, s: AsyncSession, *, run_id: int | None = None, rs_id: int | None = None
     ) -> int:
-        query = select(func.count()).select_from(StoredFile)
+        query = select(func.count()).select_from(StoredFile).where(StoredFile.kind != DRAFT)
         if run_id is not None:
             query = query.where(StoredFile.run_id == run_id)
         if rs_id is not None:

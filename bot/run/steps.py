@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlalchemy import func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import (
@@ -18,8 +19,18 @@ from bot.errors import (
     OutsideOfficeHours,
     StepNotOpen,
 )
-from bot.models import Assignment, AssignmentState, Attendance, Meeting, Member, RunStep, StepState
+from bot.models import (
+    Assignment,
+    AssignmentState,
+    Attendance,
+    Meeting,
+    Member,
+    RunStep,
+    StepState,
+    StoredFile,
+)
 from bot.run.actions import rsvp_actions
+from bot.run.drafts import DRAFT
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
 from bot.run.messages import Messages
@@ -72,6 +83,69 @@ class StepCommands:
             if step.action == Action.distribute:
                 await self._distribute(s, got)
             s.add(_mark_done(got, self.kit.clock.now()))
+            await self.flow.finish_step(
+                s, run, sop, rs, actor_id, outcome="done", note=note, next_key=step.next
+            )
+            return rs
+
+    async def use_draft(
+        self, actor_id: int, run_step_id: int, file_id: int, note: str | None = None
+    ) -> RunStep:
+        """Gunakan draf: the bot's draft for this step becomes the actor's
+        document of the step (a file of theirs, the draft's bytes), and the
+        step finishes as after an upload and Selesai."""
+        async with self.kit.db.transaction() as s:
+            got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
+            run, rs, sop, step, a = got.run, got.rs, got.sop, got.step, got.assignment
+            assert a is not None
+            draft = await s.get(StoredFile, file_id)
+            if draft is None or draft.run_step_id != rs.id or draft.kind != DRAFT:
+                raise NotFound("file")
+            note = check_note(note, step.note, step.note_prompt)
+            # The next version of this role's document on the step, over rounds.
+            last = (
+                await s.exec(
+                    select(func.max(StoredFile.version))
+                    .join(RunStep, col(RunStep.id) == col(StoredFile.run_step_id))
+                    .join(Assignment, col(Assignment.id) == col(StoredFile.assignment_id))
+                    .where(
+                        RunStep.run_id == run.id,
+                        RunStep.step_key == rs.step_key,
+                        Assignment.role == a.role,
+                    )
+                )
+            ).one()
+            now = self.kit.clock.now()
+            used = StoredFile(
+                run_id=run.id or 0,
+                run_step_id=rs.id or 0,
+                assignment_id=a.id,
+                unit_id=a.unit_id,
+                uploader_id=actor_id,
+                original_name=draft.original_name,
+                mime_type=draft.mime_type,
+                size=draft.size,
+                sha256=draft.sha256,
+                # The same bytes: files in storage are never changed.
+                storage_path=draft.storage_path,
+                version=int(last or 0) + 1,
+                received_at=now,
+            )
+            s.add(used)
+            await s.flush()
+            await self.kit.event(
+                s,
+                "draft_used",
+                run=run,
+                actor_id=actor_id,
+                run_step_id=rs.id,
+                file_id=used.id,
+                draft_id=draft.id,
+                name=used.original_name,
+                sha256=used.sha256,
+                version=used.version,
+            )
+            s.add(_mark_done(got, now))
             await self.flow.finish_step(
                 s, run, sop, rs, actor_id, outcome="done", note=note, next_key=step.next
             )

@@ -135,6 +135,14 @@ def _graph_problems(sop: Sop) -> list[str]:
                 problems.append(f"{label}: 'after_meeting' harus menunjuk langkah 'meeting'")
         if step.action == Action.meeting and not step.invitees:
             problems.append(f"{label}: 'invitees' wajib untuk action 'meeting'")
+        if step.draft == "compiled":
+            source = by_key.get(step.draft_from or "")
+            if source is None or source.action != Action.collect or source.workbook is None:
+                problems.append(
+                    f"{label}: 'draft_from' harus menunjuk langkah 'collect' yang punya 'workbook'"
+                )
+        if step.draft is not None and step.action != Action.confirm:
+            problems.append(f"{label}: 'draft' hanya untuk action 'confirm'")
     if problems:
         return problems
 

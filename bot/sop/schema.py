@@ -57,6 +57,10 @@ class WorkbookCheck(Strict):
     label_column: str = Field(pattern=r"^[A-Z]{1,3}$")
     numeric_columns: list[str] = Field(default_factory=list)
     sequence_columns: list[str] = Field(default_factory=list)
+    # The unit of measure ("Satuan") of each indicator: the compiled
+    # workbook's recap adds up an indicator over the units only within one
+    # unit of measure. None: indicators are told apart by their label only.
+    measure_column: str | None = Field(default=None, pattern=r"^[A-Z]{1,3}$")
 
 
 class Role(Strict):
@@ -118,6 +122,12 @@ class Step(Strict):
     # meeting's start, and it cannot be finished before the meeting starts.
     after_meeting: str | None = None
     reviewer: str | None = None
+    # A document the bot drafts for this step when it opens, offered to its
+    # actors with their task (bot/run/drafts.py): "compiled", the accepted
+    # workbooks of the collection `draft_from` in one workbook; "archive",
+    # the run's files in one ZIP.
+    draft: Literal["compiled", "archive"] | None = None
+    draft_from: str | None = None
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
 
