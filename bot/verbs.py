@@ -37,6 +37,7 @@ class Verb(StrEnum):
     dlg = "dlg"  # Limpahkan: ask whom to hand a task to
     to = "to"  # hand the task to this colleague
     stat = "stat"  # Tabel lengkap: a run's whole status table, under /status
+    ltr = "ltr"  # Pakai surat ini: use the bot's draft cover letter and its number
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ VERBS: dict[Verb, VerbSpec] = {
     Verb.dlg: VerbSpec(("assignment_id",), 1),
     Verb.to: VerbSpec(("assignment_id", "member_id"), 2),
     Verb.stat: VerbSpec(("run_id",), 1),
+    Verb.ltr: VerbSpec(("run_step_id",), 1, on_task=True),
 }
 assert set(VERBS) == set(Verb), "every verb has its entry"
 

@@ -17,14 +17,22 @@ from telegram.error import BadRequest
 from bot.chat import SopContext, button, keyboard, send_pages
 from bot.errors import AlreadyDone, AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
-from bot.pending import CloseReason, FileFor, MeetingConfirm, MeetingTime, NoteKept, ReturnNote
+from bot.pending import (
+    CloseReason,
+    FileFor,
+    MeetingConfirm,
+    MeetingTime,
+    NoteFor,
+    NoteKept,
+    ReturnNote,
+)
 from bot.run.actions import review_actions
 from bot.run.rules import Purpose
 from bot.texts import CAPTION_LIMIT, plain
 from bot.verbs import Verb, decode
 from handlers import actions, text, uploads
 from handlers.commands import history_page, status_table
-from handlers.common import ask, enrolled, reply
+from handlers.common import acknowledge, ask, enrolled, reply
 
 
 class Notice(str):
@@ -96,6 +104,19 @@ async def _ok(
     await context.services.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
     return await actions.complete(update, context, member, run_step_id, note)
+
+
+async def _ltr(
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int
+) -> bool | str:
+    """Pakai surat ini: the draft letter and its number become the step's
+    (a question for the number, asked by an earlier Selesai, is answered)."""
+    svc = context.services
+    step = await svc.engine.steps.use_letter(member.id, run_step_id)
+    question = await svc.waiting.get(member.id)
+    if isinstance(question, NoteFor) and question.run_step_id == run_step_id:
+        await svc.waiting.clear(member.id)
+    return await acknowledge(update, context, "step_done_ack", number=step.number, note=step.note)
 
 
 async def _dec(
@@ -401,3 +422,4 @@ cancel = pressed(Verb.cancel, _cancel)
 dlg = pressed(Verb.dlg, _delegate)
 to = pressed(Verb.to, _delegate_to)
 stat = pressed(Verb.stat, _stat)
+ltr = pressed(Verb.ltr, _ltr)

@@ -24,6 +24,7 @@ from bot.models import (
     Unit,
 )
 from bot.run.kit import RunKit
+from bot.run.letters import Letters
 from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, assignments_of_open_runs
 from bot.run.rules import Rules
@@ -33,11 +34,14 @@ from bot.views import OWING, iso
 
 
 class Flow:
-    def __init__(self, kit: RunKit, reads: Reads, rules: Rules, messages: Messages) -> None:
+    def __init__(
+        self, kit: RunKit, reads: Reads, rules: Rules, messages: Messages, letters: Letters
+    ) -> None:
         self.kit = kit
         self.reads = reads
         self.rules = rules
         self.messages = messages
+        self.letters = letters
 
     # ------------------------------------------------------------------ open
 
@@ -98,6 +102,8 @@ class Flow:
         for a in assignments:
             s.add(a)
         await s.flush()
+        # A step that drafts a letter has its number and draft before any task names it.
+        await self.letters.prepare(s, run, sop, step, rs)
         # One task message per person (and unit), naming all their roles on it.
         tasks: dict[tuple[int, int | None], tuple[Member, Assignment, list[str]]] = {}
         missing: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.documents import numbering
 from bot.models import (
     Assignment,
     Member,
@@ -131,6 +132,13 @@ class Messages:
             return
         files = await self.reads.attachments(s, run, step)
         new = [f for f in files if not await self._received(s, member, f)]
+        # A step that drafts a letter: the draft is the task's own document.
+        letter = await numbering.of_step(s, rs.id or 0) if step.letter else None
+        document = (
+            {"path": letter.draft_path, "name": letter.draft_name, "number": letter.text}
+            if letter is not None and letter.draft_path
+            else None
+        )
         context = step_context(run, sop, step, rs)
         context.update(
             roles=[role_name(sop, r) for r in roles or [a.role] if r in sop.roles],
@@ -143,6 +151,7 @@ class Messages:
             received=[
                 {"name": f.original_name, "version": f.version} for f in files if f not in new
             ],
+            document=document,
         )
         # A delegation keeps the key it always had, so rows queued before
         # this version are still recognised.
@@ -157,9 +166,9 @@ class Messages:
             run=run,
             run_step_id=rs.id,
             assignment_id=a.id,
-            file_id=new[0].id if len(new) == 1 else None,
+            file_id=new[0].id if len(new) == 1 and document is None else None,
         )
-        if row is None or len(new) < 2:
+        if row is None or len(new) < (1 if document else 2):
             return
         for f in new:
             await self.notify(

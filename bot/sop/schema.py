@@ -59,6 +59,18 @@ class WorkbookCheck(Strict):
     sequence_columns: list[str] = Field(default_factory=list)
 
 
+class CoverLetter(Strict):
+    """The step drafts a cover letter (surat pengantar) with a number from
+    the office's counter; the step's note is then the letter's number. The
+    addressee, letterhead and template are the office's (office file)."""
+
+    perihal: str = Field(min_length=1, max_length=300)
+    sifat: str = "Biasa"
+    # Steps whose latest files the letter lists as sent (the first with any
+    # files per entry, each entry once); the step's attach_from when unset.
+    documents_from: list[str] = Field(default_factory=list)
+
+
 class Role(Strict):
     name: str
     per_unit: bool = False
@@ -120,6 +132,7 @@ class Step(Strict):
     reviewer: str | None = None
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
+    letter: CoverLetter | None = None
 
     @field_validator("kelengkapan", mode="before")
     @classmethod

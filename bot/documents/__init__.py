@@ -1,0 +1,1 @@
+"""Documents the bot drafts for the SOP's steps."""
