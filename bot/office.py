@@ -157,6 +157,7 @@ def load_office(path: Path | None, timezone: str | None = None) -> OfficeConfig:
             office.letter.template = template
         if not template.is_file():
             raise OfficeFileError(
-                f"Berkas kantor {source}: templat surat (letter.template) tidak ditemukan: {template}"
+                f"Berkas kantor {source}: templat surat (letter.template) "
+                f"tidak ditemukan: {template}"
             )
     return office

@@ -27,8 +27,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
-from bot.office import OfficeConfig
 from bot.definitions import Definitions
+from bot.office import OfficeConfig
 from bot.run.albums import Albums
 from bot.run.collection import Collection
 from bot.run.delegation import Delegation

@@ -10,4 +10,16 @@ class DocxTemplate:
         jinja_env: Any | None = ...,
         autoescape: bool = ...,
     ) -> None: ...
-    def save(self, filename: str | PathLike[str] | IO[bytes], *args: Any, **kwargs: Any) -> None: ...
+    def save(
+        self, filename: str | PathLike[str] | IO[bytes], *args: Any, **kwargs: Any
+    ) -> None: ...
+
+class InlineImage:
+    def __init__(
+        self,
+        tpl: DocxTemplate,
+        image_descriptor: str | PathLike[str] | IO[bytes],
+        width: int | None = ...,
+        height: int | None = ...,
+        anchor: str | None = ...,
+    ) -> None: ...
