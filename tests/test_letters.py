@@ -1,0 +1,206 @@
+"""The cover letter's number and draft (step 13): a counter per office and
+year that never gives a number twice, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import docx
+import pytest
+from sqlmodel import select
+
+from bot.db import Database
+from bot.documents import numbering
+from bot.documents.letter import indonesian_date
+from bot.errors import EngineError, NotAllowed
+from bot.models import (
+    Event,
+    LetterNumber,
+    LetterNumberState,
+    Run,
+    RunStep,
+    StoredFile,
+)
+from bot.run import Engine
+from bot.storage import FileStorage
+from tests.letter_walk import finish, open_step, to_letter
+from tests.support import Office
+
+WIB = ZoneInfo("Asia/Jakarta")
+FORMAT = "000.1.2/{nomor}/Bakesbangpol/{tahun}"
+
+
+async def steps(db: Database, count: int) -> list[tuple[int, int]]:
+    """`count` runs with one step each, to draw numbers for."""
+    made = []
+    async with db.transaction() as s:
+        for i in range(count):
+            run = Run(sop_key="x", sop_version="1", title=f"R{i}", started_at=datetime.now(UTC))
+            s.add(run)
+            await s.flush()
+            rs = RunStep(run_id=run.id or 0, step_key="surat", number=13)
+            s.add(rs)
+            await s.flush()
+            made.append((run.id or 0, rs.id or 0))
+    return made
+
+
+async def draw(db: Database, run_id: int, rs_id: int, local: datetime) -> LetterNumber:
+    async with db.transaction() as s:
+        return await numbering.draw(
+            s, office="Kantor", template=FORMAT, local=local, run_id=run_id, run_step_id=rs_id
+        )
+
+
+async def test_fifty_at_once_get_fifty_distinct_consecutive_numbers(db: Database) -> None:
+    made = await steps(db, 50)
+    local = datetime(2026, 11, 30, 9, 0, tzinfo=WIB)
+    drawn = await asyncio.gather(*(draw(db, r, rs, local) for r, rs in made))
+    assert sorted(n.number for n in drawn) == list(range(1, 51))
+    assert len({n.text for n in drawn}) == 50
+    assert {n.text for n in drawn} >= {"000.1.2/1/Bakesbangpol/2026", "000.1.2/50/Bakesbangpol/2026"}
+    # Asking again for the same step gives its number, not a new one.
+    again = await draw(db, *made[0], local)
+    assert again.number == next(n.number for n in drawn if n.run_step_id == made[0][1])
+
+
+async def test_a_new_year_starts_again_at_one(db: Database) -> None:
+    made = await steps(db, 3)
+    first = await draw(db, *made[0], datetime(2026, 12, 31, 15, 0, tzinfo=WIB))
+    second = await draw(db, *made[1], datetime(2026, 12, 31, 15, 5, tzinfo=WIB))
+    new_year = await draw(db, *made[2], datetime(2027, 1, 4, 8, 0, tzinfo=WIB))
+    assert (first.number, second.number, new_year.number) == (1, 2, 1)
+    assert new_year.text == "000.1.2/1/Bakesbangpol/2027"
+
+
+async def test_the_database_refuses_a_number_twice(db: Database) -> None:
+    """The guarantee is the constraint: a row forced in with a used number fails."""
+    from sqlalchemy.exc import IntegrityError
+
+    made = await steps(db, 2)
+    got = await draw(db, *made[0], datetime(2026, 11, 30, 9, 0, tzinfo=WIB))
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as s:
+            s.add(
+                LetterNumber(
+                    office="Kantor",
+                    year=2026,
+                    number=got.number,
+                    text="dup",
+                    run_id=made[1][0],
+                    run_step_id=made[1][1],
+                    issued_at=datetime.now(UTC),
+                )
+            )
+
+
+def test_the_number_format_knows_roman_months_and_padding() -> None:
+    local = datetime(2026, 11, 30, 9, 0, tzinfo=WIB)
+    assert numbering.format_number("{nomor:03d}/BKBP/{bulan_romawi}/{tahun}", 7, local) == (
+        "007/BKBP/XI/2026"
+    )
+    assert indonesian_date(local.date()) == "30 November 2026"
+
+
+async def test_a_crash_before_commit_loses_no_number(db: Database) -> None:
+    """Drawn inside a transaction that then fails: the counter goes back
+    with it, so the next draw gets that same number (not lost)."""
+    made = await steps(db, 2)
+    local = datetime(2026, 11, 30, 9, 0, tzinfo=WIB)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as s:
+            got = await numbering.draw(
+                s, office="Kantor", template=FORMAT, local=local, run_id=made[0][0],
+                run_step_id=made[0][1],
+            )  # fmt: skip
+            assert got.number == 1
+            raise RuntimeError("crash")
+    assert (await draw(db, *made[1], local)).number == 1
+
+
+async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: Office) -> None:
+    e, p = office.engine, office.id
+    run_id = await to_letter(office)
+    rs = await open_step(office, run_id)
+    async with office.db.session() as s:
+        row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
+    assert row.text == "000.1.2/1/Bakesbangpol/2026" and row.state == LetterNumberState.drawn
+    text = "\n".join(
+        p.text for p in docx.Document(io.BytesIO(office.storage.read(row.draft_path))).paragraphs
+    )
+    tables = [c.text for t in docx.Document(
+        io.BytesIO(office.storage.read(row.draft_path))).tables for r in t.rows for c in r.cells]  # fmt: skip
+    today = indonesian_date(office.clock.now().astimezone(WIB).date())
+    assert f"Contoh, {today}" in text and "TW IV 2026" in text
+    assert row.text in tables and "ditandatangani.pdf" in tables
+    # The task carries the draft and the button to use it.
+    [task] = [t for t in await e.queries.tasks(p("sekretaris")) if t.number == 13]
+    assert [a.verb for a in task.actions][0] == "ltr"
+    with pytest.raises(NotAllowed):  # not their step
+        await e.steps.use_letter(p("perencana"), rs.id or 0)
+    await e.steps.use_letter(p("sekretaris"), rs.id or 0)
+    async with office.db.session() as s:
+        run = await s.get(Run, run_id)
+        row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
+        letter = (await s.exec(select(StoredFile).where(StoredFile.run_step_id == rs.id))).one()
+        done = await s.get(RunStep, rs.id)
+    assert run is not None and run.letter_number == row.text
+    assert row.state == LetterNumberState.used
+    assert done is not None and done.note == row.text
+    assert letter.uploader_id == p("sekretaris") and letter.sha256 == row.draft_sha256
+    with pytest.raises(EngineError):  # the step is done
+        await e.steps.use_letter(p("sekretaris"), rs.id or 0)
+
+
+async def test_a_typed_number_replaces_the_drawn_one_which_stays_used(office: Office) -> None:
+    e, p = office.engine, office.id
+    first = await to_letter(office, "TW I")
+    rs = await open_step(office, first)
+    await e.steps.complete(p("sekretaris"), rs.id or 0, note="  045/77/Umum/2026 ")
+    await finish(office, first)
+    second = await to_letter(office, "TW II")
+    await e.runs.cancel(p("kepala"), second, "Salah periode")
+    async with office.db.session() as s:
+        run = await s.get(Run, first)
+        listed = await numbering.issued(s, e.kit.office.name, 2026)
+        numbered = (await s.exec(select(Event).where(Event.kind == "letter_numbered"))).all()
+    assert run is not None and run.letter_number == "045/77/Umum/2026"
+    assert [(n.number, n.state, n.run_state) for n in listed] == [
+        (1, "replaced", "done"),
+        (2, "drawn", "cancelled"),
+    ]
+    assert numbered[0].details["drawn"] == "000.1.2/1/Bakesbangpol/2026"
+    # Nothing is given twice: the next run gets 3.
+    third = await to_letter(office, "TW III")
+    async with office.db.session() as s:
+        rs3 = await open_step(office, third)
+        row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs3.id))).one()
+    assert row.number == 3
+
+
+async def test_a_restart_after_drawing_keeps_the_number(office: Office, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Step 13 opened (its number drawn and committed), then the process
+    stops; a new engine finishing the step uses that very number, and the
+    next run gets the next one: nothing lost, nothing repeated."""
+    run_id = await to_letter(office)
+    rs = await open_step(office, run_id)
+    restarted = Engine(
+        office.db,
+        office.engine.kit.sops,
+        office.engine.calendar,
+        office.clock,
+        FileStorage(office.storage.root),
+    )
+    await restarted.steps.use_letter(office.id("sekretaris"), rs.id or 0)
+    async with office.db.session() as s:
+        run = await s.get(Run, run_id)
+    assert run is not None and run.letter_number == "000.1.2/1/Bakesbangpol/2026"
+    await finish(office, run_id)
+    second = await to_letter(office, "TW berikutnya")
+    async with office.db.session() as s:
+        rs2 = await open_step(office, second)
+        row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs2.id))).one()
+    assert row.number == 2
