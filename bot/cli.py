@@ -205,6 +205,9 @@ def cmd_period_report(args: argparse.Namespace) -> int:
             await services.close()
 
     workbook, document, runs = asyncio.run(go())
+    if not runs:
+        print(f"Tidak ada kegiatan yang dimulai dari {args.start} sampai {args.end}.")
+        return 1
     out.write_bytes(workbook)
     out.with_suffix(".docx").write_bytes(document)
     print(f"Monitoring {runs} kegiatan ditulis ke {out} dan {out.with_suffix('.docx')}")

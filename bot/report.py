@@ -228,9 +228,12 @@ class MonitoringReport:
 async def monitoring_report(
     engine: Engine, office: OfficeConfig, runs: list[Run], period: str
 ) -> MonitoringReport:
-    """One form per SOP among `runs` (a run, or all runs of a period)."""
+    """One form per SOP among `runs` (a run, or all runs of a period); no
+    documents (empty bytes) when there are no runs to fill a form from."""
     word = monitoring_words(engine)
     forms = await monitor(engine, runs, period)
+    if not forms:
+        return MonitoringReport(period, [], [], b"", b"")
     charts = [render_chart(form, word) for form in forms]
     book = Workbook()
     if book.active is not None:
