@@ -29,6 +29,15 @@ def rule_below(paragraph) -> None:  # type: ignore[no-untyped-def]
     paragraph._p.get_or_add_pPr().append(borders)
 
 
+def widths(table, cm: list[float]) -> None:  # type: ignore[no-untyped-def]
+    """Fixed column widths (Word reads the cells', LibreOffice the grid's)."""
+    table.autofit = False
+    for column, width in zip(table.columns, cm, strict=True):
+        column.width = Cm(width)
+        for cell in column.cells:
+            cell.width = Cm(width)
+
+
 def line(doc, text="", *, bold=False, size=12, align=None, after=0):  # type: ignore[no-untyped-def]
     p = doc.add_paragraph()
     p.paragraph_format.space_after = Pt(after)
@@ -80,7 +89,7 @@ def main() -> None:
     ):
         cells = head.rows[row].cells
         cells[0].text, cells[1].text, cells[2].text = label, ":", value
-        cells[0].width, cells[1].width, cells[2].width = Cm(3), Cm(0.5), Cm(12.5)
+    widths(head, [2.5, 0.5, 13.0])
     line(doc, after=12)
     line(doc, "Kepada")
     line(doc, "{{ kepada }}")
@@ -99,13 +108,10 @@ def main() -> None:
     table = doc.add_table(rows=3, cols=4)
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for cell, (text, width) in zip(
-        table.rows[0].cells,
-        [("No.", 1.2), ("Nama dokumen", 8.5), ("Banyaknya", 2.8), ("Keterangan", 3.5)],
-        strict=True,
+    for cell, text in zip(
+        table.rows[0].cells, ["No.", "Nama dokumen", "Banyaknya", "Keterangan"], strict=True
     ):
         cell.text = text
-        cell.width = Cm(width)
         cell.paragraphs[0].runs[0].bold = True
         cell.paragraphs[0].alignment = center
     # docxtpl repeats the row between the {%tr %} rows once per document.
@@ -119,6 +125,7 @@ def main() -> None:
     )
     end = table.add_row().cells
     end[0].text = "{%tr endfor %}"
+    widths(table, [1.2, 8.5, 3.3, 3.0])
 
     closing = line(
         doc,

@@ -90,6 +90,9 @@ def main() -> None:
     ):
         cell.text = text
     table.add_row().cells[0].text = "{%tr endfor %}"
+    table.autofit = False
+    for column, (_, width) in zip(table.columns, COLUMNS, strict=True):
+        column.width = Cm(width)
 
     para(doc, "")
     para(doc, "{{ f.grafik }}", center=True)

@@ -137,3 +137,37 @@ async def test_another_number_typed_is_the_runs_and_laporan_sends_the_form(
         await p["kepala"].send_command("/laporan", "2031")
         await world.idle()
         assert "Belum ada kegiatan" in p["kepala"].last["text"]
+
+
+def test_the_years_numbers_and_a_periods_form_from_the_shell(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """`sopbot letters` lists each number with its run and state (a
+    cancelled run's too); `sopbot report --from --to` writes the form."""
+    import asyncio
+
+    from bot.cli import main
+
+    async def walk() -> None:
+        async with running_bot(tmp_path) as world:
+            p = await people(world)
+            await to_letter(world, p)
+            kepala = await world.member_id(p["kepala"])
+            async with world.services.db.session() as s:
+                [run] = (await s.exec(select(Run))).all()
+            await world.services.engine.runs.cancel(kepala, run.id or 0, "Diulang bulan depan")
+
+    asyncio.run(walk())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    assert main(["letters", "--year", "2026"]) == 0
+    out = capsys.readouterr().out
+    assert "Nomor surat pengantar tahun 2026: 1" in out
+    assert "000.1.2/1/Bakesbangpol/2026" in out and "kegiatan dibatalkan (tetap terpakai)" in out
+    target = tmp_path / "monitoring.xlsx"
+    assert main(["report", "--from", "2026-01-01", "--to", "2026-12-31", "-o", str(target)]) == 0
+    assert target.stat().st_size and target.with_suffix(".docx").stat().st_size
+    assert "Monitoring 1 kegiatan" in capsys.readouterr().out
+    assert main(["report", "--from", "2026-12-31", "--to", "2026-01-01"]) == 2
+    assert main(["report", "--from", "2027-01-01", "--to", "2027-12-31"]) == 1

@@ -204,3 +204,24 @@ async def test_a_restart_after_drawing_keeps_the_number(office: Office, tmp_path
         rs2 = await open_step(office, second)
         row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs2.id))).one()
     assert row.number == 2
+
+
+def test_the_office_file_checks_the_letter_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.office import OfficeFileError, load_office
+
+    office = tmp_path / "office.yaml"
+    office.write_text('letter:\n  number_format: "000/Bakesbangpol/{tahun}"\n', encoding="utf-8")
+    with pytest.raises(OfficeFileError, match=r"\{nomor\}"):
+        load_office(office)
+    office.write_text('letter:\n  number_format: "{nomor}/{kode}"\n', encoding="utf-8")
+    with pytest.raises(OfficeFileError, match="bulan_romawi"):
+        load_office(office)
+    office.write_text("letter:\n  template: kop-kami.docx\n", encoding="utf-8")
+    with pytest.raises(OfficeFileError, match="kop-kami.docx"):
+        load_office(office)
+    # The office's own template, next to its office file, is used.
+    from bot.documents.letter import DEFAULT_TEMPLATE, template_of
+
+    (tmp_path / "kop-kami.docx").write_bytes(DEFAULT_TEMPLATE.read_bytes())
+    assert template_of(load_office(office)) == tmp_path / "kop-kami.docx"
+    assert template_of(load_office(None)) == DEFAULT_TEMPLATE
