@@ -31,9 +31,7 @@ def is_file_message(n: Notification) -> bool:
     """Was this row sent as a file with a caption (not as text, nor as an
     album's pages followed by text)? The file is a stored one, or a
     document the bot drafted (`document` in the context: a letter)."""
-    return (n.file_id is not None or bool(n.context.get("document"))) and not n.context.get(
-        "album"
-    )
+    return (n.file_id is not None or bool(n.context.get("document"))) and not n.context.get("album")
 
 
 def had_buttons(n: Notification) -> bool:

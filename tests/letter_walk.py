@@ -43,10 +43,10 @@ async def to_letter(
     clock.set(morning.replace(minute=0) + timedelta(hours=1))
     run_id = await to_collection(office, title)
     step6 = await open_step(office, run_id)
-    units = list(UNIT_FILES.items())
-    delivered = units[:-1] if close_unit else units
+    names = list(UNIT_FILES.values())
+    delivered = names[:-1] if close_unit else names
     receipts = []
-    for i, (unit, name) in enumerate(delivered, start=1):
+    for i, name in enumerate(delivered, start=1):
         receipts.append(
             await e.collection.upload(
                 p(f"unit{i}"),

@@ -73,9 +73,7 @@ async def test_the_sekretaris_uses_the_drafted_letter(tmp_path: Path) -> None:
         task = letter_task(p["sekretaris"])
         assert task["document"]["file_name"] == "surat-pengantar-2026-0001.docx"
         assert "000.1.2/1/Bakesbangpol/2026" in task["caption"]
-        letter = docx.Document(
-            io.BytesIO(world.server.file_bytes(task["document"]["file_id"]))
-        )
+        letter = docx.Document(io.BytesIO(world.server.file_bytes(task["document"]["file_id"])))
         cells = [c.text for t in letter.tables for r in t.rows for c in r.cells]
         assert "000.1.2/1/Bakesbangpol/2026" in cells and "data-kinerja-tw3.xlsx" in cells
         buttons = [b["text"] for row in task["reply_markup"]["inline_keyboard"] for b in row]

@@ -41,9 +41,7 @@ async def from_the_log(office: Office, run_ids: list[int]) -> dict[str, dict[str
     async with office.db.session() as s:
         key_of = {
             rs.id: rs.step_key
-            for rs in (
-                await s.exec(select(RunStep).where(col(RunStep.run_id).in_(run_ids)))
-            ).all()
+            for rs in (await s.exec(select(RunStep).where(col(RunStep.run_id).in_(run_ids)))).all()
         }
         events = (
             await s.exec(select(Event).where(col(Event.run_id).in_(run_ids)).order_by(Event.seq))
@@ -97,9 +95,7 @@ async def test_the_marks_are_what_the_event_log_says(office: Office) -> None:
 
     # The workbook's Monitoring sheet says the same, in words.
     book = openpyxl.load_workbook(io.BytesIO(report.workbook))
-    rows = {
-        r[0]: r for r in book["Monitoring"].iter_rows(min_row=7, values_only=True) if r[0]
-    }
+    rows = {r[0]: r for r in book["Monitoring"].iter_rows(min_row=7, values_only=True) if r[0]}
     assert len(rows) == 15
     for number, row in rows.items():
         expected = "Tidak berjalan dengan baik" if number in bad_steps else "Berjalan dengan baik"
