@@ -371,7 +371,9 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await p["unit1"].send_command("/laporan")
         await idle()
         [report] = [
-            d for d in p["kepala"].documents() if d["document"]["file_name"].endswith(".xlsx")
+            d
+            for d in p["kepala"].documents()
+            if d.get("document", {}).get("file_name", "").endswith(".xlsx")
         ]
         assert report["document"]["file_name"] == "laporan-monev-kegiatan-1.xlsx"
         book = openpyxl.load_workbook(
