@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import docx
+import pytest
 from sqlmodel import select
 
 from bot.models import LetterNumber, Run, RunStep, StepState
@@ -138,8 +139,8 @@ async def test_another_number_typed_is_the_runs_and_laporan_sends_the_form(
 
 
 def test_the_years_numbers_and_a_periods_form_from_the_shell(
-    tmp_path: Path, monkeypatch, capsys
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`sopbot letters` lists each number with its run and state (a
     cancelled run's too); `sopbot report --from --to` writes the form."""
     import asyncio

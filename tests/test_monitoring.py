@@ -5,7 +5,7 @@ DOCX alike, with the chart."""
 from __future__ import annotations
 
 import io
-from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 
 import docx
@@ -36,7 +36,17 @@ async def walk_two_runs(office: Office) -> list[int]:
     return [a, b]
 
 
-async def from_the_log(office: Office, run_ids: list[int]) -> dict[str, dict[str, object]]:
+@dataclass
+class Said:
+    """What the log says about one step."""
+
+    done: int = 0
+    late: list[float] = field(default_factory=list)
+    returned: int = 0
+    closed: int = 0
+
+
+async def from_the_log(office: Office, run_ids: list[int]) -> dict[str, Said]:
     """What the event log says about each step, read here on its own."""
     async with office.db.session() as s:
         key_of = {
@@ -46,22 +56,21 @@ async def from_the_log(office: Office, run_ids: list[int]) -> dict[str, dict[str
         events = (
             await s.exec(select(Event).where(col(Event.run_id).in_(run_ids)).order_by(Event.seq))
         ).all()
-    said: dict[str, dict[str, object]] = {}
+    said: dict[str, Said] = {}
     for ev in events:
         key = key_of.get(ev.details.get("run_step_id"))
         if key is None:
             continue
-        entry = said.setdefault(key, {"done": 0, "late": [], "bad": Counter()})
+        entry = said.setdefault(key, Said())
         if ev.kind == "step_done":
-            entry["done"] = int(entry["done"]) + 1  # type: ignore[call-overload]
+            entry.done += 1
             if ev.details["late_minutes"]:
-                entry["late"].append(ev.details["late_minutes"])  # type: ignore[attr-defined]
-            if ev.details["state"] == "returned":
-                entry["bad"]["returned"] += 1  # type: ignore[index]
+                entry.late.append(ev.details["late_minutes"])
+            entry.returned += ev.details["state"] == "returned"
         elif ev.kind == "file_returned":
-            entry["bad"]["returned"] += 1  # type: ignore[index]
+            entry.returned += 1
         elif ev.kind == "unit_closed":
-            entry["bad"]["closed"] += 1  # type: ignore[index]
+            entry.closed += 1
     return said
 
 
@@ -79,11 +88,11 @@ async def test_the_marks_are_what_the_event_log_says(office: Office) -> None:
     assert len(form.steps) == 15
     bad_steps = set()
     for mark in form.steps:
-        entry = said.get(mark.key, {"done": 0, "late": [], "bad": Counter()})
-        assert mark.done == entry["done"], mark.key
-        assert mark.late_minutes == entry["late"], mark.key
-        bad = bool(entry["late"]) or bool(entry["bad"])  # type: ignore[arg-type]
-        assert mark.good is (None if not entry["done"] and not bad else not bad), mark.key
+        entry = said.get(mark.key, Said())
+        assert (mark.done, mark.late_minutes) == (entry.done, entry.late), mark.key
+        assert (mark.returned, mark.closed_units) == (entry.returned, entry.closed), mark.key
+        bad = bool(entry.late or entry.returned or entry.closed)
+        assert mark.good is (None if not entry.done and not bad else not bad), mark.key
         if bad:
             bad_steps.add(mark.number)
     # The walk made these: step 6 (a unit closed, a file returned), step 8
