@@ -236,3 +236,31 @@ def test_the_office_file_checks_the_letter_settings(tmp_path: Path) -> None:
     (tmp_path / "kop-kami.docx").write_bytes(DEFAULT_TEMPLATE.read_bytes())
     assert template_of(load_office(office)) == tmp_path / "kop-kami.docx"
     assert template_of(load_office(None)) == DEFAULT_TEMPLATE
+
+
+async def test_a_broken_office_template_leaves_the_run_going(
+    office: Office, tmp_path: Path
+) -> None:
+    """An office's own template docxtpl cannot fill: step 13 still opens,
+    with its number and without a draft; the sekretaris types the number."""
+    from docx import Document
+
+    broken = Document()
+    broken.add_paragraph("Nomor: {{ nomor ")  # an unclosed field
+    path = tmp_path / "rusak.docx"
+    broken.save(str(path))
+    office.engine.kit.office = office.engine.kit.office.model_copy(
+        update={"letter": office.engine.kit.office.letter.model_copy(update={"template": path})}
+    )
+    run_id = await to_letter(office)
+    rs = await open_step(office, run_id)
+    async with office.db.session() as s:
+        row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
+        failed = (await s.exec(select(Event).where(Event.kind == "letter_draft_failed"))).all()
+    assert row.draft_path is None and len(failed) == 1
+    with pytest.raises(EngineError):
+        await office.engine.steps.use_letter(office.id("sekretaris"), rs.id or 0)
+    await office.engine.steps.complete(office.id("sekretaris"), rs.id or 0, note=row.text)
+    async with office.db.session() as s:
+        run = await s.get(Run, run_id)
+    assert run is not None and run.letter_number == row.text

@@ -11,6 +11,8 @@ without its letter).
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.documents import numbering
@@ -25,6 +27,8 @@ from bot.models import LetterNumber, Run, RunStep
 from bot.run.kit import RunKit
 from bot.run.reads import Reads
 from bot.sop import Sop, Step
+
+log = logging.getLogger(__name__)
 
 
 class Letters:
@@ -63,18 +67,35 @@ class Letters:
                     for (_, version), names in pages.items()
                 ]
                 break
-        data = render_letter(
-            template_of(office),
-            letter_fields(
-                office,
-                step.letter,
+        try:
+            data = render_letter(
+                template_of(office),
+                letter_fields(
+                    office,
+                    step.letter,
+                    number=row.text,
+                    day=local.date(),
+                    sop_name=sop.name,
+                    run_title=run.title,
+                    documents=documents,
+                ),
+            )
+        except Exception as exc:
+            # An office's own template that docxtpl cannot fill must not stop
+            # the run: the step opens without a draft (the sekretaris writes
+            # the letter as before) and the log and the admins' log say why.
+            log.exception("cover letter template %s could not be filled", template_of(office))
+            await self.kit.event(
+                s,
+                "letter_draft_failed",
+                run=run,
+                actor_id=None,
+                run_step_id=rs.id,
+                step=step.number,
                 number=row.text,
-                day=local.date(),
-                sop_name=sop.name,
-                run_title=run.title,
-                documents=documents,
-            ),
-        )
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return row
         name = letter_name(row.number, row.year)
         saved = self.kit.storage.save(data, run_id=run.id or 0, original_name=name)
         row.draft_path, row.draft_name = saved.relative_path, name
