@@ -128,7 +128,12 @@ async def test_a_crash_before_commit_loses_no_number(db: Database) -> None:
 
 
 async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: Office) -> None:
-    e, p = office.engine, office.id
+    """The draft carries the number drawn as step 13 opened; the process
+    then stops, and the sekretaris uses the draft with a new engine (a
+    restart): the very number drawn is the run's, and the next letter gets
+    the next one, so a crash between drawing and finishing neither loses
+    nor repeats a number."""
+    p = office.id
     run_id = await to_letter(office)
     rs = await open_step(office, run_id)
     async with office.db.session() as s:
@@ -140,6 +145,14 @@ async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: O
     today = indonesian_date(office.clock.now().astimezone(WIB).date())
     assert f"Contoh, {today}" in text and "TW IV 2026" in text
     assert row.text in tables and "ditandatangani.pdf" in tables
+    # After a restart: a new engine on the same database and files.
+    e = Engine(
+        office.db,
+        office.engine.kit.sops,
+        office.engine.calendar,
+        office.clock,
+        FileStorage(office.storage.root),
+    )
     # The task carries the draft and the button to use it.
     [task] = [t for t in await e.queries.tasks(p("sekretaris")) if t.number == 13]
     assert [a.verb for a in task.actions][0] == "ltr"
@@ -157,6 +170,7 @@ async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: O
     assert letter.uploader_id == p("sekretaris") and letter.sha256 == row.draft_sha256
     with pytest.raises(EngineError):  # the step is done
         await e.steps.use_letter(p("sekretaris"), rs.id or 0)
+    assert (await next_number(office)).number == 2
 
 
 async def test_a_typed_number_replaces_the_drawn_one_which_stays_used(office: Office) -> None:
@@ -195,26 +209,6 @@ async def next_number(office: Office) -> LetterNumber:
         )
     assert drawn is not None and drawn.draft_path
     return drawn
-
-
-async def test_a_restart_after_drawing_keeps_the_number(office: Office) -> None:
-    """Step 13 opened (its number drawn and committed), then the process
-    stops; a new engine finishing the step uses that very number, and the
-    next run gets the next one: nothing lost, nothing repeated."""
-    run_id = await to_letter(office)
-    rs = await open_step(office, run_id)
-    restarted = Engine(
-        office.db,
-        office.engine.kit.sops,
-        office.engine.calendar,
-        office.clock,
-        FileStorage(office.storage.root),
-    )
-    await restarted.steps.use_letter(office.id("sekretaris"), rs.id or 0)
-    async with office.db.session() as s:
-        run = await s.get(Run, run_id)
-    assert run is not None and run.letter_number == "000.1.2/1/Bakesbangpol/2026"
-    assert (await next_number(office)).number == 2
 
 
 def test_the_office_file_checks_the_letter_settings(tmp_path: Path) -> None:
