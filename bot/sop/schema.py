@@ -66,8 +66,8 @@ class CoverLetter(Strict):
 
     perihal: str = Field(min_length=1, max_length=300)
     sifat: str = "Biasa"
-    # Steps whose latest files the letter lists as sent (the first with any
-    # files per entry, each entry once); the step's attach_from when unset.
+    # Steps whose latest files the letter lists as sent: the first of them
+    # that has any (as attach_from); the step's attach_from when unset.
     documents_from: list[str] = Field(default_factory=list)
 
 
