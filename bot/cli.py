@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -227,6 +228,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.report import run_report
     from bot.services import Services
 
+    if args.start is not None or args.end is not None:
+        return cmd_period_report(args)
+    if args.run is None:
+        raise UsageError("Sebutkan nomor kegiatan, atau periode dengan --from dan --to.")
     settings = _settings()
 
     async def go() -> bytes | None:
@@ -309,6 +314,76 @@ def cmd_archive_export(args: argparse.Namespace) -> int:
     shutil.copyfile(source, out)  # in chunks, by the OS
     print(template.render(found=True, run=args.run, out=out, size=size, sha256=sha256).strip())
     return 0
+
+
+# -- documents (issue 9): the monitoring form of a period, the letter numbers --
+
+
+def cmd_period_report(args: argparse.Namespace) -> int:
+    """`sopbot report --from 2026-01-01 --to 2026-06-30`: the monitoring form
+    of the runs started in the period, as a workbook and a DOCX."""
+    from bot.report import period_monitoring
+    from bot.services import Services
+
+    if args.start is None or args.end is None:
+        raise UsageError("Periode memerlukan --from dan --to (TTTT-BB-HH).")
+    if args.end < args.start:
+        raise UsageError("--to tidak boleh sebelum --from.")
+    out = Path(args.output or f"monitoring-sop-{args.start}-{args.end}.xlsx")
+    if not out.parent.is_dir():
+        raise UsageError(f"Folder {out.parent} tidak ada: buat dulu, atau pilih -o yang lain.")
+    settings = _settings()
+
+    async def go() -> tuple[bytes, bytes, int]:
+        services = Services.build(settings)
+        try:
+            await services.start()
+            found = await period_monitoring(services.engine, services.office, args.start, args.end)
+            runs = len({r.id for form in found.forms for r in form.runs})
+            return found.workbook, found.document, runs
+        finally:
+            await services.close()
+
+    workbook, document, runs = asyncio.run(go())
+    if not runs:
+        print(f"Tidak ada kegiatan yang dimulai dari {args.start} sampai {args.end}.")
+        return 1
+    out.write_bytes(workbook)
+    out.with_suffix(".docx").write_bytes(document)
+    print(f"Monitoring {runs} kegiatan ditulis ke {out} dan {out.with_suffix('.docx')}")
+    return 0
+
+
+def cmd_letters(args: argparse.Namespace) -> int:
+    """`sopbot letters [--year 2026]`: every letter number given in the year,
+    with its run and state; a cancelled run's or a replaced number stays listed."""
+    from bot.documents.numbering import issued
+    from bot.services import Services
+
+    settings = _settings()
+
+    async def go() -> str:
+        services = Services.build(settings)
+        try:
+            await services.start()
+            year = args.year or services.clock.now().astimezone(services.calendar.tz).year
+            async with services.db.session() as s:
+                rows = await issued(s, services.office.name, year)
+            return services.texts.env.get_template("cli/letters.txt.j2").render(
+                year=year, rows=rows, when=services.texts.local_time
+            )
+        finally:
+            await services.close()
+
+    print(asyncio.run(go()).strip())
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' bukan tanggal TTTT-BB-HH") from None
 
 
 def _check_run_settings(settings: Settings) -> None:
@@ -400,10 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("dir", help="folder cadangan (berisi manifest.json)")
     restore.set_defaults(func=cmd_restore)
 
-    report = sub.add_parser("report", help="laporan monev sebuah kegiatan (xlsx)")
-    report.add_argument("run", type=int)
+    report = sub.add_parser(
+        "report", help="laporan monev sebuah kegiatan (xlsx), atau monitoring SOP sebuah periode"
+    )
+    report.add_argument("run", type=int, nargs="?")
+    report.add_argument("--from", dest="start", type=_date, help="awal periode (TTTT-BB-HH)")
+    report.add_argument("--to", dest="end", type=_date, help="akhir periode (TTTT-BB-HH)")
     report.add_argument("-o", "--output")
     report.set_defaults(func=cmd_report)
+    letters = sub.add_parser("letters", help="nomor surat pengantar yang sudah diberikan")
+    letters.add_argument("--year", type=int, help="tahun (bawaan: tahun ini)")
+    letters.set_defaults(func=cmd_letters)
 
     archive = sub.add_parser("archive", help="arsip kegiatan (zip)").add_subparsers(
         dest="archive_command", required=True

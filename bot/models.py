@@ -118,6 +118,8 @@ class Run(SQLModel, table=True):
     # What asked for the run (e.g. "update:123"): a request redelivered after a
     # crash finds its run instead of starting a second one.
     request_key: str | None = Field(default=None, index=True, unique=True)
+    # The cover letter's number (the drawn one, or one the sekretaris typed).
+    letter_number: str | None = None
 
 
 class RunStep(SQLModel, table=True):
@@ -306,3 +308,41 @@ class SopDefinition(SQLModel, table=True):
     # fingerprint hashes, so an auditor can check one against the other.
     definition: str = Field(sa_type=Text)
     created_at: datetime = _time()
+
+
+class LetterCounter(SQLModel, table=True):
+    """The last letter number given, per office and year: drawn by one
+    atomic UPDATE ... RETURNING (bot/documents/numbering.py)."""
+
+    office: str = Field(primary_key=True)
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class LetterNumberState(StrEnum):
+    drawn = "drawn"  # given to a run's letter, not yet sent
+    used = "used"  # the letter went out with it
+    replaced = "replaced"  # the sekretaris gave another number: this one stays used up
+
+
+class LetterNumber(SQLModel, table=True):
+    """A letter number given out: never given twice (the unique constraint),
+    kept with its run even when the run is cancelled or the number replaced."""
+
+    __table_args__ = (UniqueConstraint("office", "year", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    office: str
+    year: int
+    number: int
+    text: str  # as written on the letter, e.g. 000.1.2/7/Bakesbangpol/2026
+    run_id: int = Field(foreign_key="run.id", index=True)
+    # One number per step opening: a redelivered or retried opening finds it.
+    run_step_id: int = Field(foreign_key="runstep.id", unique=True)
+    issued_at: datetime = _time()
+    state: LetterNumberState = LetterNumberState.drawn
+    # The draft letter the bot made with it (under DATA_DIR's files).
+    draft_path: str | None = None
+    draft_name: str | None = None
+    draft_sha256: str | None = None
+    draft_size: int | None = None

@@ -27,6 +27,52 @@ DEFAULT_UNITS = [
 ]
 
 
+class Letterhead(BaseModel):
+    """The kop surat of the office's letters (bot/documents/letter.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pemerintah: str = "PEMERINTAH KABUPATEN CONTOH"
+    instansi: str = "BADAN KESATUAN BANGSA DAN POLITIK"
+    alamat: str = "Jalan Merdeka Nomor 1"
+    kota: str = "Contoh"
+    kode_pos: str = ""
+    telepon: str = ""
+    email: str = ""
+    laman: str = ""
+
+
+class LetterConfig(BaseModel):
+    """The cover letter (surat pengantar): its number's format, its
+    addressee and signer, and the DOCX template (the bundled one unless the
+    office names its own, relative to the office file's folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number_format: str = "000.1.2/{nomor}/Bakesbangpol/{tahun}"
+    template: Path | None = None
+    kepada: str = "Yth. Bupati Contoh"
+    di: str = "Tempat"
+    penandatangan_jabatan: str = "Kepala Badan Kesatuan Bangsa dan Politik"
+    penandatangan_nama: str = ""
+    penandatangan_nip: str = ""
+    tembusan: list[str] = Field(default_factory=list)
+
+    @field_validator("number_format")
+    @classmethod
+    def _formattable(cls, value: str) -> str:
+        if "{nomor" not in value:
+            raise ValueError("format nomor surat harus memuat {nomor}")
+        try:
+            value.format(nomor=1, tahun=2026, bulan=11, bulan_romawi="XI")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                "format nomor surat hanya boleh memakai {nomor}, {tahun}, {bulan} dan "
+                f"{{bulan_romawi}} ({exc})"
+            ) from None
+        return value
+
+
 class OfficeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +87,8 @@ class OfficeConfig(BaseModel):
     report_roles: list[str] = Field(
         default_factory=lambda: ["kepala_badan", "sekretaris", "perencana"]
     )
+    letterhead: Letterhead = Field(default_factory=Letterhead)
+    letter: LetterConfig = Field(default_factory=LetterConfig)
 
     @field_validator("units")
     @classmethod
@@ -95,10 +143,21 @@ def load_office(path: Path | None, timezone: str | None = None) -> OfficeConfig:
     if timezone and isinstance(calendar, dict) and "timezone" not in calendar:
         calendar["timezone"] = timezone
     try:
-        return OfficeConfig.model_validate(raw)
+        office = OfficeConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or '(isi)'}: {error['msg']}"
             for error in exc.errors()
         )
         raise OfficeFileError(f"Berkas kantor {source} tidak sah: {problems}") from None
+    template = office.letter.template
+    if template is not None:
+        if path is not None and not template.is_absolute():
+            template = Path(path).parent / template
+            office.letter.template = template
+        if not template.is_file():
+            raise OfficeFileError(
+                f"Berkas kantor {source}: templat surat (letter.template) "
+                f"tidak ditemukan: {template}"
+            )
+    return office

@@ -11,15 +11,20 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from functools import partial
 from typing import Any
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from sqlmodel import col, select
 
 from bot.audit import verify_chain
-from bot.errors import NotFound
+from bot.documents.chart import render_chart
+from bot.documents.form import add_form_sheets, form_docx
+from bot.documents.monitoring import Monitoring, monitor, runs_between
+from bot.errors import InvalidInput, NotFound
 from bot.models import Event, Member, Run, RunStep, StoredFile, Unit
 from bot.office import OfficeConfig
 from bot.run import Engine
@@ -172,6 +177,10 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
                 e.hash,
             ]
         )
+    # The monitoring form of this run, and its chart (bot/documents/).
+    mword = monitoring_words(engine)
+    [form] = await monitor(engine, [run], mword("period_run", run.title))
+    add_form_sheets(book, form, render_chart(form, mword), mword)
     summary = book["Ringkasan"]
     values: list[str | int] = [
         office_name,
@@ -192,6 +201,91 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def monitoring_words(engine: Engine) -> Callable[..., str]:
+    """The monitoring form's and chart's words, as plain text."""
+    texts = Texts(engine.calendar.config.timezone)
+    words = texts.env.get_template("documents/monitoring_words.txt.j2").module
+
+    def word(name: str, *args: Any) -> str:
+        return plain(str(getattr(words, name)(*args))).strip()
+
+    return word
+
+
+@dataclass(frozen=True)
+class MonitoringReport:
+    """The monitoring form of some runs: as a workbook, a DOCX and charts."""
+
+    period: str
+    forms: list[Monitoring]
+    charts: list[bytes]
+    workbook: bytes
+    document: bytes
+
+
+async def monitoring_report(
+    engine: Engine, office: OfficeConfig, runs: list[Run], period: str
+) -> MonitoringReport:
+    """One form per SOP among `runs` (a run, or all runs of a period); no
+    documents (empty bytes) when there are no runs to fill a form from."""
+    word = monitoring_words(engine)
+    forms = await monitor(engine, runs, period)
+    if not forms:
+        return MonitoringReport(period, [], [], b"", b"")
+    charts = [render_chart(form, word) for form in forms]
+    book = Workbook()
+    if book.active is not None:
+        book.remove(book.active)
+    for form, chart in zip(forms, charts, strict=True):
+        add_form_sheets(book, form, chart, word)
+    out = io.BytesIO()
+    book.save(out)
+    today = engine.clock.now().astimezone(engine.calendar.tz).date()
+    document = form_docx(forms, charts, office, today, word)
+    return MonitoringReport(period, forms, charts, out.getvalue(), document)
+
+
+def parse_period(text: str, word: Callable[..., str]) -> tuple[date, date, str] | None:
+    """'2026' (the year) or '2026-1' / '2026-2' (a semester: the form is
+    filled every six months); None when `text` is neither."""
+    year_text, _, half_text = text.strip().partition("-")
+    if not (len(year_text) == 4 and year_text.isdigit() and 2000 <= int(year_text) <= 2100):
+        return None
+    year = int(year_text)
+    if not half_text:
+        return date(year, 1, 1), date(year, 12, 31), word("period_year", year)
+    if half_text not in ("1", "2"):
+        return None
+    if half_text == "1":
+        return date(year, 1, 1), date(year, 6, 30), word("period_half", year, 1)
+    return date(year, 7, 1), date(year, 12, 31), word("period_half", year, 2)
+
+
+async def period_monitoring(
+    engine: Engine, office: OfficeConfig, start: date, end: date, period: str | None = None
+) -> MonitoringReport:
+    """All runs started from `start` to `end` (`sopbot report --from --to`)."""
+    if end < start:
+        raise InvalidInput("period_format")
+    word = monitoring_words(engine)
+    runs = await runs_between(engine, start, end)
+    label = period or word("period_dates", start.strftime("%d-%m-%Y"), end.strftime("%d-%m-%Y"))
+    return await monitoring_report(engine, office, runs, label)
+
+
+async def member_monitoring(
+    engine: Engine, actor_id: int, text: str, office: OfficeConfig
+) -> MonitoringReport:
+    """/laporan 2026: the form of a year's (or semester's) runs, for the
+    office's report roles and admins, as the run report."""
+    await engine.rules.require_role(actor_id, office.report_roles)
+    found = parse_period(text, monitoring_words(engine))
+    if found is None:
+        raise InvalidInput("period_format")
+    start, end, label = found
+    return await period_monitoring(engine, office, start, end, label)
 
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")

@@ -99,7 +99,13 @@ class Services:
         db = Database(settings.db_url)
         storage = FileStorage(settings.files_dir)
         engine = Engine(
-            db, sops, calendar, clock, storage, max_file_bytes=settings.download_limit_bytes
+            db,
+            sops,
+            calendar,
+            clock,
+            storage,
+            max_file_bytes=settings.download_limit_bytes,
+            office=office,
         )
         register_documents(engine, office.name)
         members = Membership(

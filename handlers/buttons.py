@@ -17,7 +17,15 @@ from telegram.error import BadRequest
 from bot.chat import SopContext, button, keyboard, send_pages
 from bot.errors import AlreadyDone, AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
-from bot.pending import CloseReason, FileFor, MeetingConfirm, MeetingTime, NoteKept, ReturnNote
+from bot.pending import (
+    CloseReason,
+    FileFor,
+    MeetingConfirm,
+    MeetingTime,
+    NoteFor,
+    NoteKept,
+    ReturnNote,
+)
 from bot.run.actions import review_actions
 from bot.run.rules import Purpose
 from bot.texts import CAPTION_LIMIT, plain
@@ -113,6 +121,19 @@ async def _use(
     return await acknowledge(
         update, context, "step_done_ack", prompt, number=step.number, note=step.note
     )
+
+
+async def _ltr(
+    update: Update, context: SopContext, member: MemberInfo, run_step_id: int
+) -> bool | str:
+    """Pakai surat ini: the draft letter and its number become the step's
+    (a question for the number, asked by an earlier Selesai, is answered)."""
+    svc = context.services
+    step = await svc.engine.steps.use_letter(member.id, run_step_id)
+    question = await svc.waiting.get(member.id)
+    if isinstance(question, NoteFor) and question.run_step_id == run_step_id:
+        await svc.waiting.clear(member.id)
+    return await acknowledge(update, context, "step_done_ack", number=step.number, note=step.note)
 
 
 async def _dec(
@@ -436,3 +457,4 @@ dlg = pressed(Verb.dlg, _delegate)
 to = pressed(Verb.to, _delegate_to)
 stat = pressed(Verb.stat, _stat)
 use = pressed(Verb.use, _use)
+ltr = pressed(Verb.ltr, _ltr)

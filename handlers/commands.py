@@ -10,7 +10,13 @@ from telegram.error import BadRequest
 from bot.chat import SopContext, button, keyboard
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
-from bot.report import member_report
+from bot.report import (
+    member_monitoring,
+    member_report,
+    monitoring_report,
+    monitoring_words,
+    parse_period,
+)
 from bot.verbs import Verb
 from bot.views import Task, TaskAction, iso
 from handlers import actions as steps
@@ -248,17 +254,41 @@ async def unknown(update: Update, context: SopContext) -> None:
 
 @enrolled
 async def laporan(update: Update, context: SopContext, member: MemberInfo) -> None:
-    """/laporan [nomor]: the monev workbook of a run (the latest by default)."""
+    """/laporan [nomor]: the monev workbook of a run (the latest by default),
+    with its monitoring form and chart; /laporan 2026 (or 2026-1, 2026-2):
+    the monitoring form of the year's (semester's) runs."""
     svc = context.services
     arg = command_args(update)
-    if arg and not arg.isdigit():
-        raise NotFound("run")
-    run, data = await member_report(svc.engine, member.id, int(arg) if arg else None, svc.office)
     assert update.effective_chat is not None
-    caption = context.texts.render("report_caption", max_chars=1024, title=run.title)
-    await context.bot.send_document(
-        update.effective_chat.id,
-        data,
-        caption=caption,
-        filename=f"laporan-monev-kegiatan-{run.id}.xlsx",
+    chat = update.effective_chat.id
+    if parse_period(arg, monitoring_words(svc.engine)) is not None:
+        found = await member_monitoring(svc.engine, member.id, arg, svc.office)
+        if not found.forms:
+            await reply(update, context, "monitoring_empty", period=found.period)
+            return
+        name = f"monitoring-sop-{arg}"
+        await context.bot.send_document(chat, found.workbook, filename=f"{name}.xlsx")
+    else:
+        if arg and not arg.isdigit():
+            raise InvalidInput("period_format")
+        run, data = await member_report(
+            svc.engine, member.id, int(arg) if arg else None, svc.office
+        )
+        caption = context.texts.render("report_caption", max_chars=1024, title=run.title)
+        await context.bot.send_document(
+            chat, data, caption=caption, filename=f"laporan-monev-kegiatan-{run.id}.xlsx"
+        )
+        found = await monitoring_report(svc.engine, svc.office, [run], run.title)
+        name = f"monitoring-sop-kegiatan-{run.id}"
+    bad = sum(1 for form in found.forms for m in form.steps if m.good is False)
+    runs = len({r.id for form in found.forms for r in form.runs})
+    caption = context.texts.render(
+        "monitoring_caption", max_chars=1024, period=found.period, runs=runs, bad=bad
     )
+    await context.bot.send_document(chat, found.document, caption=caption, filename=f"{name}.docx")
+    for form, chart in zip(found.forms, found.charts, strict=True):
+        sop = form.sop_name if len(found.forms) > 1 else None
+        text = context.texts.render(
+            "monitoring_chart", max_chars=1024, period=found.period, sop=sop
+        )
+        await context.bot.send_photo(chat, chart, caption=text)

@@ -29,8 +29,9 @@ UNEDITABLE = ("can't be edited", "to edit not found", "message_id_invalid")
 
 def is_file_message(n: Notification) -> bool:
     """Was this row sent as a file with a caption (not as text, nor as an
-    album's pages followed by text)?"""
-    return n.file_id is not None and not n.context.get("album")
+    album's pages followed by text)? The file is a stored one, or a
+    document the bot drafted (`document` in the context: a letter)."""
+    return (n.file_id is not None or bool(n.context.get("document"))) and not n.context.get("album")
 
 
 def had_buttons(n: Notification) -> bool:
@@ -177,15 +178,28 @@ class OutboxSender:
             # An album's pages, then the text (and its buttons) once, for all.
             pages = [await self.services.engine.queries.file(int(i)) for i in album]
             await send_pages(bot, chat_id, self.services, pages)
-        if n.file_id is None or not is_file_message(n):
+        if not is_file_message(n):
             parts = texts.render_parts(n.template, **n.context)
             for part in parts[:-1]:
                 await bot.send_message(chat_id, part, disable_notification=quiet)
             return await bot.send_message(
                 chat_id, parts[-1], reply_markup=markup, disable_notification=quiet
             )
-        stored = await self.services.engine.queries.file(n.file_id)
         caption, follow_up = texts.render_caption(n.template, **n.context)
+        document = n.context.get("document")
+        if document:
+            message = await bot.send_document(
+                chat_id,
+                self.services.storage.read(document["path"]),
+                caption=caption,
+                reply_markup=markup,
+                filename=document["name"],
+                disable_notification=quiet,
+            )
+            for part in follow_up:
+                await bot.send_message(chat_id, part, disable_notification=quiet)
+            return message
+        stored = await self.services.engine.queries.file(n.file_id or 0)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":
             message = await bot.send_photo(

@@ -389,7 +389,11 @@ async def test_whole_sop_in_chat(tmp_path: Path) -> None:
         await p["kepala"].send_command("/laporan")
         await p["unit1"].send_command("/laporan")
         await idle()
-        report = p["kepala"].documents()[-1]
+        [report] = [
+            d
+            for d in p["kepala"].documents()
+            if d.get("document", {}).get("file_name", "").endswith(".xlsx")
+        ]
         assert report["document"]["file_name"] == "laporan-monev-kegiatan-1.xlsx"
         book = openpyxl.load_workbook(
             io.BytesIO(world.server.file_bytes(report["document"]["file_id"]))

@@ -8,6 +8,7 @@
     actions.py     the buttons of a task, a review, an invitation
     messages.py    the messages a change implies, through the outbox's writer
     flow.py        opening and finishing steps and runs
+    letters.py     a step's cover letter: its number and draft, the number kept
     runs.py        commands on a run: start, cancel, pause, move a due time
     steps.py       commands on a step: done, decide, meeting, attendance
     collection.py  files: upload, review, close units
@@ -28,12 +29,14 @@ from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
 from bot.definitions import Definitions
+from bot.office import OfficeConfig
 from bot.run.albums import Albums
 from bot.run.collection import Collection
 from bot.run.delegation import Delegation
 from bot.run.drafts import Drafts
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
+from bot.run.letters import Letters
 from bot.run.messages import Messages
 from bot.run.queries import Queries
 from bot.run.reads import Reads
@@ -56,16 +59,20 @@ class Engine:
         storage: FileStorage,
         *,
         max_file_bytes: int | None = 20 * 1024 * 1024,
+        office: OfficeConfig | None = None,
     ) -> None:
-        self.kit = kit = RunKit(db, sops, calendar, clock, storage, max_file_bytes)
+        self.kit = kit = RunKit(
+            db, sops, calendar, clock, storage, max_file_bytes, office or OfficeConfig()
+        )
         self.reads = reads = Reads(kit)
         self.rules = rules = Rules(kit, reads)
         self.messages = messages = Messages(kit, reads)
         self.drafts = drafts = Drafts(kit)
-        self.flow = flow = Flow(kit, reads, rules, messages, drafts)
+        self.letters = letters = Letters(kit, reads)
+        self.flow = flow = Flow(kit, reads, rules, messages, drafts, letters)
         self.albums = albums = Albums(kit, reads, messages, flow)
         self.runs = RunCommands(kit, reads, rules, messages, flow)
-        self.steps = StepCommands(kit, reads, rules, messages, flow)
+        self.steps = StepCommands(kit, reads, rules, messages, flow, letters)
         self.collection = Collection(kit, reads, rules, messages, flow, albums)
         self.delegation = Delegation(kit, reads, rules, messages)
         self.queries = Queries(kit, reads, rules)

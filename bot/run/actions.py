@@ -43,6 +43,8 @@ def step_actions(step: Step, rs: RunStep, a: Assignment | None) -> list[TaskActi
     match step.action:
         case Action.confirm:
             verbs = [] if step.files == "none" else [up]
+            if step.letter is not None:  # the bot's draft letter, to use as it is
+                verbs.insert(0, TaskAction(Verb.ltr, (rid,)))
             return [*verbs, TaskAction(Verb.ok, (rid,))]
         case Action.decide:
             return [

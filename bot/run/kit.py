@@ -1,6 +1,7 @@
 """What every part of the run engine shares: the database, the SOPs, the
-calendar, the clock and file storage, plus the two things each command does
-the same way (record an event, find a run's own SOP definition).
+calendar, the clock, file storage and the office file, plus the two things
+each command does the same way (record an event, find a run's own SOP
+definition).
 
 A plain object handed to each part (composition): no part inherits from
 another, so a reader sees from a constructor what a module may touch.
@@ -19,6 +20,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.definitions import Definitions
 from bot.models import Event, Run
+from bot.office import OfficeConfig
 from bot.sop import Sop, SopRegistry
 from bot.storage import FileStorage
 
@@ -31,6 +33,8 @@ class RunKit:
     clock: Clock
     storage: FileStorage
     max_file_bytes: int | None = 20 * 1024 * 1024
+    # The office file: its letterhead and letter numbering (bot/run/letters.py).
+    office: OfficeConfig = field(default_factory=OfficeConfig)
     definitions: Definitions = field(init=False)
 
     def __post_init__(self) -> None:

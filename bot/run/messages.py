@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.documents import numbering
 from bot.models import (
     Assignment,
     Member,
@@ -136,6 +137,13 @@ class Messages:
             files = [draft, *files]
         new = [f for f in files if not await self._received(s, member, f)]
         actions = step_actions(step, rs, a)
+        # A step that drafts a letter: the draft is the task's own document.
+        letter = await numbering.of_step(s, rs.id or 0) if step.letter else None
+        document = (
+            {"path": letter.draft_path, "name": letter.draft_name, "number": letter.text}
+            if letter is not None and letter.draft_path
+            else None
+        )
         context = step_context(run, sop, step, rs)
         if draft is not None:
             actions = [draft_action(rs.id or 0, draft.id or 0), *actions]
@@ -158,6 +166,7 @@ class Messages:
             received=[
                 {"name": f.original_name, "version": f.version} for f in files if f not in new
             ],
+            document=document,
         )
         # A delegation keeps the key it always had, so rows queued before
         # this version are still recognised.
@@ -172,9 +181,9 @@ class Messages:
             run=run,
             run_step_id=rs.id,
             assignment_id=a.id,
-            file_id=new[0].id if len(new) == 1 else None,
+            file_id=new[0].id if len(new) == 1 and document is None else None,
         )
-        if row is None or len(new) < 2:
+        if row is None or len(new) < (1 if document else 2):
             return
         for f in new:
             await self.notify(

@@ -23,6 +23,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Attendance,
+    LetterNumberState,
     Meeting,
     Member,
     RunStep,
@@ -33,6 +34,7 @@ from bot.run.actions import rsvp_actions
 from bot.run.drafts import DRAFT
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
+from bot.run.letters import Letters
 from bot.run.messages import Messages
 from bot.run.reads import Reads, step_context
 from bot.run.rules import Purpose, Rules, StepAccess, check_note
@@ -40,6 +42,7 @@ from bot.sop import Action
 from bot.views import iso
 
 MAX_PLACE = 200
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 # What a step of each action expects instead of Selesai.
 NOT_BY_COMPLETE = {
@@ -59,34 +62,81 @@ def _mark_done(got: StepAccess, now: datetime) -> Assignment:
 
 class StepCommands:
     def __init__(
-        self, kit: RunKit, reads: Reads, rules: Rules, messages: Messages, flow: Flow
+        self,
+        kit: RunKit,
+        reads: Reads,
+        rules: Rules,
+        messages: Messages,
+        flow: Flow,
+        letters: Letters,
     ) -> None:
         self.kit = kit
         self.reads = reads
         self.rules = rules
         self.messages = messages
         self.flow = flow
+        self.letters = letters
 
     async def complete(self, actor_id: int, run_step_id: int, note: str | None = None) -> RunStep:
-        """Selesai: finish a confirm, distribute, validate or meeting step."""
+        """Selesai: finish a confirm, distribute, validate or meeting step.
+        At a step that drafts a letter the note is the letter's number (the
+        drawn one or another the sekretaris typed)."""
         async with self.kit.db.transaction() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
-            run, rs, sop, step = got.run, got.rs, got.sop, got.step
-            if step.action in NOT_BY_COMPLETE:
-                raise InvalidInput(NOT_BY_COMPLETE[step.action])
-            meeting = await self.reads.meeting_of(s, run, step)
-            if meeting is not None and self.kit.clock.now() < meeting.starts_at:
-                raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
-            note = check_note(note, step.note, step.note_prompt)
-            if step.files == "required" and not await self.reads.file_count(s, rs_id=rs.id):
-                raise FilesRequired()
-            if step.action == Action.distribute:
-                await self._distribute(s, got)
-            s.add(_mark_done(got, self.kit.clock.now()))
-            await self.flow.finish_step(
-                s, run, sop, rs, actor_id, outcome="done", note=note, next_key=step.next
+            await self._finish(s, got, note, adopted=False)
+            return got.rs
+
+    async def use_letter(self, actor_id: int, run_step_id: int) -> RunStep:
+        """Pakai surat ini: the draft letter, with its drawn number, becomes
+        the step's letter (a file of the step, from the person who used it)
+        and the step is done with that number as its note."""
+        async with self.kit.db.transaction() as s:
+            got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
+            if got.step.letter is None:
+                raise InvalidInput("not_a_letter")
+            row = await self.letters.drawn(s, got.rs)
+            if row is None or row.draft_path is None or row.state != LetterNumberState.drawn:
+                raise InvalidInput("no_letter_draft")
+            version = await self.reads.file_count(s, rs_id=got.rs.id) + 1
+            s.add(
+                StoredFile(
+                    run_id=got.run.id or 0,
+                    run_step_id=got.rs.id or 0,
+                    assignment_id=got.assignment.id if got.assignment else None,
+                    uploader_id=actor_id,
+                    original_name=row.draft_name or "surat-pengantar.docx",
+                    mime_type=DOCX,
+                    size=row.draft_size or 0,
+                    sha256=row.draft_sha256 or "",
+                    storage_path=row.draft_path,
+                    version=version,
+                    received_at=self.kit.clock.now(),
+                )
             )
-            return rs
+            await s.flush()
+            await self._finish(s, got, row.text, adopted=True)
+            return got.rs
+
+    async def _finish(
+        self, s: AsyncSession, got: StepAccess, note: str | None, *, adopted: bool
+    ) -> None:
+        run, rs, sop, step = got.run, got.rs, got.sop, got.step
+        if step.action in NOT_BY_COMPLETE:
+            raise InvalidInput(NOT_BY_COMPLETE[step.action])
+        meeting = await self.reads.meeting_of(s, run, step)
+        if meeting is not None and self.kit.clock.now() < meeting.starts_at:
+            raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
+        note = check_note(note, step.note, step.note_prompt)
+        if step.files == "required" and not await self.reads.file_count(s, rs_id=rs.id):
+            raise FilesRequired()
+        if step.action == Action.distribute:
+            await self._distribute(s, got)
+        if step.letter is not None and note:
+            await self.letters.record(s, run, step, rs, note, got.member.id or 0, adopted=adopted)
+        s.add(_mark_done(got, self.kit.clock.now()))
+        await self.flow.finish_step(
+            s, run, sop, rs, got.member.id, outcome="done", note=note, next_key=step.next
+        )
 
     async def use_draft(
         self, actor_id: int, run_step_id: int, file_id: int, note: str | None = None

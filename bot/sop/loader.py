@@ -102,6 +102,11 @@ def _graph_problems(sop: Sop) -> list[str]:
                 f"{label}: note_prompt: langkah ini tidak meminta catatan"
                 + (" (untuk keputusan, tulis di outcomes)" if step.action == Action.decide else "")
             )
+        if step.letter and (step.action != Action.confirm or step.note == "none"):
+            problems.append(f"{label}: letter: hanya untuk langkah 'confirm' yang menerima catatan")
+        for source_key in step.letter.documents_from if step.letter else []:
+            if source_key not in keys:
+                problems.append(f"{label}: letter.documents_from: langkah '{source_key}' tidak ada")
         for source_key in step.attach_from:
             if source_key not in by_key:
                 problems.append(f"{label}: attach_from: langkah '{source_key}' tidak ada")

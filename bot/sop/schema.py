@@ -63,6 +63,18 @@ class WorkbookCheck(Strict):
     measure_column: str | None = Field(default=None, pattern=r"^[A-Z]{1,3}$")
 
 
+class CoverLetter(Strict):
+    """The step drafts a cover letter (surat pengantar) with a number from
+    the office's counter; the step's note is then the letter's number. The
+    addressee, letterhead and template are the office's (office file)."""
+
+    perihal: str = Field(min_length=1, max_length=300)
+    sifat: str = "Biasa"
+    # Steps whose latest files the letter lists as sent: the first of them
+    # that has any (as attach_from); the step's attach_from when unset.
+    documents_from: list[str] = Field(default_factory=list)
+
+
 class Role(Strict):
     name: str
     per_unit: bool = False
@@ -130,6 +142,7 @@ class Step(Strict):
     draft_from: str | None = None
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
+    letter: CoverLetter | None = None
 
     @field_validator("kelengkapan", mode="before")
     @classmethod
