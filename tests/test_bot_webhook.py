@@ -1,4 +1,5 @@
-"""Webhook mode: a call without the secret token gets 403 and changes nothing."""
+"""Webhook mode: a call without the secret token gets 403 and changes
+nothing; one with it is answered only once the update is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import httpx
 from sqlmodel import select
 
 from bot.app import webhook_options
-from bot.models import ProcessedUpdate
+from bot.intake import Intake
+from bot.models import InboxUpdate
 from tests.fakes.world import running_bot
 
 
@@ -28,11 +30,12 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
         webhook_port=port,
         webhook_secret="rahasia-kantor",
     ) as world:
-        assert world.app.updater is not None
-        await world.app.updater.stop()  # the fixture polls; switch to a webhook
+        assert world.intake is not None
+        await world.intake.stop()  # the fixture polls; switch to a webhook
         options = webhook_options(world.services.settings)
         assert options["url_path"] == "tg/hook"
-        await world.app.updater.start_webhook(**options)
+        world.intake = Intake(world.app, world.services.inbox)
+        await world.intake.start_webhook(options)
         try:
             hook = world.server.calls("setWebhook")[-1]
             assert hook["secret_token"] == "rahasia-kantor"
@@ -54,12 +57,19 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
                 )
                 assert (no_secret.status_code, wrong.status_code) == (403, 403)
                 async with world.services.db.session() as s:
-                    assert (await s.exec(select(ProcessedUpdate))).all() == []
+                    assert (await s.exec(select(InboxUpdate))).all() == []
                 right = await client.post(
                     url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "rahasia-kantor"}
                 )
                 assert right.status_code == 200
+                # Stored before the answer: a kill now would lose nothing.
+                stored = await world.services.inbox.get(777)
+                assert (
+                    stored is not None
+                    and stored.payload is not None
+                    or (stored is not None and stored.done_at is not None)
+                )
             await world.idle()
             assert "belum terdaftar" in world.server.messages(5)[-1]["text"]
         finally:
-            await world.app.updater.stop()
+            await world.intake.stop()

@@ -58,7 +58,7 @@ class StepCommands:
 
     async def complete(self, actor_id: int, run_step_id: int, note: str | None = None) -> RunStep:
         """Selesai: finish a confirm, distribute, validate or meeting step."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             if step.action in NOT_BY_COMPLETE:
@@ -115,7 +115,7 @@ class StepCommands:
         self, actor_id: int, run_step_id: int, outcome: str | int, note: str | None = None
     ) -> RunStep:
         """Choose one of a decision step's outcomes; the outcome picks the next step."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             if step.action != Action.decide:
@@ -188,7 +188,7 @@ class StepCommands:
         """Set the meeting and invite; the invitation is the step's output.
         A time outside the office calendar's days or hours is refused with
         OutsideOfficeHours until the organiser confirms it (`outside_hours_ok`)."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             if step.action != Action.meeting:
@@ -260,7 +260,7 @@ class StepCommands:
 
     async def answer_meeting(self, actor_id: int, meeting_id: int, attending: bool) -> Attendance:
         """Hadir / Tidak hadir; a changed answer is recorded as a new event."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             await self.reads.member(s, actor_id)
             meeting = await s.get(Meeting, meeting_id)
             if meeting is None:
