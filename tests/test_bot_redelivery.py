@@ -114,3 +114,32 @@ async def test_a_mulai_redelivered_after_a_crash_starts_one_run(
         assert row is not None and row.duplicates == 1
         tasks = [m for m in world.people["rina"].find("Tugas baru") if "Langkah 2" in m["text"]]
         assert len(tasks) == 1
+
+
+async def test_a_press_delivered_twice_is_done_once_and_recorded_as_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as world:
+        kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        await world.join("rina", 1003, "Rina", "perencana")
+        await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()
+        await kepala.send_command("/status")
+        await world.idle()
+        query_id = await kepala.press(kepala.latest("TW IV 2026"), "Tabel")
+        await world.idle()
+        [update_id] = [
+            u["update_id"]
+            for call in world.server.calls("getUpdates")
+            for u in call.get("result", [])
+            if u.get("callback_query", {}).get("id") == query_id
+        ]
+        before = (len(kepala.messages), await events(world))
+        await world.server.redeliver(update_id)
+        await world.idle()
+        assert (len(kepala.messages), await events(world)) == before
+        assert len(world.server.calls("answerCallbackQuery")) == 1
+        assert kepala.answer(query_id) is not None
+        row = await world.services.inbox.get(update_id)
+        assert row is not None and row.done_at is not None and row.duplicates == 1
+        assert world.server.errors() == []
