@@ -202,6 +202,7 @@ async def test_a_question_that_no_longer_stands_is_dropped(tmp_path: Path) -> No
         ]
         dodi_review = [m for m in dodi.documents() if "Berkas masuk" in (m.get("caption") or "")]
         await p["rina"].press(rina_review[-1], "Kembalikan")  # Rina starts to write a note...
+        await world.idle()
         await dodi.press(dodi_review[-1], "Terima")  # ...while Dodi accepts the file
         await world.idle()
         await p["rina"].send_text("Tolong perbaiki")
