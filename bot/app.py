@@ -5,24 +5,31 @@ are opened in post_init and closed in post_shutdown, so nothing happens at
 import time and tests can build as many Applications as they like. Every
 handler and job gets a SopContext (bot/chat.py), whose bot_data is a typed
 BotData holding the services.
+
+Updates come in through bot/intake.py (stored in the inbox before Telegram
+is told they arrived), not python-telegram-bot's Updater, and are handled by
+bot/processor.py (chats in parallel, each chat in order); `serve` runs the
+Application's life around them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
-from typing import TypedDict
 from urllib.parse import urlparse
 
-from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.chat import BotData, SopApp, SopContext, command_menu, refresh_menu
 from bot.clock import Clock
+from bot.intake import POLL_TIMEOUT, Intake, WebhookOptions
 from bot.members import MemberInfo
 from bot.migrate import DatabaseBehind, DatabaseUnavailable
+from bot.processor import ChatLanes
 from bot.services import Services
 from bot.settings import Settings
 
@@ -30,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def build_application(services: Services, *, poll_interval_jobs: bool = True) -> SopApp:
-    """The Application for these services; start it with run_polling/webhook
-    or, in tests, with `async with app: await app.start()`."""
+    """The Application for these services, without an Updater: `serve` (or
+    a test) starts it and an Intake feeds its update queue."""
     from handlers import register
     from jobs import schedule_jobs
 
@@ -46,7 +53,8 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         .rate_limiter(AIORateLimiter(max_retries=0))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
-        .concurrent_updates(False)
+        .concurrent_updates(ChatLanes(services.inbox))
+        .updater(None)
         .context_types(ContextTypes(context=SopContext, bot_data=BotData))
     )
     if settings.local_bot_api:
@@ -79,16 +87,6 @@ async def _post_shutdown(app: SopApp) -> None:
     await app.bot_data.services.close()
 
 
-class WebhookOptions(TypedDict):
-    """The arguments of run_webhook (and Updater.start_webhook) we set."""
-
-    listen: str
-    port: int
-    url_path: str
-    webhook_url: str
-    secret_token: str | None
-
-
 def webhook_options(settings: Settings) -> WebhookOptions:
     """Where to listen for Telegram's calls; the path is WEBHOOK_URL's own,
     and every call must carry WEBHOOK_SECRET (python-telegram-bot answers
@@ -103,15 +101,59 @@ def webhook_options(settings: Settings) -> WebhookOptions:
     )
 
 
+async def start(
+    app: SopApp, *, webhook: WebhookOptions | None = None, poll_timeout: int = POLL_TIMEOUT
+) -> Intake:
+    """Start the Application, then its intake (the stored updates first)."""
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    intake = Intake(app, app.bot_data.services.inbox)
+    if webhook is not None:
+        await intake.start_webhook(webhook)
+    else:
+        await intake.start_polling(long_poll=poll_timeout)
+    return intake
+
+
+async def stop(app: SopApp, intake: Intake | None) -> None:
+    """The intake first, then the Application, which finishes the updates
+    in hand (one cut short is begun again at the next start)."""
+    if intake is not None:
+        await intake.stop()
+    if app.running:
+        await app.stop()
+        if app.job_queue is not None:
+            # A job the scheduler started while it was being stopped is not
+            # among those stop() waited for: wait for it too (asyncio.run
+            # would cancel it half way).
+            await app.job_queue.stop(wait=True)
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+    await app.shutdown()
+
+
+async def serve(app: SopApp, webhook: WebhookOptions | None = None) -> None:
+    """Run until SIGINT or SIGTERM."""
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    intake: Intake | None = None
+    try:
+        intake = await start(app, webhook=webhook)
+        await done.wait()
+    finally:
+        await stop(app, intake)
+
+
 def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
     """Run until interrupted; polling unless WEBHOOK_URL is set."""
     services = Services.build(settings, clock=clock)
     app = build_application(services)
     try:
-        if settings.webhook_url:
-            app.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
-        else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+        asyncio.run(serve(app, webhook_options(settings) if settings.webhook_url else None))
     except (DatabaseBehind, DatabaseUnavailable) as exc:
         print(str(exc))
         return 1
@@ -122,7 +164,7 @@ def run_bot(settings: Settings, *, clock: Clock | None = None) -> int:
         print(NO_TOKEN.format(what="ditolak oleh Telegram"), file=sys.stderr)
         return 2
     except NetworkError as exc:
-        # Only start-up gets here: later network errors are retried by PTB.
+        # Only start-up gets here: later network errors are retried by the intake.
         print(
             f"Server Bot API tidak dapat dihubungi ({settings.bot_api_base_url}): {exc}. "
             "Periksa jaringan, atau BOT_API_BASE_URL di .env.",

@@ -21,6 +21,7 @@ from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import InvalidInput, InvitationInvalid, NotEnrolled, NotFound
+from bot.inbox import command
 from bot.models import Event, Invitation, Member, MemberRole, Unit
 from bot.outbox import queue
 from bot.run.rules import require_one_of
@@ -186,7 +187,7 @@ class Membership:
         self._check_role(role, unit)
         token = secrets.token_urlsafe(24)
         now = self.clock.now()
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             if created_by is not None:
                 creator = await self.get(created_by, session=s)
                 require_one_of(creator.role_names, [ADMIN])
@@ -252,7 +253,7 @@ class Membership:
         if not TOKEN_PATTERN.match(token or ""):
             raise InvitationInvalid(reason="unknown")
         now = self.clock.now()
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             invitation = (
                 await s.exec(
                     select(Invitation)
@@ -466,7 +467,7 @@ class Membership:
 
     async def revoke(self, actor_id: int | None, member_id: int) -> MemberInfo:
         """Deactivate a member; their records stay."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             if actor_id is not None:
                 actor = await self.get(actor_id, session=s)
                 require_one_of(actor.role_names, [ADMIN])

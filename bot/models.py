@@ -262,14 +262,23 @@ class Notification(SQLModel, table=True):
     edits_id: int | None = None
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    """Telegram update ids seen, and whether their handling finished: a
-    redelivery of a finished update changes nothing; one whose handling
-    crashed part way is handled again."""
+class InboxUpdate(SQLModel, table=True):
+    """A Telegram update as received, stored before Telegram is told it
+    arrived (bot/inbox.py): handled from here, marked done in the commit of
+    the command it asked for, and kept a while after so a redelivery is
+    recognised and counted instead of handled twice."""
 
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    at: datetime = _time()
-    finished_at: datetime | None = _time(default=None)
+    # The update as Telegram sent it; emptied once done (what it asked for is
+    # in the records, and a person's words are not kept twice).
+    payload: dict[str, Any] | None = _json(default=None)
+    received_at: datetime = _time()
+    done_at: datetime | None = _time(default=None)
+    # Its handling raised (the person was told), or it was begun again at
+    # start too often: not begun again at start, handled if redelivered.
+    failed_at: datetime | None = _time(default=None)
+    duplicates: int = 0  # redeliveries received after it was stored
+    restarts: int = 0  # times a start found it unfinished and handled it again
 
 
 class PendingInput(SQLModel, table=True):

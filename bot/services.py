@@ -14,6 +14,7 @@ from bot.calendar import WorkCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.deadlines import Deadlines
+from bot.inbox import Inbox
 from bot.members import Membership
 from bot.office import OfficeConfig, load_office
 from bot.outbox import Outbox
@@ -24,7 +25,6 @@ from bot.settings import Settings
 from bot.sop import SopRegistry
 from bot.storage import FileStorage
 from bot.texts import Texts
-from bot.updates import SeenUpdates
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Services:
     members: Membership
     texts: Texts
     waiting: Waiting
-    updates: SeenUpdates
+    inbox: Inbox
     deadlines: Deadlines
     outbox: Outbox
     seals: Sealer
@@ -129,7 +129,7 @@ class Services:
             members,
             texts,
             waiting,
-            SeenUpdates(db, clock),
+            Inbox(db, clock),
             Deadlines(engine, office),
             Outbox(db, clock, calendar=calendar),
             Sealer.build(settings, db, clock, calendar),

@@ -3,18 +3,16 @@ handlers; the order is the order python-telegram-bot tries them."""
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
 from bot.chat import SopApp, SopContext
 from bot.verbs import Verb, pattern
-from handlers import admin, buttons, commands, errors, start, text, updates, uploads
+from handlers import admin, buttons, commands, errors, start, text, uploads
 from handlers.buttons import Handler
 
 
@@ -27,11 +25,8 @@ def press(verb: Verb, callback: Handler) -> CallbackQueryHandler[SopContext, Non
 def register(app: SopApp) -> None:
     # Private chats only; an edited message is not a second answer.
     private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
-    # First group: record the update id, drop an update already handled
-    # (Telegram redelivers after a restart); last group: mark it handled.
-    app.add_handler(TypeHandler(Update, updates.begin), group=updates.FIRST_GROUP)
-    app.add_handler(TypeHandler(Update, updates.finish), group=updates.LAST_GROUP)
-
+    # An update reaches these once, stored in the inbox (bot/inbox.py): a
+    # redelivery of one already handled never gets here.
     app.add_handler(CommandHandler("start", start.start, filters=private))
     app.add_handler(CommandHandler(["bantuan", "help"], commands.bantuan, filters=private))
     app.add_handler(CommandHandler("mulai", commands.mulai, filters=private))

@@ -13,15 +13,17 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.chat import SopContext
+from bot.inbox import handling_failed
 
 log = logging.getLogger("sopbot.errors")
 REPORT_EVERY = timedelta(minutes=10)
 
 
 async def on_error(update: object, context: SopContext) -> None:
-    """Log and report; then stop the update's later handler groups, so it is
-    not marked finished (handlers/updates.py) and a redelivery of it is
-    handled again."""
+    """Log and report; the update is recorded as failed in the inbox (not
+    done: a redelivery of it is handled again), and its later handler
+    groups do not run."""
+    handling_failed()
     error = context.error
     tb = "".join(traceback.format_exception(error)) if error else ""
     payload = update.to_dict() if isinstance(update, Update) else str(update)

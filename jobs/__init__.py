@@ -37,12 +37,19 @@ def schedule_jobs(
         name="deadline-sweep",
         job_kwargs=JOB_KWARGS,
     )
+    # The repeating sweep's first moment counts from now, not from when the
+    # scheduler starts: after a start slower than a second, APScheduler skips
+    # it to the next interval, and what fell due while the bot was down
+    # would wait a minute. A one-shot sweep is run late instead of skipped.
+    app.job_queue.run_once(
+        deadlines.sweep, when=1, name="deadline-sweep-start", job_kwargs=JOB_KWARGS
+    )
 
-    async def prune_updates(_context: SopContext) -> None:
-        await services.updates.prune()  # update ids older than a week
+    async def prune_inbox(_context: SopContext) -> None:
+        await services.inbox.prune()  # updates received more than two days ago
 
     app.job_queue.run_repeating(
-        prune_updates, interval=24 * 3600, first=3600, name="prune-updates", job_kwargs=JOB_KWARGS
+        prune_inbox, interval=3600, first=600, name="prune-inbox", job_kwargs=JOB_KWARGS
     )
 
     async def expire_held(_context: SopContext) -> None:

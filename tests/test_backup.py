@@ -161,9 +161,12 @@ async def test_a_backup_taken_mid_run_restores_and_the_run_goes_on(
             # This fake server is new: it knows neither the chats of people
             # who have not written yet (their command menus) nor the messages
             # sent before the backup (edits of them come as short notices).
-            # Telegram keeps both for a bot moved to another machine.
+            # Telegram keeps both for a bot moved to another machine. Unit 2's
+            # file was half way in when the snapshot was taken: its update
+            # was stored and not done, so the restored bot handles it again
+            # (nothing lost), and asks for a file this new server never had.
             refused = {r.method for r in again.server.errors()}
-            assert refused <= {"setMyCommands", "editMessageText", "editMessageCaption"}
+            assert refused <= {"setMyCommands", "editMessageText", "editMessageCaption", "getFile"}
     finally:
         for gen in (source_gen, target_gen):
             if gen is not None:

@@ -32,6 +32,8 @@ async def test_admin_invites_lists_revokes_and_controls_deadlines(tmp_path: Path
         await world.join("kepala", 1001, "Kepala", "kepala_badan")
         await world.join("rina", 1003, "Rina", "perencana")
         await world.people["kepala"].send_command("/mulai", "TW IV 2026")
+        # Different people's updates are handled side by side: the run first.
+        await world.idle()
         await admin.send_command("/jeda", "1")
         await admin.send_command("/tenggat", "1 2 03-11-2026 10:00")
         await admin.send_command("/tenggat", "1 9 03-11-2026 10:00")
@@ -71,6 +73,7 @@ async def test_everyday_commands(tmp_path: Path) -> None:
         kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
         rina = await world.join("rina", 1003, "Rina", "perencana")
         await rina.send_command("/tugas")
+        await world.idle()  # before the run (people are handled side by side)
         await kepala.send_command("/mulai")
         await world.idle()
         assert "Tidak ada tugas" in rina.messages[-1]["text"]
@@ -147,10 +150,12 @@ async def test_a_planner_hands_a_task_to_a_colleague(tmp_path: Path) -> None:
         dodi = await world.join("dodi", 1004, "Dodi", "perencana")
         unit = await world.join("unit1", 2001, "Staf", "anggota_tim", "Sekretariat")
         await kepala.send_command("/mulai", "TW IV 2026")
+        await world.idle()  # the run first (people are handled side by side)
         await rina.send_command("/tugas")
         await world.idle()
         line = next(m for m in reversed(rina.messages) if "Limpahkan" in str(m.get("reply_markup")))
         await unit.press(line, "Limpahkan")  # not theirs: refused
+        await world.idle()
         await rina.press(line, "Limpahkan")
         await world.idle()
         assert "tidak berwenang" in list(world.server.callback_answers.values())[-2]["text"]

@@ -210,6 +210,7 @@ async def test_a_question_that_no_longer_stands_is_dropped(tmp_path: Path) -> No
         await world.idle()
         dodi_review = dodi.documents()[-1]
         await p["rina"].press(rina_review[-1], "Kembalikan")  # Rina starts to write a note...
+        await world.idle()
         await dodi.press(dodi_review, "Terima")  # ...while Dodi accepts the file
         await world.idle()
         await p["rina"].send_text("Tolong perbaiki")

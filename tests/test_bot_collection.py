@@ -129,6 +129,7 @@ async def test_close_one_unit_then_the_rest_and_the_units_are_told(tmp_path: Pat
         await world.to_collection()
         rina, unit2 = p["rina"], p["unit2"]
         await p["unit1"].send_document(workbook(UNITS[0]), "kinerja.xlsx", XLSX)
+        await world.idle()
         await rina.send_command("/tugas")
         await world.idle()
         await rina.press(with_buttons(rina, "Langkah 6"), "Tutup dengan alasan")

@@ -168,3 +168,70 @@ async def test_sigkill_at_closing_time_and_evening_restart_waits_for_morning(
         assert reminders(server) == []
         assert row.state == OutboxState.pending and row.sending_since is not None
         assert row.attempts == 1
+
+
+async def test_sigkill_after_a_press_was_confirmed_to_telegram(tmp_path: Path) -> None:
+    """The bot fetched Rina's press and asked for the next batch, which tells
+    Telegram the press arrived (Telegram never sends it again); killed right
+    then, restarted: the press is handled exactly once, from the inbox."""
+    from bot.models import InboxUpdate, RunStep, StepState
+    from bot.views import IncomingFile
+    from tests.fakes.people import FakeUser
+    from tests.support import FORM, XLSX
+
+    async with FakeBotApi() as server:
+        config = await prepare(server, tmp_path)
+        services = Services.build(config, clock=FakeClock(datetime(2026, 11, 2, 8, 10, tzinfo=WIB)))
+        member = await services.members.by_telegram(RINA)
+        assert member is not None
+        rina_id = member.id
+        [form] = await services.engine.queries.tasks(rina_id)
+        await services.engine.collection.upload(
+            rina_id, form.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+        )
+        await services.close()
+        rina = FakeUser(server, RINA, "Rina")
+
+        first = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 8, 20, tzinfo=WIB))
+        try:
+            await until(lambda: bool(rina.find("Tugas baru")))
+            hold = server.hold_updates()
+            query_id = await rina.press(rina.latest("Tugas baru"), "Selesai")
+            async with asyncio.timeout(30):
+                await hold.arrived.wait()
+        finally:
+            first.kill()  # SIGKILL the moment the press is confirmed to Telegram
+            await first.communicate()
+        answered_before = query_id in server.callback_answers
+
+        services = Services.build(config)
+
+        async def press_row() -> InboxUpdate | None:
+            async with services.db.session() as s:
+                rows = (await s.exec(select(InboxUpdate))).all()
+            return next((r for r in rows if r.done_at is not None or r.failed_at), None)
+
+        second = await spawn(server, config, tmp_path, datetime(2026, 11, 2, 8, 21, tzinfo=WIB))
+        try:
+            async with asyncio.timeout(30):
+                while (row := await press_row()) is None:  # noqa: ASYNC110 (another process)
+                    await asyncio.sleep(0.05)
+            if row.restarts:  # handled by the second process: it answers
+                await until(lambda: query_id in server.callback_answers)
+        finally:
+            err = await stop(second)
+        assert b"Traceback" not in err, err.decode()[-2000:]
+        async with services.db.session() as s:
+            done = (await s.exec(select(Event).where(Event.kind == "step_done"))).all()
+            step = await s.get(RunStep, form.run_step_id)
+            rows = (await s.exec(select(InboxUpdate))).all()
+        await services.close()
+        assert step is not None and step.state == StepState.done
+        assert [e.details.get("run_step_id") for e in done].count(form.run_step_id) == 1
+        [row] = rows  # the one press, stored once; Telegram sent it once
+        assert row.done_at is not None and row.failed_at is None and row.duplicates == 0
+        answers = server.calls("answerCallbackQuery")
+        assert len(answers) == 1 and answers[0]["callback_query_id"] == query_id
+        # Either the first process finished it before the kill, or the second
+        # took it from the inbox (never both).
+        assert row.restarts == (0 if answered_before else 1)

@@ -192,3 +192,23 @@ async def test_command_menus_are_kept_per_scope_and_refused_like_telegram() -> N
         assert (await call(server, "deleteMyCommands", scope=chat)).status_code == 200
         assert server.menu_of(person) == ["bantuan"]
         assert (await call(server, "getMyCommands", scope=chat)).json()["result"] == []
+
+
+async def test_a_held_get_updates_confirms_the_batch_before_it_hangs() -> None:
+    """hold_updates: the getUpdates after the next batch confirms it (the
+    moment a bot that has not stored it yet loses it), then hangs."""
+    import asyncio
+
+    async with FakeBotApi() as server:
+        hold = server.hold_updates()
+        update_id = await server.push_update({"message": {"message_id": 1, "date": 0}})
+        batch = (await call(server, "getUpdates", timeout=0)).json()["result"]
+        assert [u["update_id"] for u in batch] == [update_id]
+        held = asyncio.create_task(call(server, "getUpdates", offset=update_id + 1, timeout=0))
+        async with asyncio.timeout(5):
+            await hold.arrived.wait()
+        assert not held.done()
+        hold.release.set()
+        assert (await held).json()["result"] == []
+        # Confirmed: a bot starting afresh is not sent it again.
+        assert (await call(server, "getUpdates", timeout=0)).json()["result"] == []

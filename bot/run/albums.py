@@ -131,6 +131,9 @@ class Albums:
         unit is in. Returns how many albums were settled."""
         cutoff = self.kit.clock.now() - ALBUM_QUIET
         settled = 0
+        # A plain transaction, not kit.command(): settling is the sweep's
+        # work, done here on the way of an update that asked for something
+        # else (the sender's next file), whose own command marks it done.
         async with self.kit.db.transaction() as s:
             for (assignment_id, _version), pages in (await self.open_albums(s)).items():
                 if pages[-1].received_at > cutoff and pages[0].batch != batch:

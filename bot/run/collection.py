@@ -127,7 +127,7 @@ class Collection:
         saved: SavedFile,
         checks: list[dict[str, Any]],
     ) -> Receipt:
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(
                 s, actor_id, run_step_id, Purpose.upload, unit_id=unit_id
             )
@@ -295,7 +295,7 @@ class Collection:
         self, actor_id: int, file_id: int, *, accept: bool, note: str | None = None
     ) -> StoredFile:
         """Accept a unit's file, or return it with a note for a new upload."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.review_access(s, actor_id, file_id)
             run, rs, sop, step, stored = got.run, got.rs, got.sop, got.step, got.file
             if not accept:
@@ -430,7 +430,7 @@ class Collection:
         owing; the reason is recorded per unit and its members are told. The
         collection (or its validation) is done once every unit has delivered
         or been closed."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.close)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             kept = check_note(reason, "required") or ""

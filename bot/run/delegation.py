@@ -40,7 +40,7 @@ class Delegation:
 
     async def reassign(self, actor_id: int, assignment_id: int, to_member_id: int) -> Assignment:
         """Delegate an assignment to another member; both names are recorded."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.delegation_access(s, actor_id, assignment_id)
             run, rs, sop, step, a = got.run, got.rs, got.sop, got.step, got.assignment
             target = await s.get(Member, to_member_id)

@@ -9,6 +9,7 @@ another, so a reader sees from a constructor what a module may touch.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.db import Database
 from bot.definitions import Definitions
+from bot.inbox import command
 from bot.models import Event, Run
 from bot.office import OfficeConfig
 from bot.sop import Sop, SopRegistry
@@ -39,6 +41,11 @@ class RunKit:
 
     def __post_init__(self) -> None:
         self.definitions = Definitions(self.sops, self.clock)
+
+    def command(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A command's one transaction: the update that asked for it (if
+        any) is marked done in the same commit (bot/inbox.py)."""
+        return command(self.db, self.clock)
 
     async def sop_of(self, s: AsyncSession, run: Run) -> Sop:
         """The definition this run started with, not necessarily the file's."""

@@ -58,7 +58,7 @@ class RunCommands:
             sop = sops.get(sop_key)
         else:
             raise NotFound("sop", sop_key=sop_key)
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             roles = await self.rules.require_starter(s, actor_id, sop)
             note = check_note(note, "optional")
             if request_key is not None:
@@ -104,7 +104,7 @@ class RunCommands:
 
     async def cancel(self, actor_id: int, run_id: int, reason: str) -> Run:
         """Stop a run for good, with the reason; everyone involved is told."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             run = await self.reads.lock_run(s, run_id)
             sop = await self.kit.sop_of(s, run)
             await self.rules.require_starter(s, actor_id, sop)
@@ -137,7 +137,7 @@ class RunCommands:
 
     async def pause(self, actor_id: int, run_id: int, paused: bool) -> Run:
         """Pause or resume a run's reminders (the head is travelling)."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             await self.rules.require_admin(s, actor_id)
             run = await self.reads.lock_run(s, run_id)
             if run.reminders_paused == paused:
@@ -152,7 +152,7 @@ class RunCommands:
     async def move_due(self, actor_id: int, run_step_id: int, due_at: datetime) -> RunStep:
         """An admin moves a step's due time; recorded with the old value.
         Reminders start afresh: the due time is part of their keys."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             await self.rules.require_admin(s, actor_id)
             run, rs = await self.reads.run_step(s, run_step_id)
             if rs.state != StepState.open:

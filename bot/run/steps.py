@@ -81,7 +81,7 @@ class StepCommands:
         """Selesai: finish a confirm, distribute, validate or meeting step.
         At a step that drafts a letter the note is the letter's number (the
         drawn one or another the sekretaris typed)."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             await self._finish(s, got, note, adopted=False)
             return got.rs
@@ -90,7 +90,7 @@ class StepCommands:
         """Pakai surat ini: the draft letter, with its drawn number, becomes
         the step's letter (a file of the step, from the person who used it)
         and the step is done with that number as its note."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             if got.step.letter is None:
                 raise InvalidInput("not_a_letter")
@@ -144,7 +144,7 @@ class StepCommands:
         """Gunakan draf: the bot's draft for this step becomes the actor's
         document of the step (a file of theirs, the draft's bytes), and the
         step finishes as after an upload and Selesai."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step, a = got.run, got.rs, got.sop, got.step, got.assignment
             assert a is not None
@@ -239,7 +239,7 @@ class StepCommands:
         self, actor_id: int, run_step_id: int, outcome: str | int, note: str | None = None
     ) -> RunStep:
         """Choose one of a decision step's outcomes; the outcome picks the next step."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             if step.action != Action.decide:
@@ -312,7 +312,7 @@ class StepCommands:
         """Set the meeting and invite; the invitation is the step's output.
         A time outside the office calendar's days or hours is refused with
         OutsideOfficeHours until the organiser confirms it (`outside_hours_ok`)."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
             run, rs, sop, step = got.run, got.rs, got.sop, got.step
             if step.action != Action.meeting:
@@ -384,7 +384,7 @@ class StepCommands:
 
     async def answer_meeting(self, actor_id: int, meeting_id: int, attending: bool) -> Attendance:
         """Hadir / Tidak hadir; a changed answer is recorded as a new event."""
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             await self.reads.member(s, actor_id)
             meeting = await s.get(Meeting, meeting_id)
             if meeting is None:

@@ -248,6 +248,10 @@ class FakeBotApi:
         self._last_activity = time.monotonic()
         self._in_flight = 0
         self.port = 0
+        # hold_updates: the hold armed, whether a batch went out since, the holds taken
+        self._updates_hold: Hold | None = None
+        self._handed_out = False
+        self._updates_held: list[Hold] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -269,7 +273,7 @@ class FakeBotApi:
         self.port = self._runner.addresses[0][1]  # the one site's (host, port)
 
     async def stop(self) -> None:
-        for hold in self.holds:
+        for hold in [*self.holds, *self._updates_held]:
             hold.release.set()
         async with self._changed:
             self._changed.notify_all()
@@ -383,6 +387,16 @@ class FakeBotApi:
     ) -> Hold:
         hold = Hold(method, deliver, match)
         self.holds.append(hold)
+        return hold
+
+    def hold_updates(self) -> Hold:
+        """Hold the first getUpdates that follows the next batch handed out:
+        it confirms that batch on arrival (its offset, as Telegram counts it)
+        and then hangs until released or the server stops. `arrived` is the
+        moment to kill a bot: Telegram will never send that batch again."""
+        hold = Hold("getUpdates", deliver=False, match=lambda _params: True)
+        self._updates_hold = hold
+        self._handed_out = False
         return hold
 
     def block(self, chat_id: int) -> None:
@@ -610,16 +624,24 @@ class FakeBotApi:
                 self._queue = [
                     p for p in self._queue if p.redelivered or p.update["update_id"] >= offset
                 ]
-            if not self._queue and timeout:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
-            batch = self._queue[:limit]
-            if batch:
-                self._touch()  # handling starts now; the quiet period counts from here
-            for p in batch:
-                if p.redelivered:
-                    self._queue.remove(p)
-            return [p.update for p in batch]
+            hold = self._updates_hold if self._handed_out else None
+            if hold is None:
+                if not self._queue and timeout:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), timeout)
+                batch = self._queue[:limit]
+                if batch:
+                    self._touch()  # handling starts now; the quiet period counts from here
+                    self._handed_out = True
+                for p in batch:
+                    if p.redelivered:
+                        self._queue.remove(p)
+                return [p.update for p in batch]
+            self._updates_hold = None
+            self._updates_held.append(hold)
+        hold.arrived.set()
+        await hold.release.wait()
+        return []
 
     def menu_of(self, chat_id: int) -> list[str]:
         """The commands a person sees in their private chat with the bot:

@@ -11,14 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
-from telegram.ext import Application
-
-from bot.app import build_application
+from bot.app import build_application, start
+from bot.app import stop as stop_bot
 from bot.chat import SopApp
 from bot.clock import FakeClock
 from bot.db import Database
+from bot.intake import Intake
 from bot.migrate import upgrade
 from bot.services import Services
 from bot.settings import Settings
@@ -36,6 +35,7 @@ class World:
     app: SopApp
     services: Services
     clock: FakeClock
+    intake: Intake | None = None
     people: dict[str, FakeUser] = field(default_factory=dict)
 
     @property
@@ -53,7 +53,7 @@ class World:
             sender = self.app.bot_data.sender
             busy = (
                 not self.app.update_queue.empty()
-                or _processing.get(self.app, 0) > 0
+                or (self.intake is not None and self.intake.busy)
                 or (sender is not None and (sender._lock.locked() or await sender.outbox.due()))
             )
             if not busy:
@@ -117,50 +117,19 @@ class World:
     async def restart(self) -> None:
         """Stop the Application and start a new one on the same database,
         as after a process restart."""
-        await stop_app(self.app)
+        await self.stop()
         self.services = Services.build(self.services.settings, clock=self.clock)
         self.app = build_application(self.services)
-        await start_app(self.app)
+        self.intake = await start_app(self.app)
+
+    async def stop(self) -> None:
+        await stop_bot(self.app, self.intake)
+        self.intake = None
 
 
-# How many updates each Application is handling now.
-_processing: WeakKeyDictionary[Application, int] = WeakKeyDictionary()
-
-
-def count_processing(app: Application) -> None:
-    """Let tests see when an update is being handled."""
-    original = app.process_update
-
-    async def process_update(update: object) -> None:
-        _processing[app] = _processing.get(app, 0) + 1
-        try:
-            await original(update)
-        finally:
-            _processing[app] -= 1
-
-    # PTB has no hook around a whole update's handling: wrap the method.
-    app.process_update = process_update  # type: ignore[method-assign]
-
-
-async def start_app(app: Application) -> None:
-    count_processing(app)
-    await app.initialize()
-    if app.post_init:
-        await app.post_init(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, drop_pending_updates=False)
-
-
-async def stop_app(app: Application) -> None:
-    assert app.updater is not None
-    if app.updater.running:
-        await app.updater.stop()
-    if app.running:
-        await app.stop()
-    if app.post_shutdown:
-        await app.post_shutdown(app)
-    await app.shutdown()
+async def start_app(app: SopApp) -> Intake:
+    """Start the Application polling the fake server (a short long poll)."""
+    return await start(app, poll_timeout=1)
 
 
 @asynccontextmanager
@@ -193,11 +162,11 @@ async def running_bot(
         services = Services.build(config, clock=clock)
         app = build_application(services)
         world = World(server, app, services, clock)
-        await start_app(app)
+        world.intake = await start_app(app)
         try:
             yield world
         finally:
-            await stop_app(world.app)
+            await world.stop()
 
 
 async def spawn_bot(server: FakeBotApi, tmp_path: Path, **env: str) -> asyncio.subprocess.Process:
