@@ -14,6 +14,7 @@ a reminder or escalation that is no longer owed when its turn comes.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,10 @@ from bot.sop import Action, Sop, Step
 from bot.views import ADMIN, OWING, iso
 
 log = logging.getLogger(__name__)
+
+# Vacant-role warnings remembered by a process (the latest ones), so that a
+# sweep every minute does not repeat them; an older one may be logged again.
+WARNED_KEPT = 1024
 
 
 @dataclass
@@ -106,7 +111,8 @@ class Deadlines:
         self.digest = Digest(engine, office)
         # Warnings already recorded by this process (vacant roles), so a sweep
         # every minute does not repeat them.
-        self._warned: set[str] = set()
+        # Bounded: a process that runs for months must not keep every step's memo.
+        self._warned: deque[str] = deque(maxlen=WARNED_KEPT)
 
     @property
     def db(self) -> Database:
@@ -425,7 +431,8 @@ class Deadlines:
         if vacant and (count or not bosses):
             memo = f"vacant:{rs.id}:{stamp}:{level}:{boss_role}"
             if count or memo not in self._warned:
-                self._warned.add(memo)
+                if memo not in self._warned:
+                    self._warned.append(memo)
                 log.warning(
                     "escalation of step %s (run %s) to %s: nobody holds the role; %s",
                     step.number,

@@ -34,6 +34,7 @@ class Digest:
         self.office = office
         # Vacant digest roles already recorded by this process, so a sweep
         # every minute does not repeat the warning.
+        # Today's only (send() drops older days'): bounded by the roles.
         self._warned: set[str] = set()
 
     def in_window(self, now: datetime) -> bool:
@@ -73,6 +74,7 @@ class Digest:
                 ).all()
             )
         held = {role for _, role in rows}
+        self._warned = {m for m in self._warned if m.startswith(f"digest:{today.isoformat()}:")}
         vacant = [
             role
             for role in self.office.digest_roles

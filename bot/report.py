@@ -15,7 +15,6 @@ from datetime import datetime, tzinfo
 from functools import partial
 from typing import Any
 
-from openpyxl import load_workbook
 from sqlmodel import col, select
 
 from bot.audit import verify_chain
@@ -104,6 +103,8 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         if not rs.outcome:
             return ""
         return plain(str(hasil(rs.outcome, labels.get(f"{rs.number}:{rs.outcome}")))).strip()
+
+    from openpyxl import load_workbook  # when a report is made (see bot/workbook.py)
 
     book = load_workbook(TEMPLATE)
     used_total = 0.0
