@@ -125,6 +125,18 @@ class BotProcess:
             raise SystemExit(f"{self.kind} did not start:\n{log}") from None
         return time.perf_counter() - t0
 
+    def handled(self) -> int:
+        """Updates the process has finished handling (a line each in its times)."""
+        try:
+            return self.times_file.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
+
+    async def settle(self, count: int, limit: float = 600) -> float:
+        """Until `count` updates in all are handled; the moment it was seen."""
+        await until(lambda: self.handled() >= count, limit)
+        return time.perf_counter()
+
     @property
     def pid(self) -> int:
         assert self.proc is not None
@@ -246,10 +258,13 @@ async def push(mix: list[Send], count: int) -> None:
         await mix[i % len(mix)]()
 
 
-async def rate(server: FakeBotApi, mix: list[Send], count: int) -> float:
+async def rate(bot: BotProcess, mix: list[Send], count: int) -> float:
+    """Updates per second: `count` pushed at once, until the bot process has
+    handled the last of them (its own count, so nothing is missed)."""
+    before = bot.handled()
     t0 = time.perf_counter()
     await push(mix, count)
-    return count / await drain(server, t0)
+    return count / (await bot.settle(before + count) - t0)
 
 
 async def throughput(
@@ -273,12 +288,12 @@ async def throughput(
         out["rss_idle"] = rss_mib(sop.pid)
         mix = sop_mix(rina, dodi)
         other = bare_mix(FakeUser(bare_server, 1003, "Rina"))
-        await rate(sop_server, mix, len(mix) * 5)  # warm both up
-        await rate(bare_server, other, len(other) * 5)
+        await rate(sop, mix, len(mix) * 5)  # warm both up
+        await rate(bare, other, len(other) * 5)
         sop_rates, bare_rates, ratios = [], [], []
         for _ in range(rounds):
-            s = await rate(sop_server, mix, batch)
-            b = await rate(bare_server, other, batch)
+            s = await rate(sop, mix, batch)
+            b = await rate(bare, other, batch)
             sop_rates.append(s)
             bare_rates.append(b)
             ratios.append(s / b)
@@ -286,7 +301,7 @@ async def throughput(
         while handled < total:  # on to 10,000 updates, for the memory after
             step = min(1000, total - handled)
             await push(mix, step)
-            await drain(sop_server, time.perf_counter())
+            await sop.settle(handled + step)
             handled += step
         out["updates"] = handled
         out["rss_after"] = rss_mib(sop.pid)
