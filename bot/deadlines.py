@@ -14,6 +14,7 @@ a reminder or escalation that is no longer owed when its turn comes.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
@@ -47,6 +49,10 @@ from bot.views import ADMIN, OWING, iso
 
 log = logging.getLogger(__name__)
 
+# Vacant-role warnings remembered by a process (the latest ones), so that a
+# sweep every minute does not repeat them; an older one may be logged again.
+WARNED_KEPT = 1024
+
 
 @dataclass
 class SweepResult:
@@ -54,6 +60,40 @@ class SweepResult:
     escalations: int = 0
     digests: int = 0
     errors: int = 0
+
+
+def due_steps(now: datetime) -> SelectOfScalar[int | None]:
+    """The open steps of running runs whose moment has come (RunStep.check_at):
+    a range of the index on (state, check_at), however many steps are open
+    and not yet due. The sweep's one read; tests check its query plan."""
+    return (
+        select(col(RunStep.id))
+        .join(Run, col(Run.id) == col(RunStep.run_id))
+        .where(
+            RunStep.state == StepState.open,
+            col(RunStep.check_at) <= now,
+            Run.state == RunState.open,
+            col(Run.reminders_paused).is_(False),
+        )
+        .order_by(col(RunStep.check_at), col(RunStep.id))
+    )
+
+
+def next_check(now: datetime) -> SelectOfScalar[datetime | None]:
+    """The earliest moment after `now` that an open step needs the sweep:
+    the first row of the same index, in order."""
+    return (
+        select(col(RunStep.check_at))
+        .join(Run, col(Run.id) == col(RunStep.run_id))
+        .where(
+            RunStep.state == StepState.open,
+            col(RunStep.check_at) > now,
+            Run.state == RunState.open,
+            col(Run.reminders_paused).is_(False),
+        )
+        .order_by(col(RunStep.check_at))
+        .limit(1)
+    )
 
 
 def due_stamp(due_at: datetime) -> int:
@@ -71,7 +111,8 @@ class Deadlines:
         self.digest = Digest(engine, office)
         # Warnings already recorded by this process (vacant roles), so a sweep
         # every minute does not repeat them.
-        self._warned: set[str] = set()
+        # Bounded: a process that runs for months must not keep every step's memo.
+        self._warned: deque[str] = deque(maxlen=WARNED_KEPT)
 
     @property
     def db(self) -> Database:
@@ -182,20 +223,7 @@ class Deadlines:
         if not self.calendar.is_open(now):
             return result
         async with self.db.session() as s:
-            rows = (
-                await s.exec(
-                    select(RunStep.id)
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(
-                        Run.state == RunState.open,
-                        col(Run.reminders_paused).is_(False),
-                        RunStep.state == StepState.open,
-                        # Late means strictly after the due time.
-                        col(RunStep.due_at) < now,
-                    )
-                    .order_by(col(RunStep.id))
-                )
-            ).all()
+            rows = (await s.exec(due_steps(now))).all()
         for run_step_id in rows:
             try:
                 r, e = await self._remind_step(run_step_id or 0, now)
@@ -233,6 +261,9 @@ class Deadlines:
             sop = await engine.kit.sop_of(s, run)
             step = sop.step(rs.step_key)
             settings = sop.reminders_for(step)
+            # The next moment this step needs a sweep, kept whatever is sent now.
+            rs.check_at = self.next_check(sop, step, rs.due_at, now)
+            s.add(rs)
             if not settings.enabled:
                 return 0, 0
             exact = self.calendar.working_minutes_between(rs.due_at, now)
@@ -402,7 +433,8 @@ class Deadlines:
         if vacant and (count or not bosses):
             memo = f"vacant:{rs.id}:{stamp}:{level}:{boss_role}"
             if count or memo not in self._warned:
-                self._warned.add(memo)
+                if memo not in self._warned:
+                    self._warned.append(memo)
                 log.warning(
                     "escalation of step %s (run %s) to %s: nobody holds the role; %s",
                     step.number,
@@ -423,61 +455,55 @@ class Deadlines:
                 )
         return count
 
-    async def next_moment(self) -> datetime | None:
-        """The next time a sweep has something to do: a due time, the next
-        escalation level or repeat of a late step, or an office opening (the
-        digest, and what waited for it)."""
-        now = self.clock.now()
-        async with self.db.session() as s:
-            rows = (
-                await s.exec(
-                    select(RunStep, Run)
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(
-                        Run.state == RunState.open,
-                        col(Run.reminders_paused).is_(False),
-                        RunStep.state == StepState.open,
-                    )
-                )
-            ).all()
-            # Each run's own definition (looked up while the session is open).
-            sops = {run.id: await self.engine.kit.sop_of(s, run) for _, run in rows}
+    def next_check(self, sop: Sop, step: Step, due_at: datetime, now: datetime) -> datetime | None:
+        """When a step due at `due_at` next needs the sweep, seen at `now`:
+        its first late minute (a reminder goes out once the step is a
+        working minute late, not at due), then the next escalation level,
+        the next repeat of its reminder, and the next day's opening (the
+        default daily reminder). None when its reminders are off."""
+        first_late = self.engine.kit.first_late(due_at)
+        if first_late > now:
+            return first_late
+        settings = sop.reminders_for(step)
+        if not settings.enabled:
+            return None
+        moments = [self._next_day_opening(now)]
+        after = self._escalate_after(sop, step)
+        levels = max(
+            (len(self.escalation_chain(sop, step, role)) for role in step.actors), default=0
+        )
+        for level in range(1, levels + 1):
+            moment = self.calendar.add_working_minutes(due_at, level * after)
+            if moment > now:
+                moments.append(moment)
+                break
+        repeat = settings.repeat_every
+        if repeat:
+            late = self.calendar.working_minutes_between(due_at, now)
+            periods = int(late // repeat) + 1
+            moments.append(self.calendar.add_working_minutes(due_at, periods * repeat))
+        return min(moments)
+
+    def _next_day_opening(self, now: datetime) -> datetime:
         tz = self.calendar.tz
         tomorrow = datetime.combine(
             now.astimezone(tz).date() + timedelta(days=1), datetime.min.time(), tzinfo=tz
         )
-        moments = [self.calendar.next_opening(tomorrow)]
+        return self.calendar.next_opening(tomorrow)
+
+    async def next_moment(self) -> datetime | None:
+        """The next time a sweep has something to do: the earliest moment a
+        step needs a look (RunStep.check_at, one row of an index), an
+        office opening (the digest, and what waited for it), an album's
+        quiet moment."""
+        now = self.clock.now()
+        async with self.db.session() as s:
+            first = (await s.exec(next_check(now))).first()
+        moments = [self._next_day_opening(now)]
+        if first is not None:
+            moments.append(first)
         if not self.calendar.is_open(now):
             moments.append(self.calendar.next_opening(now))
-        for rs, run in rows:
-            if rs.due_at is None:
-                continue
-            # A reminder goes out once the step is a working minute late, not at due.
-            first_late = self.calendar.add_working_minutes(rs.due_at, 1)
-            if first_late > now:
-                moments.append(first_late)
-                continue
-            try:
-                sop = sops[run.id]
-                step = sop.step(rs.step_key)
-            except KeyError:
-                log.warning("run %s step %s: not in its SOP definition", run.id, rs.step_key)
-                continue
-            after = self._escalate_after(sop, step)
-            levels = max(
-                (len(self.escalation_chain(sop, step, role)) for role in step.actors), default=0
-            )
-            for level in range(1, levels + 1):
-                moment = self.calendar.add_working_minutes(rs.due_at, level * after)
-                if moment > now:
-                    moments.append(moment)
-                    break
-            repeat = sop.reminders_for(step).repeat_every
-            if repeat:
-                # The default (daily) repeat falls on tomorrow's opening, above.
-                late = self.calendar.working_minutes_between(rs.due_at, now)
-                periods = int(late // repeat) + 1
-                moments.append(self.calendar.add_working_minutes(rs.due_at, periods * repeat))
         album = await self.engine.albums.album_due()
         if album is not None:
             moments.append(album)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from bot.models import Member, MemberRole
+from bot.models import Member, MemberRole, Notification
 from bot.office import OfficeConfig
 from bot.run import Engine
 from bot.views import iso
@@ -34,6 +34,7 @@ class Digest:
         self.office = office
         # Vacant digest roles already recorded by this process, so a sweep
         # every minute does not repeat the warning.
+        # Today's only (send() drops older days'): bounded by the roles.
         self._warned: set[str] = set()
 
     def in_window(self, now: datetime) -> bool:
@@ -47,9 +48,40 @@ class Digest:
     async def send(self, now: datetime) -> int:
         """The morning summary for the digest roles (office file), once a day
         at opening (see the module docstring): each late or due step with
-        the people who hold it."""
+        the people who hold it. Computed only while someone is still owed
+        today's: the sweeps after it, every minute of the window, read two
+        small queries and stop."""
         today = now.astimezone(self.engine.calendar.tz).date()
         if not self.in_window(now):
+            return 0
+        async with self.engine.db.session() as s:
+            rows = (
+                await s.exec(
+                    select(MemberRole.member_id, MemberRole.role)
+                    .join(Member, col(Member.id) == col(MemberRole.member_id))
+                    .where(
+                        col(MemberRole.role).in_(self.office.digest_roles),
+                        col(Member.active).is_(True),
+                    )
+                )
+            ).all()
+            keys = {f"digest:{today.isoformat()}:{m}": m for m in {m for m, _ in rows}}
+            queued = set(
+                (
+                    await s.exec(
+                        select(Notification.key).where(col(Notification.key).in_(list(keys)))
+                    )
+                ).all()
+            )
+        held = {role for _, role in rows}
+        self._warned = {m for m in self._warned if m.startswith(f"digest:{today.isoformat()}:")}
+        vacant = [
+            role
+            for role in self.office.digest_roles
+            if role not in held and f"digest:{today.isoformat()}:{role}" not in self._warned
+        ]
+        owed = sorted(m for k, m in keys.items() if k not in queued)
+        if not owed and not vacant:
             return 0
         statuses = await self.engine.queries.run_status()
         if not statuses:
@@ -92,26 +124,13 @@ class Digest:
             )
         count = 0
         async with self.engine.db.transaction() as s:
-            rows = (
-                await s.exec(
-                    select(MemberRole.member_id, MemberRole.role)
-                    .join(Member, col(Member.id) == col(MemberRole.member_id))
-                    .where(
-                        col(MemberRole.role).in_(self.office.digest_roles),
-                        col(Member.active).is_(True),
-                    )
+            for role in vacant:
+                self._warned.add(f"digest:{today.isoformat()}:{role}")
+                log.warning("morning digest: nobody holds the digest role %r", role)
+                await self.engine.kit.event(
+                    s, "digest_role_vacant", run=None, actor_id=None, role=role
                 )
-            ).all()
-            held = {role for _, role in rows}
-            for role in self.office.digest_roles:
-                memo = f"digest:{today.isoformat()}:{role}"
-                if role not in held and memo not in self._warned:
-                    self._warned.add(memo)
-                    log.warning("morning digest: nobody holds the digest role %r", role)
-                    await self.engine.kit.event(
-                        s, "digest_role_vacant", run=None, actor_id=None, role=role
-                    )
-            for member_id in sorted({member_id for member_id, _ in rows}):
+            for member_id in owed:
                 row = await self.engine.messages.notify(
                     s,
                     member_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -92,6 +92,18 @@ def invitation_link(bot_username: str, token: str) -> str | None:
     at most 64 characters of A-Za-z0-9_-, as Telegram requires)."""
     username = bot_username.lstrip("@")
     return f"https://t.me/{username}?start={token}" if username else None
+
+
+def _member_info(member: Member, roles: list[RoleInfo]) -> MemberInfo:
+    return MemberInfo(
+        member.id or 0,
+        member.telegram_id,
+        member.name,
+        member.username,
+        member.active,
+        roles,
+        member.blocked_at is not None,
+    )
 
 
 class Membership:
@@ -366,24 +378,29 @@ class Membership:
         return await self._info(session, member)
 
     async def _info(self, s: AsyncSession, member: Member) -> MemberInfo:
+        return (await self._infos(s, [member]))[0]
+
+    async def _infos(self, s: AsyncSession, members: Sequence[Member]) -> list[MemberInfo]:
+        """The members with their roles: one query for all of them."""
+        ids = [m.id for m in members]
         rows = (
-            await s.exec(
-                select(MemberRole, Unit)
-                .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
-                .where(MemberRole.member_id == member.id)
-                .order_by(col(MemberRole.id))
-            )
-        ).all()
-        roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for r, u in rows]
-        return MemberInfo(
-            member.id or 0,
-            member.telegram_id,
-            member.name,
-            member.username,
-            member.active,
-            roles,
-            member.blocked_at is not None,
+            (
+                await s.exec(
+                    select(MemberRole, Unit)
+                    .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
+                    .where(col(MemberRole.member_id).in_(ids))
+                    .order_by(col(MemberRole.id))
+                )
+            ).all()
+            if ids
+            else []
         )
+        roles: dict[int, list[RoleInfo]] = {}
+        for r, u in rows:
+            roles.setdefault(r.member_id, []).append(
+                RoleInfo(r.role, r.unit_id, u.name if u else None)
+            )
+        return [_member_info(m, roles.get(m.id or 0, [])) for m in members]
 
     async def recognise(
         self, telegram_id: int, *, name: str, username: str | None = None
@@ -403,12 +420,21 @@ class Membership:
         if session is None:
             async with self.db.session() as s:
                 return await self.by_telegram(telegram_id, session=s)
-        member = (
-            await session.exec(select(Member).where(Member.telegram_id == telegram_id))
-        ).first()
-        if member is None or not member.active:
+        # One query, the member and their roles (an outer join): every
+        # update asks who sent it.
+        rows = (
+            await session.exec(
+                select(Member, MemberRole, Unit)
+                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+                .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
+                .where(Member.telegram_id == telegram_id)
+                .order_by(col(MemberRole.id))
+            )
+        ).all()
+        if not rows or not rows[0][0].active:
             return None
-        return await self._info(session, member)
+        roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for _, r, u in rows if r]
+        return _member_info(rows[0][0], roles)
 
     async def require_admin(self, actor_id: int) -> MemberInfo:
         actor = await self.get(actor_id)
@@ -463,7 +489,20 @@ class Membership:
                     select(Member).where(col(Member.active).is_(True)).order_by(col(Member.id))
                 )
             ).all()
-            return [await self._info(s, m) for m in members]
+            return await self._infos(s, members)
+
+    async def blocked(self) -> list[MemberInfo]:
+        """Active members who blocked the bot (for /status): one query when
+        none has, which is the usual case."""
+        async with self.db.session() as s:
+            members = (
+                await s.exec(
+                    select(Member)
+                    .where(col(Member.active).is_(True), col(Member.blocked_at).is_not(None))
+                    .order_by(col(Member.id))
+                )
+            ).all()
+            return await self._infos(s, members) if members else []
 
     async def revoke(self, actor_id: int | None, member_id: int) -> MemberInfo:
         """Deactivate a member; their records stay."""

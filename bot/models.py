@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime
@@ -125,7 +125,13 @@ class Run(SQLModel, table=True):
 class RunStep(SQLModel, table=True):
     """One opening of a step in a run; a loop back makes a new iteration."""
 
-    __table_args__ = (UniqueConstraint("run_id", "step_key", "iteration"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_key", "iteration"),
+        # The deadline sweep's question, "which open steps need a look now?",
+        # and the next timer's, "when does the next one?": a range of this
+        # index, never a scan of every step ever opened (bot/deadlines.py).
+        Index("ix_runstep_state_check_at", "state", "check_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="run.id", index=True)
@@ -139,10 +145,18 @@ class RunStep(SQLModel, table=True):
     done_by: int | None = Field(default=None, foreign_key="member.id")
     outcome: str | None = None
     note: str | None = None
+    # When the deadline sweep next has something to do for this open step:
+    # its due time, then the first late minute, the next escalation level,
+    # the next reminder. Set where the due time is set and after each sweep
+    # of the step (bot/deadlines.py); None: nothing more to do.
+    check_at: datetime | None = _time(default=None)
 
 
 class Assignment(SQLModel, table=True):
     """Who owes what on a step: a role (and unit), or a delegated member."""
+
+    # A member's tasks: the assignments still owed in their roles.
+    __table_args__ = (Index("ix_assignment_state_role", "state", "role"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_step_id: int = Field(foreign_key="runstep.id", index=True)
@@ -231,6 +245,9 @@ class ChainHead(SQLModel, table=True):
 
 class Notification(SQLModel, table=True):
     """Outbox: a message owed to a member, written in the engine's transaction."""
+
+    # The sender's poll every few seconds: pending rows whose time has come.
+    __table_args__ = (Index("ix_notification_state_not_before", "state", "not_before"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True)

@@ -14,9 +14,12 @@ dropped, with the reason on record, instead of sent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -48,6 +51,20 @@ EDIT_WAIT_SECONDS = 5
 BACKOFF_SECONDS = (2, 5, 15, 60, 300)
 # Messages about lateness: pointless (and wrong) once the step is done.
 LATENESS_TEMPLATES = ("reminder", "escalation")
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message a handler sent itself, to be kept as a sent row."""
+
+    message_id: int
+    key: str
+    member_id: int
+    template: str
+    context: dict[str, Any]
+    run_id: int | None = None
+    run_step_id: int | None = None
+    assignment_id: int | None = None
 
 
 async def queue(
@@ -302,6 +319,45 @@ class Outbox:
                 row.state, row.sent_at, row.telegram_message_id = OutboxState.sent, now, message_id
                 row.attempts = 1
                 s.add(row)
+
+    async def record_sent_many(self, messages: Sequence[SentMessage]) -> None:
+        """record_sent for several messages in one transaction: the keys
+        already kept are read in one query and the rest inserted together,
+        so a command that sends a message per task (/tugas) costs the same
+        statements for one task as for ten."""
+        if not messages:
+            return
+        async with self.db.transaction() as s:
+            now = self.clock.now()
+            keys = [m.key for m in messages]
+            kept = set(
+                (
+                    await s.exec(select(Notification.key).where(col(Notification.key).in_(keys)))
+                ).all()
+            )
+            rows = []
+            for m in messages:
+                if m.key in kept:
+                    continue
+                kept.add(m.key)
+                row = Notification(
+                    key=m.key,
+                    member_id=m.member_id,
+                    template=m.template,
+                    context=m.context,
+                    run_id=m.run_id,
+                    run_step_id=m.run_step_id,
+                    assignment_id=m.assignment_id,
+                    state=OutboxState.sent,
+                    attempts=1,
+                    created_at=now,
+                    not_before=now,
+                    sent_at=now,
+                    telegram_message_id=m.message_id,
+                )
+                rows.append(row.model_dump(exclude={"id"}))
+            if rows:  # one INSERT with a row per message
+                await s.exec(insert(Notification).values(rows))
 
     async def sent_row(self, key: str) -> Notification | None:
         """A sent row by its key, with its message id (None if not sent)."""

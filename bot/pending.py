@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -244,13 +246,24 @@ class Waiting:
     async def set(self, member_id: int, question: Question) -> None:
         """Replace whatever question was awaited before (held files stay)."""
         assert not isinstance(question, Outdated), "an outdated question is only read"
+        values = {
+            "member_id": member_id,
+            "kind": question.kind,
+            "payload": payload_of(question),
+            "created_at": self.clock.now(),
+            "prompt_message_id": None,
+        }
         async with self.db.transaction() as s:
-            row = await s.get(PendingInput, member_id)
-            if row is None:
-                row = PendingInput(member_id=member_id, kind=question.kind)
-            row.kind, row.payload = question.kind, payload_of(question)
-            row.created_at, row.prompt_message_id = self.clock.now(), None
-            s.add(row)
+            # One statement (an upsert): a press that asks runs on every update.
+            dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(PendingInput).values(**values)
+            await s.exec(
+                statement.on_conflict_do_update(
+                    index_elements=[col(PendingInput.member_id)],
+                    set_={k: statement.excluded[k] for k in values if k != "member_id"},
+                )
+            )
 
     async def asked_in(self, member_id: int, message_id: int) -> None:
         """The message that asks the question now awaited, so that the answer
@@ -312,6 +325,16 @@ class Waiting:
             row.files = [*row.files, file.to_json()]  # a new list, so the change is seen
             s.add(row)
             return True
+
+    async def current(self, member_id: int) -> list[HeldGroup]:
+        """The person's held groups, oldest first, after letting go of any
+        held past HELD_FOR (see expire_held): one read when none has."""
+        groups = await self.held(member_id)
+        cutoff = self.clock.now() - HELD_FOR
+        if any(g.created_at <= cutoff for g in groups):
+            await self.expire_held(member_id)
+            return [g for g in groups if g.created_at > cutoff]
+        return groups
 
     async def held(self, member_id: int) -> list[HeldGroup]:
         """The person's held groups, oldest first."""

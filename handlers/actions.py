@@ -22,9 +22,7 @@ from handlers.common import acknowledge, ask, rearm_deadlines, reply
 async def current_held(context: SopContext, member: MemberInfo) -> list[HeldGroup]:
     """The person's held files; any held past a day are let go first (the
     person is told, the log records it), so a late press never stores them."""
-    waiting = context.services.waiting
-    await waiting.expire_held(member.id)
-    return await waiting.held(member.id)
+    return await context.services.waiting.current(member.id)
 
 
 async def held_names(context: SopContext, member: MemberInfo) -> list[str]:

@@ -10,6 +10,7 @@ from telegram.error import BadRequest
 from bot.chat import SopContext, button, keyboard
 from bot.errors import InvalidInput, NotFound
 from bot.members import MemberInfo
+from bot.outbox import SentMessage
 from bot.report import (
     member_monitoring,
     member_report,
@@ -85,29 +86,35 @@ async def send_tasks(update: Update, context: SopContext, member: MemberInfo) ->
         update, context, "tasks_header", count=len(tasks), shown=min(len(tasks), MAX_TASK_MESSAGES)
     )
     chat = update.effective_chat
-    for task in tasks[:MAX_TASK_MESSAGES]:
-        actions = list(task.actions)
-        if task.can_delegate and task.assignment_id:
-            actions.append(TaskAction(Verb.dlg, (task.assignment_id,)))
-        shown = task_view(task)
-        text = context.texts.render("task_line", **shown)
-        if chat is None:
-            return
-        message = await context.bot.send_message(
-            chat.id, text, reply_markup=keyboard(context.texts, actions)
-        )
-        # Kept as a sent message of its step, so that when the step (or the
-        # unit's part) is settled its buttons go like a task message's.
-        await context.services.outbox.record_sent(
-            message.message_id,
-            key=f"task_line:{chat.id}:{message.message_id}",
-            member_id=member.id,
-            template="task_line",
-            context=shown,
-            run_id=task.run_id,
-            run_step_id=task.run_step_id,
-            assignment_id=task.assignment_id,
-        )
+    if chat is None:
+        return
+    sent: list[SentMessage] = []
+    try:
+        for task in tasks[:MAX_TASK_MESSAGES]:
+            actions = list(task.actions)
+            if task.can_delegate and task.assignment_id:
+                actions.append(TaskAction(Verb.dlg, (task.assignment_id,)))
+            shown = task_view(task)
+            text = context.texts.render("task_line", **shown)
+            message = await context.bot.send_message(
+                chat.id, text, reply_markup=keyboard(context.texts, actions)
+            )
+            # Kept as a sent message of its step, so that when the step (or the
+            # unit's part) is settled its buttons go like a task message's.
+            sent.append(
+                SentMessage(
+                    message.message_id,
+                    key=f"task_line:{chat.id}:{message.message_id}",
+                    member_id=member.id,
+                    template="task_line",
+                    context=shown,
+                    run_id=task.run_id,
+                    run_step_id=task.run_step_id,
+                    assignment_id=task.assignment_id,
+                )
+            )
+    finally:  # every line sent is kept, in one transaction
+        await context.services.outbox.record_sent_many(sent)
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 
@@ -128,7 +135,7 @@ async def status(update: Update, context: SopContext, member: MemberInfo) -> Non
         return
     svc = context.services
     runs = await svc.engine.queries.run_status()
-    blocked = [m for m in await svc.members.active_members() if m.blocked]
+    blocked = await svc.members.blocked()
     if not runs:
         ended = [r for r in await svc.engine.queries.runs(open_only=False) if r.state != "open"]
         ended.sort(key=lambda r: r.ended_at or r.started_at, reverse=True)
@@ -160,7 +167,7 @@ async def status_table(update: Update, context: SopContext, run_id: int) -> None
     found = await svc.engine.queries.run_status(run_id)
     if not found:
         raise NotFound("run")
-    blocked = [m for m in await svc.members.active_members() if m.blocked]
+    blocked = await svc.members.blocked()
     first, *rest = context.texts.render_parts("status", run=found[0], blocked=blocked)
     query = update.callback_query
     assert query is not None

@@ -93,6 +93,7 @@ class Flow:
         meeting = await self.reads.meeting_of(s, run, step)
         start = max(now, meeting.starts_at) if meeting is not None else now
         rs.due_at = self.kit.calendar.add_working_minutes(start, step.waktu)
+        rs.check_at = self.kit.first_late(rs.due_at)  # the deadline sweep's first look
         s.add(rs)
         await s.flush()
         await self.kit.event(

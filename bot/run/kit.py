@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +47,12 @@ class RunKit:
         """A command's one transaction: the update that asked for it (if
         any) is marked done in the same commit (bot/inbox.py)."""
         return command(self.db, self.clock)
+
+    def first_late(self, due_at: datetime) -> datetime:
+        """The first moment a step due at `due_at` counts as late: a working
+        minute after it (a reminder at the due time would say "0 menit").
+        The deadline sweep's first look at a step (RunStep.check_at)."""
+        return self.calendar.add_working_minutes(due_at, 1)
 
     async def sop_of(self, s: AsyncSession, run: Run) -> Sop:
         """The definition this run started with, not necessarily the file's."""

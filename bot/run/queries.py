@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +16,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Event,
+    Meeting,
     Member,
     MemberRole,
     ReviewState,
@@ -28,7 +29,7 @@ from bot.models import (
 )
 from bot.run.actions import follow_actions, task_view
 from bot.run.kit import RunKit
-from bot.run.reads import Reads, assignments_of_open_runs, role_name
+from bot.run.reads import Reads, assignments_of_open_runs, latest_opened, role_name, validated
 from bot.run.rules import Rules
 from bot.sop import Action
 from bot.verbs import Verb
@@ -49,41 +50,67 @@ class Queries:
         self.rules = rules
 
     async def tasks(self, member_id: int) -> list[Task]:
-        """The member's open tasks, oldest first, each with its actions."""
+        """The member's open tasks, oldest first, each with its actions.
+        Four queries whatever the number of runs: the member's roles, their
+        assignments (with step, run and unit), the open steps of open runs
+        (for a collection still live under its validation, and the
+        collections a reviewer follows), and a run's definition when it is
+        not in memory yet."""
         async with self.kit.db.session() as s:
+            roles = await self.reads.role_rows(s, member_id)
+            mine = [
+                and_(
+                    col(Assignment.role) == r.role,
+                    or_(col(Assignment.unit_id).is_(None), col(Assignment.unit_id) == r.unit_id),
+                )
+                for r in roles
+            ]
             rows = (
                 await s.exec(
-                    assignments_of_open_runs(
-                        [*OWING, AssignmentState.delivered], open_steps=False
-                    ).order_by(col(RunStep.opened_at), col(Assignment.id))
+                    select(Assignment, RunStep, Run, Unit)
+                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .join(Unit, col(Unit.id) == col(Assignment.unit_id), isouter=True)
+                    .where(
+                        Run.state == RunState.open,
+                        col(Assignment.state).in_([*OWING, AssignmentState.delivered]),
+                        or_(
+                            col(Assignment.member_id) == member_id,
+                            and_(col(Assignment.member_id).is_(None), or_(false(), *mine)),
+                        ),
+                    )
+                    .order_by(col(RunStep.opened_at), col(Assignment.id))
                 )
             ).all()
+            open_steps = (
+                await s.exec(
+                    select(RunStep, Run)
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(Run.state == RunState.open, RunStep.state == StepState.open)
+                    .order_by(col(RunStep.id))
+                )
+            ).all()
+            open_keys: dict[int, set[str]] = {}
+            for rs, run in open_steps:
+                open_keys.setdefault(run.id or 0, set()).add(rs.step_key)
             tasks = []
-            for a, rs, run in rows:
-                if not await self.rules.may_act(s, member_id, a):
+            for a, rs, run, unit in rows:
+                if not await self.rules.may_act(s, member_id, a, roles):
                     continue
                 sop = await self.kit.sop_of(s, run)
                 step = sop.step(rs.step_key)
                 # A unit may still send a new version before review.
                 live = rs.state == StepState.open or (
                     step.action == Action.collect
-                    and await self.reads.collection_live(s, run, sop, rs)
+                    and validated(sop, rs.step_key, open_keys.get(run.id or 0, set()))
                 )
                 if live:
-                    unit = await self.reads.unit_name(s, a.unit_id)
-                    tasks.append(task_view(run, step, rs, a, unit))
+                    tasks.append(task_view(run, step, rs, a, unit.name if unit else None))
             # A reviewer follows the collection while it is open.
-            roles = await self.reads.roles(s, member_id)
-            open_steps = (
-                await s.exec(
-                    select(RunStep, Run)
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(Run.state == RunState.open, RunStep.state == StepState.open)
-                )
-            ).all()
+            held = {r.role for r in roles}
             for rs, run in open_steps:
                 step = (await self.kit.sop_of(s, run)).step(rs.step_key)
-                if step.action == Action.collect and step.reviewer in roles:
+                if step.action == Action.collect and step.reviewer in held:
                     follow = task_view(run, step, rs, None, None)
                     follow.action, follow.state = "review", "open"
                     follow.actions = follow_actions(rs.id or 0)
@@ -184,50 +211,73 @@ class Queries:
     async def run_status(
         self, run_id: int | None = None, *, include_closed: bool = False
     ) -> list[RunStatus]:
-        """Open runs (or one run): each step with actor, state, time used and lateness."""
+        """Open runs (or one run): each step with actor, state, time used and
+        lateness. Six queries however many runs: the runs, their steps,
+        their assignments, their meetings, the units, and the staff."""
         now = self.kit.clock.now()
         async with self.kit.db.session() as s:
-            query = select(Run).order_by(col(Run.id))
+            chosen = select(Run.id)
             if run_id is not None:
-                query = query.where(Run.id == run_id)
+                chosen = chosen.where(Run.id == run_id)
             elif not include_closed:
-                query = query.where(Run.state == RunState.open)
-            result = []
+                chosen = chosen.where(Run.state == RunState.open)
+            runs = (
+                await s.exec(select(Run).where(col(Run.id).in_(chosen)).order_by(col(Run.id)))
+            ).all()
+            if not runs:
+                return []
+            steps_of: dict[int, list[RunStep]] = {}
+            for rs in (
+                await s.exec(
+                    select(RunStep)
+                    .where(col(RunStep.run_id).in_(chosen))
+                    .order_by(col(RunStep.run_id), col(RunStep.number), col(RunStep.iteration))
+                )
+            ).all():
+                steps_of.setdefault(rs.run_id, []).append(rs)
+            by_step: dict[int, list[Assignment]] = {}
+            for a in (
+                await s.exec(
+                    select(Assignment)
+                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+                    .where(col(RunStep.run_id).in_(chosen))
+                    .order_by(col(Assignment.id))
+                )
+            ).all():
+                by_step.setdefault(a.run_step_id, []).append(a)
+            # Each meeting step's latest meeting (by id), for the steps held at it.
+            meetings: dict[int, Meeting] = {}
+            for held in (
+                await s.exec(
+                    select(Meeting)
+                    .join(RunStep, col(RunStep.id) == col(Meeting.run_step_id))
+                    .where(col(RunStep.run_id).in_(chosen))
+                    .order_by(col(Meeting.id))
+                )
+            ).all():
+                meetings[held.run_step_id] = held
             units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
-            names: dict[tuple[int | None, str, int | None], tuple[str, ...]] = {}
-            for run in (await s.exec(query)).all():
+            staff = await self.reads.staff(s)
+            result = []
+            for run in runs:
                 sop = await self.kit.sop_of(s, run)
-                steps = (
-                    await s.exec(
-                        select(RunStep)
-                        .where(RunStep.run_id == run.id)
-                        .order_by(col(RunStep.number), col(RunStep.iteration))
-                    )
-                ).all()
-                by_step: dict[int, list[Assignment]] = {}
-                for a in (
-                    await s.exec(
-                        select(Assignment)
-                        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                        .where(RunStep.run_id == run.id)
-                        .order_by(col(Assignment.id))
-                    )
-                ).all():
-                    by_step.setdefault(a.run_step_id, []).append(a)
+                steps = steps_of.get(run.id or 0, [])
                 statuses = []
                 for rs in steps:
                     step = sop.step(rs.step_key)
-                    spent, behind = await self.reads.step_times(s, run, step, rs, now)
+                    meeting: Meeting | None = None
+                    if step.after_meeting:
+                        held_at = latest_opened(steps, step.after_meeting)
+                        meeting = meetings.get(held_at.id or 0) if held_at else None
+                    spent, behind = self.reads.times(step, rs, now, meeting)
                     pending, holders, unstaffed, without_members = [], [], [], []
                     for a in by_step.get(rs.id or 0, []):
                         unit = units.get(a.unit_id) if a.unit_id else None
-                        key = (a.member_id, a.role, a.unit_id)
-                        if key not in names:
-                            names[key] = tuple(m.name for m in await self.reads.assignees(s, a))
-                        holders.append(Holder(unit or role_name(sop, a.role), names[key]))
+                        names = tuple(m.name for m in staff.assignees(a))
+                        holders.append(Holder(unit or role_name(sop, a.role), names))
                         if rs.state != StepState.open or a.state not in OWING:
                             continue
-                        if names[key]:
+                        if names:
                             if step.action == Action.collect:
                                 pending.append(unit or "")
                         elif unit:
@@ -271,7 +321,7 @@ class Queries:
     async def open_holders(self) -> dict[int, list[dict[str, Any]]]:
         """For the morning digest: per open step of every open run, the people
         who hold each assignment still owed (a delegate in place of the role),
-        with the unit where the step is per unit."""
+        with the unit where the step is per unit. Three queries."""
         async with self.kit.db.session() as s:
             rows = (
                 await s.exec(
@@ -280,14 +330,16 @@ class Queries:
                     )
                 )
             ).all()
+            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            staff = await self.reads.staff(s)
             result: dict[int, list[dict[str, Any]]] = {}
             for a, rs, run in rows:
                 sop = await self.kit.sop_of(s, run)
                 result.setdefault(rs.id or 0, []).append(
                     {
                         "role_name": role_name(sop, a.role),
-                        "unit_name": await self.reads.unit_name(s, a.unit_id),
-                        "names": [m.name for m in await self.reads.assignees(s, a)],
+                        "unit_name": units.get(a.unit_id) if a.unit_id else None,
+                        "names": [m.name for m in staff.assignees(a)],
                         "delegated": a.member_id is not None,
                     }
                 )

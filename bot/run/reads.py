@@ -7,6 +7,7 @@ only reads with FOR UPDATE); commands and queries both build on these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,23 @@ def assignments_of_open_runs(
     return query.where(RunStep.state == StepState.open) if open_steps else query
 
 
+def validated(sop: Sop, collect_key: str, open_keys: set[str]) -> bool:
+    """Is a validation of this collection among a run's open steps? Then the
+    closed collection is still live (Reads.collection_live, for a caller
+    that read the open steps of many runs at once)."""
+    return any(
+        step.action == Action.validate and step.collection == collect_key and step.key in open_keys
+        for step in sop.steps
+    )
+
+
+def latest_opened(steps: Sequence[RunStep], key: str) -> RunStep | None:
+    """Among a run's steps, the newest iteration of `key` that has opened
+    (Reads.latest_step, over steps already read)."""
+    found = [rs for rs in steps if rs.step_key == key and rs.state != StepState.waiting]
+    return max(found, key=lambda rs: rs.iteration) if found else None
+
+
 def role_name(sop: Sop, role: str) -> str:
     """The role as the SOP names it ("Kasubbag Perencanaan / Perencana")."""
     return sop.roles[role].name if role in sop.roles else role
@@ -83,6 +101,37 @@ def step_context(run: Run, sop: Sop, step: Step, rs: RunStep) -> dict[str, Any]:
     }
 
 
+class Staff:
+    """The active members and the roles they hold, read in one query: who
+    holds a role, who owes an assignment. A view of many steps (the
+    status of every open run, the digest) asks this once instead of once
+    per assignment."""
+
+    def __init__(self, rows: Sequence[tuple[Member, MemberRole | None]]) -> None:
+        self.members: dict[int, Member] = {}
+        self.roles: list[tuple[MemberRole, Member]] = []
+        for member, role in rows:
+            self.members[member.id or 0] = member
+            if role is not None:
+                self.roles.append((role, member))
+
+    def holders(self, role: str, unit_id: int | None = None) -> list[Member]:
+        """Active members holding the role (in the unit, when given), by id."""
+        found = {
+            m.id or 0: m
+            for r, m in self.roles
+            if r.role == role and (unit_id is None or r.unit_id == unit_id)
+        }
+        return [found[k] for k in sorted(found)]
+
+    def assignees(self, a: Assignment) -> list[Member]:
+        """Who owes an assignment now: its delegate, else its role's holders."""
+        if a.member_id is not None:
+            member = self.members.get(a.member_id)
+            return [member] if member is not None else []
+        return self.holders(a.role, a.unit_id)
+
+
 class Reads:
     """Session-level reads shared by the commands, the rules and the queries."""
 
@@ -97,6 +146,23 @@ class Reads:
             raise NotEnrolled()
         return member
 
+    async def member_roles(
+        self, s: AsyncSession, member_id: int
+    ) -> tuple[Member, list[MemberRole]]:
+        """The active member and their role rows, in one query (an outer
+        join): what every rule asks first."""
+        rows = (
+            await s.exec(
+                select(Member, MemberRole)
+                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+                .where(Member.id == member_id)
+                .order_by(col(MemberRole.id))
+            )
+        ).all()
+        if not rows or not rows[0][0].active:
+            raise NotEnrolled()
+        return rows[0][0], [r for _, r in rows if r is not None]
+
     async def roles(self, s: AsyncSession, member_id: int) -> set[str]:
         return {r.role for r in await self.role_rows(s, member_id)}
 
@@ -104,6 +170,18 @@ class Reads:
         return list(
             (await s.exec(select(MemberRole).where(MemberRole.member_id == member_id))).all()
         )
+
+    async def staff(self, s: AsyncSession) -> Staff:
+        """Every active member with their roles (see Staff), in one query."""
+        rows = (
+            await s.exec(
+                select(Member, MemberRole)
+                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+                .where(col(Member.active).is_(True))
+                .order_by(col(Member.id), col(MemberRole.id))
+            )
+        ).all()
+        return Staff(rows)
 
     async def holders(self, s: AsyncSession, role: str, unit_id: int | None = None) -> list[Member]:
         """Active members holding the role (in the unit, when given)."""
@@ -183,12 +261,25 @@ class Reads:
         self, s: AsyncSession, run_step_id: int, *, lock: bool = True
     ) -> tuple[Run, RunStep]:
         """A step and its open run; with `lock`, read again under the run's lock."""
+        if not lock:  # both in one query
+            found = (
+                await s.exec(
+                    select(RunStep, Run)
+                    .join(Run, col(Run.id) == col(RunStep.run_id))
+                    .where(RunStep.id == run_step_id)
+                )
+            ).first()
+            if found is None:
+                raise NotFound("step")
+            step, run = found
+            if run.state != RunState.open:
+                raise RunClosed(run_title=run.title, state=run.state.value)
+            return run, step
         rs = await s.get(RunStep, run_step_id)
         if rs is None:
             raise NotFound("step")
         run = await self.open_run(s, rs.run_id, lock=lock)
-        if lock:
-            await s.refresh(rs)
+        await s.refresh(rs)
         return run, rs
 
     async def latest_step(self, s: AsyncSession, run: Run, key: str) -> RunStep | None:
@@ -239,13 +330,19 @@ class Reads:
         summary. A step held at a meeting counts from the meeting's start
         (or its own opening, if later): the wait for the meeting is not time
         spent on it, just as its due time counts from the meeting."""
+        meeting = await self.meeting_of(s, run, step) if rs.opened_at is not None else None
+        return self.times(step, rs, now, meeting)
+
+    def times(
+        self, step: Step, rs: RunStep, now: datetime, meeting: Meeting | None
+    ) -> tuple[float | None, float]:
+        """step_times, given the step's meeting (None when it has none):
+        for a caller that read the meetings of many runs at once."""
         calendar = self.kit.calendar
         end = rs.done_at or (now if rs.state == StepState.open else None)
         start = rs.opened_at
-        if step.after_meeting and start is not None:
-            meeting = await self.meeting_of(s, run, step)
-            if meeting is not None and meeting.starts_at > start:
-                start = meeting.starts_at
+        if step.after_meeting and start and meeting and meeting.starts_at > start:
+            start = meeting.starts_at
         used = calendar.working_minutes_between(start, end) if start and end else None
         late = 0.0
         if rs.due_at and end and end > rs.due_at:

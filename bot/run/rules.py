@@ -31,6 +31,7 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Member,
+    MemberRole,
     ReviewState,
     Run,
     RunStep,
@@ -85,6 +86,13 @@ class DelegationAccess:
     sop: Sop
     step: Step
     assignment: Assignment
+
+
+def holds(roles: Iterable[MemberRole], a: Assignment) -> bool:
+    """Do these role rows (one member's) cover the assignment's role, and
+    its unit when it has one? The one test behind may_act and the query
+    of a member's tasks."""
+    return any(r.role == a.role and (a.unit_id is None or r.unit_id == a.unit_id) for r in roles)
 
 
 def require_open(rs: RunStep) -> None:
@@ -147,30 +155,46 @@ class Rules:
 
     # ----------------------------------------------------------- assignments
 
-    async def may_act(self, s: AsyncSession, member_id: int, a: Assignment) -> bool:
+    async def may_act(
+        self,
+        s: AsyncSession,
+        member_id: int,
+        a: Assignment,
+        roles: Sequence[MemberRole] | None = None,
+    ) -> bool:
         """Does the assignment fall to this member now: delegated to them, or
-        not delegated and theirs by role (and unit)?"""
+        not delegated and theirs by role (and unit)? `roles`: the member's
+        role rows, when the caller has read them already."""
         if a.member_id is not None:
             return a.member_id == member_id
-        return await self.could_hold(s, member_id, a)
+        return await self.could_hold(s, member_id, a, roles)
 
-    async def could_hold(self, s: AsyncSession, member_id: int, a: Assignment) -> bool:
+    async def could_hold(
+        self,
+        s: AsyncSession,
+        member_id: int,
+        a: Assignment,
+        roles: Sequence[MemberRole] | None = None,
+    ) -> bool:
         """Does the member hold the assignment's role (and unit), whoever
         holds the assignment now? Also who a task may be handed to."""
-        return any(
-            r.role == a.role and (a.unit_id is None or r.unit_id == a.unit_id)
-            for r in await self.reads.role_rows(s, member_id)
-        )
+        if roles is None:
+            roles = await self.reads.role_rows(s, member_id)
+        return holds(roles, a)
 
     async def refuse_if_delegated(
-        self, s: AsyncSession, member_id: int, assignments: Sequence[Assignment]
+        self,
+        s: AsyncSession,
+        member_id: int,
+        assignments: Sequence[Assignment],
+        roles: Sequence[MemberRole] | None = None,
     ) -> None:
         """A task handed to someone else is refused by saying so (to whom, by
         whom, when), not as if the member never had the role."""
         for a in assignments:
             if a.member_id is None or a.member_id == member_id:
                 continue
-            if a.delegated_by != member_id and not await self.could_hold(s, member_id, a):
+            if a.delegated_by != member_id and not await self.could_hold(s, member_id, a, roles):
                 continue
             raise Delegated(
                 to=await self.reads.name_of(s, a.member_id) or "",
@@ -189,18 +213,25 @@ class Rules:
         )
 
     async def assignment_for(
-        self, s: AsyncSession, member_id: int, rs: RunStep, unit_id: int | None = None
+        self,
+        s: AsyncSession,
+        member_id: int,
+        rs: RunStep,
+        unit_id: int | None = None,
+        roles: Sequence[MemberRole] | None = None,
     ) -> Assignment:
         """The member's assignment on this step, or the reason they have none."""
         assignments = await self.reads.assignments(s, rs)
         assignments.sort(key=lambda a: a.id or 0)
-        mine = [a for a in assignments if await self.may_act(s, member_id, a)]
+        if roles is None:
+            roles = await self.reads.role_rows(s, member_id)
+        mine = [a for a in assignments if await self.may_act(s, member_id, a, roles)]
         if unit_id is not None:
             mine = [a for a in mine if a.unit_id == unit_id]
         if not mine:
-            await self.refuse_if_delegated(s, member_id, assignments)
-            roles = await self.reads.roles(s, member_id)
-            if any(a.role in roles and a.unit_id is not None for a in assignments):
+            await self.refuse_if_delegated(s, member_id, assignments, roles)
+            held = {r.role for r in roles}
+            if any(a.role in held and a.unit_id is not None for a in assignments):
                 raise WrongUnit()
             raise NotAllowed(roles=sorted({a.role for a in assignments}))
         owing = [a for a in mine if a.state not in SETTLED_UNIT]
@@ -229,7 +260,7 @@ class Rules:
     ) -> StepAccess:
         """May this member do `purpose` on the step now? Raises the refusal
         a person is shown; returns what was found for the command."""
-        member = await self.reads.member(s, member_id)
+        member, roles = await self.reads.member_roles(s, member_id)
         run, rs = await self.reads.run_step(s, run_step_id, lock=lock)
         sop = await self.kit.sop_of(s, run)
         step = sop.step(rs.step_key)
@@ -240,7 +271,7 @@ class Rules:
                 allowed = set(step.actors)
             else:
                 raise InvalidInput("not_closable")
-            require_one_of(await self.reads.roles(s, member_id), sorted(r for r in allowed if r))
+            require_one_of({r.role for r in roles}, sorted(r for r in allowed if r))
             require_open(rs)
             return StepAccess(member, run, rs, sop, step, None)
         if step.action == Action.collect:
@@ -251,7 +282,7 @@ class Rules:
             require_open(rs)
             if purpose == Purpose.upload and step.files == "none":
                 raise InvalidInput("no_files_here")
-        a = await self.assignment_for(s, member_id, rs, unit_id)
+        a = await self.assignment_for(s, member_id, rs, unit_id, roles)
         if a.state == AssignmentState.accepted:
             raise AlreadyDone("accepted")
         if a.state == AssignmentState.closed and step.action == Action.collect:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.errors import InvalidInput, NotFound, StepNotOpen
@@ -144,6 +145,14 @@ class RunCommands:
                 return run
             run.reminders_paused = paused
             s.add(run)
+            if not paused:
+                # Reminders dropped while paused are owed again: the deadline
+                # sweep looks at the run's open steps afresh (RunStep.check_at).
+                await s.exec(
+                    update(RunStep)
+                    .where(col(RunStep.run_id) == run.id, col(RunStep.state) == StepState.open)
+                    .values(check_at=col(RunStep.due_at))
+                )
             await self.kit.event(
                 s, "reminders_paused" if paused else "reminders_resumed", run=run, actor_id=actor_id
             )
@@ -158,7 +167,7 @@ class RunCommands:
             if rs.state != StepState.open:
                 raise StepNotOpen()
             old = rs.due_at
-            rs.due_at = due_at
+            rs.due_at, rs.check_at = due_at, self.kit.first_late(due_at)  # reminders afresh
             s.add(rs)
             await self.kit.event(
                 s,
