@@ -413,7 +413,9 @@ class BotApiServer:
             message = update["message"]
             chat_id = int(message["chat"]["id"])
             self.sent_by_people.setdefault(chat_id, {})[int(message["message_id"])] = message
-            self._notify(chat_id, {"kind": "message", "message_id": message["message_id"]})
+            self._notify(
+                chat_id, {"kind": "message", "message_id": message["message_id"], "mine": True}
+            )
         if "callback_query" in update:
             query = update["callback_query"]
             self._query_chats[str(query["id"])] = int(query["from"]["id"])
@@ -989,12 +991,12 @@ class BotApiServer:
             )
         self.callback_answers[query_id] = params
         chat_id = self._query_chats.get(query_id)
-        if chat_id is not None and params.get("text"):
+        if chat_id is not None:
             self._notify(
                 chat_id,
                 {
                     "kind": "answer",
-                    "text": str(params["text"]),
+                    "text": str(params.get("text") or ""),
                     "show_alert": bool(params.get("show_alert")),
                 },
             )
