@@ -78,7 +78,9 @@ class Person:
     ) -> int:
         """`omit_size`: the update does not say the size (file_size is optional)."""
         blob = data.read_bytes() if isinstance(data, Path) else data  # noqa: ASYNC240
-        info = self.server.store_file(blob, declared_size=declared_size, prefix="udoc")
+        info = self.server.store_file(
+            blob, declared_size=declared_size, prefix="udoc", file_name=file_name
+        )
         if omit_size:
             del info["file_size"]
         content: dict[str, Any] = {

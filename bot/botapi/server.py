@@ -246,6 +246,7 @@ class StoredBlob:
     size: int
     unique_id: str
     path: str
+    file_name: str | None = None  # a document's: sent again by file_id, it keeps it
 
 
 @dataclass
@@ -371,7 +372,12 @@ class BotApiServer:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
     def store_file(
-        self, data: bytes, *, declared_size: int | None = None, prefix: str = "file"
+        self,
+        data: bytes,
+        *,
+        declared_size: int | None = None,
+        prefix: str = "file",
+        file_name: str | None = None,
     ) -> dict[str, Any]:
         """Keep bytes as a Telegram file; returns file_id and friends."""
         n = next(self._file_ids)
@@ -388,6 +394,7 @@ class BotApiServer:
             declared_size if declared_size is not None else len(data),
             f"uniq{n}",
             path,
+            file_name,
         )
         self._files[file_id] = blob
         return {"file_id": file_id, "file_unique_id": blob.unique_id, "file_size": blob.size}
@@ -832,7 +839,7 @@ class BotApiServer:
 
     def _file_param(self, value: Any, prefix: str) -> tuple[dict[str, Any], bytes]:
         if isinstance(value, dict):
-            info = self.store_file(value["data"], prefix=prefix)
+            info = self.store_file(value["data"], prefix=prefix, file_name=value["filename"])
             return {**info, "file_name": value["filename"]}, value["data"]
         if value in self._files:
             blob = self._files[value]
@@ -845,6 +852,9 @@ class BotApiServer:
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         info, data = self._file_param(params["document"], "bdoc")
+        known = self._files[info["file_id"]].file_name
+        if known and "file_name" not in info:
+            info = {**info, "file_name": known}  # a document sent again by its file_id
         caption, entities = self._shown(params, "caption")
         return self._message(
             int(params["chat_id"]),
