@@ -255,6 +255,8 @@ class Page:
         actor = self._actor(request)
         files: list[tuple[str, str, bytes]] = []
         fields: dict[str, str] = {}
+        if not request.content_type.startswith("multipart/"):
+            raise web.HTTPBadRequest(text="Pilih berkas dulu.")
         reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader) or part.name is None:
