@@ -29,6 +29,7 @@ from sqlmodel import col, select
 from bot.botapi import Person
 from bot.demo.cast import Actor
 from bot.demo.room import TrainingRoom
+from bot.demo.words import say
 from bot.models import Meeting, RunState
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,9 @@ class Samples:
     def missing(self) -> str | None:
         """Why the autoplay cannot play with these files, or None."""
         if not self.form.is_file():
-            return f"contoh berkas tidak ditemukan di {self.folder}"
+            return say("tanpa_contoh", folder=self.folder)
         if len(self.pages()) < 2:
-            return f"contoh foto halaman tidak ditemukan di {self.photos}"
+            return say("tanpa_foto", folder=self.photos)
         return None
 
     def workbooks(self, unit: str) -> tuple[Path | None, Path | None]:
@@ -119,7 +120,7 @@ class Autoplay:
     pause: float = DEFAULT_PAUSE
     title: str = ""
     manual: set[int] = field(default_factory=set)  # people the trainer plays
-    status: str = "Belum dimulai"
+    status: str = field(default_factory=lambda: say("belum_mulai"))
     state: str = "idle"  # idle, playing, paused, done, stopped
     beats: int = 0
     on_change: Callable[[], None] | None = None
@@ -139,7 +140,7 @@ class Autoplay:
             return
         why = self.samples.missing()
         if why:
-            self._say("stopped", f"Putar otomatis tidak dapat dimulai: {why}.")
+            self._say("stopped", say("tidak_bisa_mulai", why=why))
             return
         self._resume.set()
         self._task = asyncio.create_task(self._play())
@@ -147,12 +148,12 @@ class Autoplay:
     def pause_play(self) -> None:
         if self.state == "playing":
             self._resume.clear()
-            self._say("paused", "Dijeda. Ambil alih siapa saja, lalu lanjutkan.")
+            self._say("paused", say("dijeda"))
 
     def resume(self) -> None:
         if self.state == "paused":
             self._resume.set()
-            self._say("playing", "Dilanjutkan.")
+            self._say("playing", say("dilanjutkan"))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -184,14 +185,14 @@ class Autoplay:
     # ----------------------------------------------------------------- play
 
     async def _play(self) -> None:
-        self._say("playing", "Memulai.")
+        self._say("playing", say("memulai"))
         waited = 0
         try:
             while True:
                 await self._resume.wait()
                 await self.room.settle()
                 if await self._run_over():
-                    self._say("done", "Selesai: seluruh SOP sudah dijalankan sampai langkah 15.")
+                    self._say("done", say("selesai"))
                     return
                 beat = await self._next_beat()
                 if beat is None:
@@ -199,9 +200,7 @@ class Autoplay:
                     if waited == 1:
                         self._say(
                             self.state,
-                            "Menunggu giliran orang yang Anda perankan."
-                            if self.manual
-                            else "Menunggu bot (misalnya album lengkap setelah jeda).",
+                            say("menunggu_anda") if self.manual else say("menunggu_bot"),
                         )
                     await asyncio.sleep(max(0.2, self.pause / 3))
                     continue
@@ -211,8 +210,7 @@ class Autoplay:
                 if tries > 3:
                     self._say(
                         "stopped",
-                        f"Putar otomatis berhenti: {beat.what} tidak berhasil tiga kali. "
-                        "Ambil alih dan lanjutkan sendiri.",
+                        say("gagal_tiga_kali", what=beat.what),
                     )
                     return
                 self._say(self.state, beat.what)
@@ -221,11 +219,11 @@ class Autoplay:
                 await self.room.settle()
                 await asyncio.sleep(self.pause * beat.pause)
         except asyncio.CancelledError:
-            self._say("stopped", "Putar otomatis dihentikan.")
+            self._say("stopped", say("dihentikan"))
             raise
         except Exception as exc:  # the page says so; the room keeps running
             log.exception("autoplay failed")
-            self._say("stopped", f"Putar otomatis berhenti karena galat: {exc}")
+            self._say("stopped", say("galat", why=exc))
 
     async def _run_over(self) -> bool:
         runs = await self.room.services.engine.queries.runs(open_only=False)
@@ -241,7 +239,7 @@ class Autoplay:
                 return None
             return Beat(
                 head,
-                f"{head.name}: memulai kegiatan dengan /mulai",
+                say("beat", name=head.name, what=say("b_mulai")),
                 self._start_run,
                 (0, 0, "mulai"),
             )
@@ -261,7 +259,7 @@ class Autoplay:
         key = (actor.id, int(m["message_id"]))
 
         def beat(what: str, act: Callable[[], Awaitable[None]], pause: float = 1.0) -> Beat:
-            return Beat(actor, f"{actor.name}: {what}", act, (*key, what), pause)
+            return Beat(actor, say("beat", name=actor.name, what=what), act, (*key, what), pause)
 
         answered = f"undangan:{actor.key}:{m['message_id']}"
         if "Undangan rapat" in text and "Hadir" in " ".join(buttons) and answered not in self._done:
@@ -273,9 +271,9 @@ class Autoplay:
                 await self._do(p, p.press(m, choice))
                 self._done.add(answered)
 
-            return beat(f"menjawab undangan rapat ({choice})", answer, 0.3)
+            return beat(say("b_undangan", choice=choice), answer, 0.3)
         if "Berkas dikembalikan" in text and any("Unggah" in b for b in buttons):
-            return beat("mengirim perbaikan berkas", self._send_fixed(actor, m))
+            return beat(say("b_perbaikan"), self._send_fixed(actor, m))
         if "Berkas masuk" in text and any("Terima" in b for b in buttons):
             return self._review(actor, m, beat)
         found = STEP.search(text)
@@ -284,39 +282,37 @@ class Autoplay:
         step = int(found.group(1))
         done = any("Selesai" in b for b in buttons)
         if step == 2 and any("Unggah" in b for b in buttons):
-            return beat("mengunggah form kosong (langkah 2)", self._upload_then_done(p, m, "form"))
+            return beat(say("b_form"), self._upload_then_done(p, m, "form"))
         if step == 3 and any("Kirim" in b for b in buttons):
             label = next(b for b in buttons if "Kirim" in b)
-            return beat("mengirim form ke semua unit (langkah 3)", self._press(p, m, label))
+            return beat(say("b_kirim_unit"), self._press(p, m, label))
         if step == 4 and any("Atur rapat" in b for b in buttons):
-            return beat("menjadwalkan rapat (langkah 4)", self._schedule(p, m))
+            return beat(say("b_rapat"), self._schedule(p, m))
         if step == 5 and done:
             if actor.key == "sekretaris" and "notulen" not in self._done:
-                return beat("mengirim notulen rapat (langkah 5)", self._minutes(p, m))
+                return beat(say("b_notulen"), self._minutes(p, m))
             if "notulen" in self._done or self._played_by_trainer("sekretaris"):
-                return beat("rapat selesai (langkah 5)", self._after_meeting(p, m))
+                return beat(say("b_rapat_selesai"), self._after_meeting(p, m))
             return None
         if step == 6 and actor.unit is not None and f"kirim:{actor.key}" not in self._done:
-            return beat(f"mengirim berkas {actor.unit} (langkah 6)", self._deliver(actor, m))
+            return beat(say("b_berkas_unit", unit=actor.unit), self._deliver(actor, m))
         if step == 8 and done:
-            return beat(
-                "mengunggah dokumen kinerja (langkah 8)", self._upload_then_done(p, m, "dokumen")
-            )
+            return beat(say("b_dokumen"), self._upload_then_done(p, m, "dokumen"))
         if step == 10 and any("Setujui" in b for b in buttons):
             if "koreksi" not in self._done:
-                return beat("mengembalikan dengan catatan (langkah 10)", self._correct(p, m))
-            return beat("menyetujui (langkah 10)", self._press(p, m, "Setujui"))
+                return beat(say("b_koreksi"), self._correct(p, m))
+            return beat(say("b_setujui"), self._press(p, m, "Setujui"))
         if step == 12 and done:
             return beat(
-                "mengunggah dokumen bertanda tangan (langkah 12)",
+                say("b_ttd"),
                 self._upload_then_done(p, m, "ttd"),
             )
         if step == 13 and done:
-            return beat("mengirim surat pengantar (langkah 13)", self._letter(p, m))
+            return beat(say("b_surat"), self._letter(p, m))
         if step in (6, 7):
             return None  # a unit's own task ends with its file; step 7 with the reviews
         if done:
-            return beat(f"menyelesaikan langkah {step}", self._press(p, m, "Selesai"))
+            return beat(say("b_selesai", step=step), self._press(p, m, "Selesai"))
         return None
 
     def _played_by_trainer(self, key: str) -> bool:
@@ -340,14 +336,12 @@ class Autoplay:
             async def give_back() -> None:
                 p = actor.person
                 await self._do(p, p.press(m, "Kembalikan"))
-                note = "Nama unit kerja belum diisi dan realisasi TW I-II kosong: mohon dilengkapi."
+                note = say("catatan_unit")
                 await self._do(p, p.send_text(note))
                 self._done.add(f"kembali:{unit}")
 
-            return beat(f"mengembalikan berkas {unit} dengan catatan (langkah 7)", give_back)
-        return beat(
-            f"menerima berkas {unit} (langkah 7)", self._press(actor.person, m, "Terima"), 0.5
-        )
+            return beat(say("b_kembalikan", unit=unit), give_back)
+        return beat(say("b_terima", unit=unit), self._press(actor.person, m, "Terima"), 0.5)
 
     # -------------------------------------------------------------- actions
 
@@ -368,9 +362,9 @@ class Autoplay:
     async def _start_run(self) -> None:
         head = next(a for a in self.room.actors if a.key == "kepala")
         now = self.room.clock.now().astimezone(self.room.services.calendar.tz)
-        title = self.title or f"Data Kinerja Triwulan {(now.month - 1) // 3 + 1} {now.year}"
+        title = self.title or say("judul", quarter=(now.month - 1) // 3 + 1, year=now.year)
         p = head.person
-        await self._do(p, p.send_command("/mulai", f"{title} | Mohon segera ditindaklanjuti"))
+        await self._do(p, p.send_command("/mulai", f"{title} | {say('disposisi')}"))
         self._done.add("mulai")
 
     def _upload_then_done(
@@ -397,7 +391,7 @@ class Autoplay:
             prompt = next((x for x in reversed(p.messages) if "Tulis tanggal" in shown(x)), None)
             example = code_in(prompt) if prompt else None
             if example is None:
-                raise RuntimeError("tidak ada contoh waktu rapat pada pertanyaan bot")
+                raise RuntimeError(say("tanpa_contoh_waktu"))
             await self._do(p, p.send_text(example))
 
         return act
@@ -419,7 +413,7 @@ class Autoplay:
                 # Nobody waits a night for a meeting in training: time jumps to it.
                 ahead = meeting.starts_at + timedelta(minutes=45) - now
                 self.room.clock.advance(seconds=ahead.total_seconds())
-                self._say(self.state, "Waktu dilompatkan ke rapat (45 menit setelah dimulai).")
+                self._say(self.state, say("lompat_rapat"))
             await self._do(p, p.press(m, "Selesai"))
 
         return act
@@ -443,7 +437,7 @@ class Autoplay:
             first, fixed = self.samples.workbooks(actor.unit or "")
             again = fixed or first
             if again is None:
-                raise RuntimeError(f"tidak ada contoh berkas untuk {actor.unit}")
+                raise RuntimeError(say("tanpa_berkas_unit", unit=actor.unit))
             label = next(b for b in labels(m) if "Unggah" in b)
             await self._do(p, p.press(m, label))
             await self._do(p, p.send_document(again.read_bytes(), again.name, XLSX))
@@ -453,7 +447,7 @@ class Autoplay:
     def _correct(self, p: Person, m: dict[str, Any]) -> Callable[[], Awaitable[None]]:
         async def act() -> None:
             await self._do(p, p.press(m, "Kembalikan dengan catatan"))
-            await self._do(p, p.send_text("Capaian triwulan ini perlu dicek ulang dan dirapikan."))
+            await self._do(p, p.send_text(say("catatan_kepala")))
             self._done.add("koreksi")
 
         return act
@@ -462,6 +456,6 @@ class Autoplay:
         async def act() -> None:
             await self._do(p, p.press(m, "Selesai"))
             if "nomor surat" in shown(p.messages[-1]):
-                await self._do(p, p.send_text("050/123/Bakesbangpol/2026"))
+                await self._do(p, p.send_text(say("nomor_surat", year=self.room.clock.now().year)))
 
         return act

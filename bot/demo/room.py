@@ -25,6 +25,7 @@ from bot.chat import SopApp
 from bot.clock import ScaledClock
 from bot.db import Database
 from bot.demo.cast import ADMIN_ID, Actor, cast, enrol
+from bot.demo.words import say
 from bot.migrate import upgrade
 from bot.services import Services
 from bot.settings import Settings
@@ -48,14 +49,11 @@ def check_folder(folder: Path) -> None:
     if not folder.exists():
         return
     if not folder.is_dir():
-        raise RoomRefused(f"{folder} bukan folder.")
+        raise RoomRefused(say("bukan_folder", folder=folder))
     if (folder / "sopbot.db").exists() or (folder / "data" / "sopbot.db").exists():
-        raise RoomRefused(
-            f"{folder} berisi database bot (sopbot.db): ruang latihan tidak dijalankan di "
-            "data kantor yang sebenarnya. Pilih folder baru atau kosong untuk --keep."
-        )
+        raise RoomRefused(say("folder_berdatabase", folder=folder))
     if any(folder.iterdir()):
-        raise RoomRefused(f"{folder} tidak kosong: pilih folder baru atau kosong untuk --keep.")
+        raise RoomRefused(say("folder_berisi", folder=folder))
 
 
 def first_working_moment(services: Services) -> datetime:
@@ -79,7 +77,7 @@ class TrainingRoom:
 
     def __post_init__(self) -> None:
         if not 1 <= self.speed <= MAX_SPEED:
-            raise RoomRefused(f"Kecepatan harus 1-{MAX_SPEED:.0f} kali.")
+            raise RoomRefused(say("kecepatan", max=int(MAX_SPEED)))
         self._ticker: asyncio.Task[None] | None = None
         self._made_folder = False
         self._heard: dict[int, int] = {}  # chat -> how many times the bot answered there
@@ -164,7 +162,7 @@ class TrainingRoom:
 
     def set_speed(self, factor: float) -> None:
         if not 1 <= factor <= MAX_SPEED:
-            raise RoomRefused(f"Kecepatan harus 1-{MAX_SPEED:.0f} kali.")
+            raise RoomRefused(say("kecepatan", max=int(MAX_SPEED)))
         self.clock.set_factor(factor)
 
     async def sweep(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.demo.autoplay import DEFAULT_PAUSE, TEST_DATA, Autoplay, Samples
 from bot.demo.room import RoomRefused, TrainingRoom
 from bot.demo.web import Page
+from bot.demo.words import say
 
 
 @dataclass
@@ -58,15 +59,9 @@ async def _serve(port: int, speed: float, keep: Path | None, samples: Path | Non
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(sig, stop.set)
     async with open_room(port=port, speed=speed, keep=keep, samples=samples) as opened:
-        kept = f"Data latihan disimpan di {keep}." if keep else "Data latihan dihapus saat keluar."
-        print(
-            f"Ruang latihan siap: buka {opened.address} di peramban.\n"
-            f"Jam kantor latihan berjalan {speed:g}x lebih cepat. {kept}\n"
-            "Tekan Ctrl+C untuk berhenti.",
-            flush=True,
-        )
+        print(say("siap", address=opened.address, speed=f"{speed:g}", keep=keep), flush=True)
         await stop.wait()
-    print("Ruang latihan ditutup.", flush=True)
+    print(say("ditutup"), flush=True)
 
 
 def run_demo(port: int, speed: float, keep: Path | None, samples: Path | None) -> int:
@@ -80,7 +75,7 @@ def run_demo(port: int, speed: float, keep: Path | None, samples: Path | None) -
         return 2
     except OSError as exc:
         if exc.errno in (98, 48, 10048):  # the port is taken (Linux, macOS, Windows)
-            print(f"Port {port} sudah dipakai: pilih yang lain dengan --port.", file=sys.stderr)
+            print(say("port_dipakai", port=port), file=sys.stderr)
             return 2
         raise
     return 0

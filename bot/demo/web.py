@@ -26,6 +26,7 @@ from bot.botapi import Person
 from bot.demo.autoplay import Autoplay
 from bot.demo.cast import Actor
 from bot.demo.room import MAX_SPEED, RoomRefused, TrainingRoom
+from bot.demo.words import say
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 50 * 1024 * 1024  # what Telegram takes from a person
@@ -173,7 +174,7 @@ class Page:
         try:
             return self.room.actor(int(request.match_info["id"]))
         except (KeyError, ValueError):
-            raise web.HTTPNotFound(text="Orang ini tidak ada di kantor latihan.") from None
+            raise web.HTTPNotFound(text=say("orang_tidak_ada")) from None
 
     async def chat(self, request: web.Request) -> web.Response:
         actor = self._actor(request)
@@ -218,12 +219,12 @@ class Page:
         try:
             key = int(str(message_id))
         except ValueError:
-            raise web.HTTPBadRequest(text="Pesan tidak dikenal.") from None
+            raise web.HTTPBadRequest(text=say("pesan_tidak_dikenal")) from None
         message = server.chats.get(actor.id, {}).get(key) or server.sent_by_people.get(
             actor.id, {}
         ).get(key)
         if message is None:
-            raise web.HTTPBadRequest(text="Pesan itu tidak ada di obrolan ini.")
+            raise web.HTTPBadRequest(text=say("pesan_tidak_ada"))
         return message
 
     async def text(self, request: web.Request) -> web.Response:
@@ -231,9 +232,9 @@ class Page:
         body = await _json(request)
         text = str(body.get("text") or "").strip()
         if not text:
-            raise web.HTTPBadRequest(text="Tulis pesan dulu.")
+            raise web.HTTPBadRequest(text=say("tulis_dulu"))
         if len(text) > 4096:
-            raise web.HTTPBadRequest(text="Pesan terlalu panjang (lebih dari 4096 karakter).")
+            raise web.HTTPBadRequest(text=say("terlalu_panjang", limit=4096))
         reply_to = self._message(actor, body.get("reply_to"))
         if text.startswith("/") and reply_to is None:
             command, _, args = text.partition(" ")
@@ -246,7 +247,7 @@ class Page:
         message = self._message(actor, body.get("message_id"))
         data = str(body.get("data") or "")
         if message is None or not data:
-            raise web.HTTPBadRequest(text="Tombol tidak dikenal.")
+            raise web.HTTPBadRequest(text=say("tombol_tidak_dikenal"))
         return await self._act(actor, lambda p: p.press_data(message, data))
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -256,7 +257,7 @@ class Page:
         files: list[tuple[str, str, bytes]] = []
         fields: dict[str, str] = {}
         if not request.content_type.startswith("multipart/"):
-            raise web.HTTPBadRequest(text="Pilih berkas dulu.")
+            raise web.HTTPBadRequest(text=say("pilih_berkas"))
         reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader) or part.name is None:
@@ -270,11 +271,11 @@ class Page:
             else:
                 fields[part.name] = (await part.read()).decode()
         if not files:
-            raise web.HTTPBadRequest(text="Pilih berkas dulu.")
+            raise web.HTTPBadRequest(text=say("pilih_berkas"))
         if len(files) > 10:
-            raise web.HTTPBadRequest(text="Paling banyak 10 berkas sekaligus (batas Telegram).")
+            raise web.HTTPBadRequest(text=say("terlalu_banyak", limit=10))
         if any(len(data) > MAX_UPLOAD for _, _, data in files):
-            raise web.HTTPBadRequest(text="Berkas lebih dari 50 MB tidak dapat dikirim.")
+            raise web.HTTPBadRequest(text=say("terlalu_besar", mb=MAX_UPLOAD // 2**20))
         reply_to = self._message(actor, fields.get("reply_to"))
         caption = fields.get("caption") or None
         photos = [f for f in files if f[1] in ("image/jpeg", "image/png")]
@@ -302,7 +303,7 @@ class Page:
     async def file(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         if not self.room.server.has_file(file_id):
-            raise web.HTTPNotFound(text="Berkas tidak ada.")
+            raise web.HTTPNotFound(text=say("berkas_tidak_ada"))
         name = request.match_info["name"]
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         inline = kind.startswith("image/")
@@ -319,7 +320,7 @@ class Page:
             factor = float(body.get("factor") or 0)
             self.room.set_speed(factor)
         except (TypeError, ValueError, RoomRefused):
-            raise web.HTTPBadRequest(text=f"Kecepatan harus 1-{MAX_SPEED:.0f} kali.") from None
+            raise web.HTTPBadRequest(text=say("kecepatan", max=int(MAX_SPEED))) from None
         self._publish({"kind": "state"})
         return web.json_response({"ok": True, "speed": factor})
 
@@ -334,7 +335,7 @@ class Page:
         elif action == "resume":
             play.resume()
         else:
-            raise web.HTTPBadRequest(text="Perintah putar otomatis tidak dikenal.")
+            raise web.HTTPBadRequest(text=say("perintah_tidak_dikenal"))
         return web.json_response({"ok": True, "state": play.state})
 
 
@@ -342,9 +343,9 @@ async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="Permintaan tidak sah.") from None
+        raise web.HTTPBadRequest(text=say("tidak_sah")) from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="Permintaan tidak sah.")
+        raise web.HTTPBadRequest(text=say("tidak_sah"))
     return body
 
 
