@@ -200,3 +200,23 @@ async def test_the_autoplay_leaves_a_person_taken_over_to_the_trainer(room: Open
     await until(answered, limit=30)
     await play.stop()
     assert play.state == "stopped"
+
+
+async def test_reminders_come_at_the_fast_clocks_pace(room: OpenRoom) -> None:
+    """At 3600x a working hour passes in a second: step 2's deadline (one
+    hour) passes while the trainer watches, and the planners are reminded
+    without anyone touching the clock."""
+    head, rina = room.room.actor(KEPALA).person, room.room.actor(RINA).person
+    await head.send_command("/mulai", "Data Kinerja TW IV | Segera")
+
+    async def task() -> bool:
+        return bool(rina.find("Langkah 2:"))
+
+    await until(task)
+    room.room.set_speed(3600)
+
+    async def reminded() -> bool:
+        return bool(rina.find("Pengingat: langkah 2"))
+
+    await until(reminded, limit=30)
+    assert room.room.server.errors() == []

@@ -86,6 +86,15 @@ def shown(message: dict[str, Any]) -> str:
     return str(message.get("text") or message.get("caption") or "")
 
 
+def receipt_after(person: Person, message: dict[str, Any]) -> bool:
+    """Has the bot receipted a file this person sent after `message` (a
+    task)? Then it was sent, by the autoplay or by the trainer."""
+    return any(
+        m["message_id"] > message["message_id"] and "Tanda terima" in shown(m)
+        for m in person.messages
+    )
+
+
 def labels(message: dict[str, Any]) -> list[str]:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
     return [str(b["text"]) for row in rows for b in row]
@@ -289,16 +298,22 @@ class Autoplay:
         if step == 4 and any("Atur rapat" in b for b in buttons):
             return beat(say("b_rapat"), self._schedule(p, m))
         if step == 5 and done:
+            if "notulen" not in self._done and self._minutes_sent():
+                self._done.add("notulen")  # the trainer sent them
             if actor.key == "sekretaris" and "notulen" not in self._done:
                 return beat(say("b_notulen"), self._minutes(p, m))
             if "notulen" in self._done or self._played_by_trainer("sekretaris"):
                 return beat(say("b_rapat_selesai"), self._after_meeting(p, m))
             return None
+        if step == 6 and actor.unit is not None and receipt_after(p, m):
+            self._done.add(f"kirim:{actor.key}")  # sent (perhaps by the trainer)
         if step == 6 and actor.unit is not None and f"kirim:{actor.key}" not in self._done:
             return beat(say("b_berkas_unit", unit=actor.unit), self._deliver(actor, m))
         if step == 8 and done:
             return beat(say("b_dokumen"), self._upload_then_done(p, m, "dokumen"))
         if step == 10 and any("Setujui" in b for b in buttons):
+            if p.find("tercatat: Kembalikan"):
+                self._done.add("koreksi")  # returned once already (perhaps by the trainer)
             if "koreksi" not in self._done:
                 return beat(say("b_koreksi"), self._correct(p, m))
             return beat(say("b_setujui"), self._press(p, m, "Setujui"))
@@ -314,6 +329,13 @@ class Autoplay:
         if done:
             return beat(say("b_selesai", step=step), self._press(p, m, "Selesai"))
         return None
+
+    def _minutes_sent(self) -> bool:
+        for actor in self.room.actors:
+            if actor.key == "sekretaris":
+                tasks = [m for m in actor.person.messages if "Langkah 5:" in shown(m)]
+                return bool(tasks) and receipt_after(actor.person, tasks[0])
+        return False
 
     def _played_by_trainer(self, key: str) -> bool:
         return any(a.key == key and a.id in self.manual for a in self.room.actors)
@@ -380,7 +402,8 @@ class Autoplay:
                 self._done.add(f"dokumen{rounds + 1}")
             else:
                 data, name, mime = b"%PDF-1.4\n% dokumen bertanda tangan\n", "ttd-kepala.pdf", PDF
-            await self._do(p, p.send_document(data, name, mime, reply_to=m))
+            if not receipt_after(p, m):  # else the trainer already sent one
+                await self._do(p, p.send_document(data, name, mime, reply_to=m))
             await self._do(p, p.press(m, "Selesai"))
 
         return act
