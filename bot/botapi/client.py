@@ -16,6 +16,11 @@ _callback_ids = itertools.count(1)
 _album_ids = itertools.count(1)
 
 
+class NoButton(AssertionError):
+    """The message shows no such button (any more): a test fails on it,
+    the autoplay looks again at what the chat shows."""
+
+
 @dataclass
 class Person:
     server: BotApiServer
@@ -152,7 +157,7 @@ class Person:
                 data is not None and b.get("callback_data") == data
             ):
                 return await self.press_data(message, b["callback_data"])
-        raise AssertionError(f"no button {text or data!r} in {[b['text'] for b in buttons]}")
+        raise NoButton(f"no button {text or data!r} in {[b['text'] for b in buttons]}")
 
     async def press_data(self, message: dict[str, Any], data: str) -> str:
         """Send callback data as a client would, whatever it is (forgery)."""

@@ -27,6 +27,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.botapi import Person
+from bot.botapi.client import NoButton
 from bot.demo.cast import Actor
 from bot.demo.room import TrainingRoom
 from bot.demo.words import say
@@ -371,7 +372,10 @@ class Autoplay:
         """One thing a person does, then until the bot has answered them
         and sent what it owes (a beat reads the chats as they are after it)."""
         since = self.room.heard(p.id)
-        await action
+        try:
+            await action
+        except NoButton:
+            return  # gone meanwhile (the trainer pressed it?): the next beat looks again
         await self.room.answered(p.id, since)
         await self.room.settle()
 
