@@ -190,6 +190,14 @@ async def test_the_autoplay_leaves_a_person_taken_over_to_the_trainer(room: Open
     assert presses_by(room, KEPALA) == 0
     mulai = [m for m in server.sent_by_people[KEPALA].values() if m["text"].startswith("/mulai")]
     assert len(mulai) == 1
+    # Acting as someone on the page while the autoplay plays takes them over too.
+    async with httpx.AsyncClient(base_url=room.address) as web:
+        assert RINA not in play.manual
+        await web.post(f"/api/chats/{RINA}/text", json={"text": "/tugas"})
+        assert RINA in play.manual
+        state = (await web.get("/api/state")).json()
+        assert {p["id"] for p in state["people"] if p["manual"]} == {KEPALA, RINA}
+    play.hand_back(RINA)
     # Handed back, the head is played again: the invitation is answered.
     play.hand_back(KEPALA)
     play.resume()

@@ -212,7 +212,7 @@ class TrainingRoom:
             await asyncio.sleep(0.02)
         return True
 
-    async def settle(self, *, quiet: float = 0.3, limit: float = 30.0) -> None:
+    async def settle(self, *, quiet: float = 0.1, limit: float = 30.0) -> None:
         """Until the bot has handled what people sent and sent what it owes
         now: the server quiet and nothing due in the outbox."""
         loop = asyncio.get_running_loop()
