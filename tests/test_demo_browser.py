@@ -92,6 +92,8 @@ async def test_a_trainer_walks_the_first_steps_on_the_page(
 
     # The head starts a run with a typed command.
     await person(page, KEPALA)
+    # The head's command menu is offered as Telegram offers it.
+    await expect(page.locator('#commands option[value="/mulai"]')).to_have_count(1)
     await page.locator("#text").fill("/mulai Data Kinerja Triwulan IV 2026 | Mohon segera")
     await page.locator("#text").press("Enter")
     started = bubble(page, "dimulai")

@@ -104,6 +104,11 @@ async def test_the_page_acts_as_people_and_refuses_bad_requests(room: OpenRoom) 
             return found[-1] if found and found[-1]["keyboard"] else None
 
         step2 = await until(task)
+        # The planner's command menu, as the bot set it, for the page to offer.
+        commands = (await web.get(f"/api/chats/{RINA}")).json()["commands"]
+        assert "tugas" in [c["command"] for c in commands] and all(
+            c["description"] for c in commands
+        )
         assert {"type": "bold", "offset": 3, "length": 10} in step2["entities"]
         button = next(b for row in step2["keyboard"] for b in row if "Unggah" in b["text"])
         pressed = await web.post(

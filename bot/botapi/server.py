@@ -717,9 +717,13 @@ class BotApiServer:
     def menu_of(self, chat_id: int) -> list[str]:
         """The commands a person sees in their private chat with the bot:
         the chat's own menu, else all private chats', else the default."""
+        return [c["command"] for c in self.menu_entries(chat_id)]
+
+    def menu_entries(self, chat_id: int) -> list[dict[str, Any]]:
+        """`menu_of` with each command's description, as a client lists them."""
         for scope in (("chat", chat_id), ("all_private_chats",), ("default",)):
             if (scope, "") in self.menus:
-                return [c["command"] for c in self.menus[(scope, "")]]
+                return list(self.menus[(scope, "")])
         return []
 
     def _scope(self, params: dict[str, Any]) -> tuple[tuple[Any, ...], str]:

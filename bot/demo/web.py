@@ -189,6 +189,7 @@ class Page:
                 "role": actor.role_label,
                 "unit": actor.unit,
                 "manual": actor.id in self.autoplay.manual,
+                "commands": server.menu_entries(actor.id),
                 "messages": [_message_view(m, m["message_id"] in mine) for m in merged],
             }
         )

@@ -217,6 +217,10 @@ async function loadChat() {
   state.chat = chat;
   $("#chat-name").textContent = chat.name;
   $("#chat-role").textContent = chat.role + (chat.unit ? " · " + chat.unit : "");
+  // The person's command menu, as Telegram offers it when "/" is typed.
+  const menu = $("#commands");
+  menu.innerHTML = "";
+  for (const c of chat.commands) menu.appendChild(new Option(c.description, "/" + c.command));
   renderChat(chat);
   await api(`/api/chats/${id}/read`, {});
 }
