@@ -27,7 +27,7 @@ from tests.support import FORM
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-WAIT = 15_000  # ms: what the page may take to show a change
+WAIT = 30_000  # ms: what the page may take to show a change on a busy machine
 
 try:
     from playwright.async_api import Browser, Locator, Page, async_playwright, expect
