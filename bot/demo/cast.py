@@ -61,7 +61,7 @@ def cast(server: BotApiServer, services: Services) -> list[Actor]:
 
 async def enrol(actors: list[Actor], services: Services, *, limit: float = 30.0) -> None:
     """Everyone taps their invitation link (the admin just writes /start);
-    returns when the bot has enrolled them all."""
+    returns when the bot has enrolled and welcomed them all."""
     for actor in actors:
         if actor.role is None:
             await actor.person.send_command("/start")
@@ -70,7 +70,7 @@ async def enrol(actors: list[Actor], services: Services, *, limit: float = 30.0)
             await actor.person.send_command("/start", token)
     deadline = time.monotonic() + limit
     for actor in actors:
-        while await services.members.by_telegram(actor.id) is None:
+        while not actor.person.messages or await services.members.by_telegram(actor.id) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{actor.name} belum terdaftar setelah {limit:.0f} detik")
             await asyncio.sleep(0.05)
