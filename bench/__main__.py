@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.scale import ScaleFigures, measure_scale, wipe
+from bot.botapi import BotApiServer as FakeBotApi
+from bot.botapi import Person as FakeUser
 from bot.db import Database
 from bot.migrate import upgrade
-from tests.fakes.people import FakeUser
-from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import ROOT, spawn_bot
 
 Figure = tuple[float, float, float]  # min, median, max

@@ -434,6 +434,13 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return run_bot(settings, clock=clock)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The training room: no token, no Telegram, no network (bot/demo/)."""
+    from bot.demo.serve import run_demo
+
+    return run_demo(args.port, args.speed, args.keep, args.contoh)
+
+
 def _days(text: str) -> int:
     try:
         days = int(text)
@@ -497,6 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", type=int)
     export.add_argument("--out", help="folder tujuan (bawaan: folder ini)")
     export.set_defaults(func=cmd_archive_export)
+
+    demo = sub.add_parser("demo", help="ruang latihan di peramban, tanpa Telegram")
+    demo.add_argument("--port", type=int, default=8080, help="port halaman (bawaan 8080)")
+    demo.add_argument("--speed", type=float, default=60.0, help="jam berjalan N kali lebih cepat")
+    demo.add_argument("--keep", type=Path, help="simpan data latihan di folder baru/kosong ini")
+    demo.add_argument("--contoh", type=Path, help="folder contoh berkas untuk putar otomatis")
+    demo.set_defaults(func=cmd_demo)
 
     invite = sub.add_parser("invite", help="buat tautan undangan")
     invite.add_argument("--role", required=True)

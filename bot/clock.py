@@ -50,3 +50,37 @@ class OffsetClock:
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=time.monotonic() - self._mono)
+
+
+class ScaledClock:
+    """Real time running `factor` times faster from a chosen moment: the
+    training room's clock (bot/demo/), so a working hour passes in a minute
+    at 60x and reminders come while a trainer watches. The factor can change
+    while it runs (from that moment on, without a jump), and `advance` jumps
+    ahead, e.g. to a meeting's start."""
+
+    def __init__(self, start: datetime, factor: float = 1.0) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ScaledClock needs an aware datetime")
+        if factor <= 0:
+            raise ValueError("factor must be positive")
+        self._base = start.astimezone(UTC)
+        self._mono = time.monotonic()
+        self._factor = float(factor)
+
+    @property
+    def factor(self) -> float:
+        return self._factor
+
+    def now(self) -> datetime:
+        return self._base + timedelta(seconds=(time.monotonic() - self._mono) * self._factor)
+
+    def set_factor(self, factor: float) -> None:
+        if factor <= 0:
+            raise ValueError("factor must be positive")
+        self._base, self._mono = self.now(), time.monotonic()
+        self._factor = float(factor)
+
+    def advance(self, **delta: float) -> datetime:
+        self._base += timedelta(**delta)
+        return self.now()

@@ -110,7 +110,6 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
             return ""
         return plain(str(hasil(rs.outcome, labels.get(f"{rs.number}:{rs.outcome}")))).strip()
 
-
     book = load_workbook(TEMPLATE)
     used_total = 0.0
     late_steps = []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlmodel import SQLModel, func, select
 
+from bot.botapi import Person as FakeUser
 from bot.models import (
     Assignment,
     Attendance,
@@ -18,7 +19,6 @@ from bot.models import (
     StoredFile,
 )
 from bot.texts import plain
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX
 

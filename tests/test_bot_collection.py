@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.botapi import Person as FakeUser
 from bot.models import Event, StoredFile
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import FORM, UNIT_FILES, XLSX, workbook
 

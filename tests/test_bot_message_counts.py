@@ -23,11 +23,11 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.botapi import BotApiServer as FakeBotApi
+from bot.botapi import Person as FakeUser
 from bot.models import Assignment, Meeting, Run, RunState, RunStep, StoredFile
 from bot.sop import SopRegistry
 from bot.verbs import Verb, decode
-from tests.fakes.people import FakeUser
-from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import ADMIN_ID, World, running_bot
 from tests.support import DATA, FORM, UNIT_FILES, XLSX
 from tests.test_bot_walkthrough import PDF, PERBAIKAN, enrol_everyone, with_buttons

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from bot.botapi import Person as FakeUser
 from bot.models import Notification, OutboxState
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import FORM, XLSX
 from tests.test_bot_walkthrough import enrol_everyone, with_buttons

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from bot.botapi import Person as FakeUser
 from bot.models import StoredFile
 from bot.views import IncomingFile
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX
 from tests.test_bot_settled_tasks import finish_step_2

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.botapi import Person as FakeUser
 from bot.models import Event, HeldFiles, Run, RunStep, StepState, StoredFile, Unit
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import XLSX, workbook
 

@@ -11,9 +11,9 @@ import openpyxl
 from sqlmodel import select
 
 from bot.audit import verify_chain
+from bot.botapi import Person as FakeUser
 from bot.models import Attendance, Event, ReviewState, Run, RunState, RunStep, StoredFile
 from bot.texts import minutes_text
-from tests.fakes.people import FakeUser
 from tests.fakes.world import ADMIN_ID, World, running_bot
 from tests.support import DATA, FORM, UNIT_FILES, XLSX
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.botapi import BotApiServer as FakeBotApi
 from bot.cli import main
-from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import spawn_bot
 
 

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from bot.botapi import BotApiServer as FakeBotApi
 from bot.clock import FakeClock
 from bot.migrate import upgrade
 from bot.models import Event, Notification, OutboxState
 from bot.services import Services
 from bot.settings import Settings
-from tests.fakes.telegram import FakeBotApi
 from tests.fakes.world import spawn_bot
 
 WIB = ZoneInfo("Asia/Jakarta")

@@ -7,7 +7,8 @@ import json
 import httpx
 import pytest
 
-from tests.fakes.telegram import ApiError, FakeBotApi, parse_html
+from bot.botapi import ApiError, parse_entities, parse_html
+from bot.botapi import BotApiServer as FakeBotApi
 
 
 async def call(server: FakeBotApi, method: str, **params: object) -> httpx.Response:
@@ -212,3 +213,35 @@ async def test_a_held_get_updates_confirms_the_batch_before_it_hangs() -> None:
         assert (await held).json()["result"] == []
         # Confirmed: a bot starting afresh is not sent it again.
         assert (await call(server, "getUpdates", timeout=0)).json()["result"] == []
+
+
+def test_html_becomes_the_entities_a_client_draws() -> None:
+    text, entities = parse_entities(
+        '<b>Tugas</b> 📄 <i>baru</i>\n<a href="https://contoh.id">tautan</a> <b><i>x</i></b>'
+    )
+    assert text == "Tugas 📄 baru\ntautan x"
+    # Offsets count UTF-16 units, as Telegram's: the emoji is two.
+    assert entities == [
+        {"type": "bold", "offset": 0, "length": 5},
+        {"type": "italic", "offset": 9, "length": 4},
+        {"type": "text_link", "offset": 14, "length": 6, "url": "https://contoh.id"},
+        {"type": "bold", "offset": 21, "length": 1},
+        {"type": "italic", "offset": 21, "length": 1},
+    ]
+    assert parse_entities("tanpa tanda") == ("tanpa tanda", [])
+
+
+async def test_a_sent_message_carries_its_entities_and_listeners_hear_it() -> None:
+    async with FakeBotApi() as server:
+        heard: list[tuple[int, str]] = []
+        server.listeners.append(lambda chat, event: heard.append((chat, event["kind"])))
+        ok = await call(server, "sendMessage", chat_id=7, text="<b>halo</b>", parse_mode="HTML")
+        message = ok.json()["result"]
+        assert message["entities"] == [{"type": "bold", "offset": 0, "length": 4}]
+        plain = await call(server, "sendMessage", chat_id=7, text="halo")
+        assert "entities" not in plain.json()["result"]
+        await call(
+            server, "editMessageText", chat_id=7, message_id=message["message_id"], text="halo"
+        )
+        assert "entities" not in server.chats[7][message["message_id"]]
+        assert heard == [(7, "message"), (7, "message"), (7, "edit")]

@@ -59,9 +59,7 @@ class StatementLog:
     def __init__(self, engine: AsyncEngine, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.updates: list[UpdateStatements] = []
         # Each update's task, once its handlers are done (see _on_execute).
-        self._finished: WeakKeyDictionary[asyncio.Task[Any], UpdateStatements] = (
-            WeakKeyDictionary()
-        )
+        self._finished: WeakKeyDictionary[asyncio.Task[Any], UpdateStatements] = WeakKeyDictionary()
         self._engine = engine.sync_engine
         self._app = app
         self._original = app.process_update

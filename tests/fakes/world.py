@@ -14,6 +14,8 @@ from pathlib import Path
 
 from bot.app import build_application, start
 from bot.app import stop as stop_bot
+from bot.botapi import BotApiServer as FakeBotApi
+from bot.botapi import Person as FakeUser
 from bot.chat import SopApp
 from bot.clock import FakeClock
 from bot.db import Database
@@ -22,8 +24,6 @@ from bot.migrate import upgrade
 from bot.services import Services
 from bot.settings import Settings
 from jobs.outbox import OutboxSender
-from tests.fakes.people import FakeUser
-from tests.fakes.telegram import FakeBotApi
 
 ADMIN_ID = 9999
 ROOT = Path(__file__).resolve().parent.parent.parent
