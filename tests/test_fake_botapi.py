@@ -202,7 +202,8 @@ async def test_a_held_get_updates_confirms_the_batch_before_it_hangs() -> None:
 
     async with FakeBotApi() as server:
         hold = server.hold_updates()
-        update_id = await server.push_update({"message": {"message_id": 1, "date": 0}})
+        message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}
+        update_id = await server.push_update({"message": message})
         batch = (await call(server, "getUpdates", timeout=0)).json()["result"]
         assert [u["update_id"] for u in batch] == [update_id]
         held = asyncio.create_task(call(server, "getUpdates", offset=update_id + 1, timeout=0))
