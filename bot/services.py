@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 
 def register_documents(engine: Engine, office_name: str) -> None:
     """The makers of the documents the bot drafts for steps (`draft:` in the
-    SOP file): the compiled workbook and the run's archive, with the monev
-    workbook of bot/report.py inside it."""
+    SOP file): the compiled workbook, the cover letter (its number kept by
+    the engine's letter hook) and the run's archive, with the monev workbook
+    of bot/report.py inside it."""
     from bot.documents.archive import RunArchive
     from bot.documents.compile import CompiledDraft
+    from bot.documents.letter import LetterDraft
     from bot.report import run_report
 
     async def monev(s: AsyncSession, run_id: int) -> bytes:
@@ -45,6 +47,7 @@ def register_documents(engine: Engine, office_name: str) -> None:
 
     storage = engine.kit.storage
     engine.drafts.register("compiled", CompiledDraft(storage))
+    engine.drafts.register("letter", LetterDraft(engine.kit, engine.reads.latest_files))
     engine.drafts.register("archive", RunArchive(storage, engine.calendar.tz, monev))
 
 

@@ -37,8 +37,10 @@ class Verb(StrEnum):
     dlg = "dlg"  # Limpahkan: ask whom to hand a task to
     to = "to"  # hand the task to this colleague
     stat = "stat"  # Tabel lengkap: a run's whole status table, under /status
-    use = "use"  # Gunakan draf: the bot's draft becomes the step's document
-    ltr = "ltr"  # Pakai surat ini: use the bot's draft cover letter and its number
+    # Gunakan draf ini / Pakai surat ini (a letter): the bot's draft becomes
+    # the step's document. ("ltr", an earlier letter-only verb, is gone: its
+    # old buttons are answered as unknown data.)
+    use = "use"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,6 @@ VERBS: dict[Verb, VerbSpec] = {
     Verb.to: VerbSpec(("assignment_id", "member_id"), 2),
     Verb.stat: VerbSpec(("run_id",), 1),
     Verb.use: VerbSpec(("run_step_id", "file_id"), 2, on_task=True),
-    Verb.ltr: VerbSpec(("run_step_id",), 1, on_task=True),
 }
 assert set(VERBS) == set(Verb), "every verb has its entry"
 

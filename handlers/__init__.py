@@ -62,7 +62,6 @@ def register(app: SopApp) -> None:
     app.add_handler(press(Verb.to, buttons.to))
     app.add_handler(press(Verb.stat, buttons.stat))
     app.add_handler(press(Verb.use, buttons.use))
-    app.add_handler(press(Verb.ltr, buttons.ltr))
     app.add_handler(CallbackQueryHandler(buttons.unknown))
     app.add_handler(
         MessageHandler(private & (filters.Document.ALL | filters.PHOTO), uploads.on_file)

@@ -22,7 +22,6 @@ from bot.pending import (
     FileFor,
     MeetingConfirm,
     MeetingTime,
-    NoteFor,
     NoteKept,
     ReturnNote,
 )
@@ -110,8 +109,10 @@ async def _ok(
 async def _use(
     update: Update, context: SopContext, member: MemberInfo, run_step_id: int, file_id: int
 ) -> bool | str:
-    """Gunakan draf: the bot's draft is the step's document, and the step is
-    done (a note typed as a reply to the task goes with it)."""
+    """Gunakan draf ini (Pakai surat ini): the bot's draft is the step's
+    document, and the step is done (a note typed as a reply to the task goes
+    with it; a letter's note is its number). A question still open, such as
+    the number an earlier Selesai asked for, is answered by this."""
     svc = context.services
     await svc.engine.rules.authorize(member.id, run_step_id)
     note = await _held_note(context, member, run_step_id)
@@ -121,19 +122,6 @@ async def _use(
     return await acknowledge(
         update, context, "step_done_ack", prompt, number=step.number, note=step.note
     )
-
-
-async def _ltr(
-    update: Update, context: SopContext, member: MemberInfo, run_step_id: int
-) -> bool | str:
-    """Pakai surat ini: the draft letter and its number become the step's
-    (a question for the number, asked by an earlier Selesai, is answered)."""
-    svc = context.services
-    step = await svc.engine.steps.use_letter(member.id, run_step_id)
-    question = await svc.waiting.get(member.id)
-    if isinstance(question, NoteFor) and question.run_step_id == run_step_id:
-        await svc.waiting.clear(member.id)
-    return await acknowledge(update, context, "step_done_ack", number=step.number, note=step.note)
 
 
 async def _dec(
@@ -457,4 +445,3 @@ dlg = pressed(Verb.dlg, _delegate)
 to = pressed(Verb.to, _delegate_to)
 stat = pressed(Verb.stat, _stat)
 use = pressed(Verb.use, _use)
-ltr = pressed(Verb.ltr, _ltr)

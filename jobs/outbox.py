@@ -29,9 +29,8 @@ UNEDITABLE = ("can't be edited", "to edit not found", "message_id_invalid")
 
 def is_file_message(n: Notification) -> bool:
     """Was this row sent as a file with a caption (not as text, nor as an
-    album's pages followed by text)? The file is a stored one, or a
-    document the bot drafted (`document` in the context: a letter)."""
-    return (n.file_id is not None or bool(n.context.get("document"))) and not n.context.get("album")
+    album's pages followed by text)?"""
+    return n.file_id is not None and not n.context.get("album")
 
 
 def had_buttons(n: Notification) -> bool:
@@ -186,19 +185,6 @@ class OutboxSender:
                 chat_id, parts[-1], reply_markup=markup, disable_notification=quiet
             )
         caption, follow_up = texts.render_caption(n.template, **n.context)
-        document = n.context.get("document")
-        if document:
-            message = await bot.send_document(
-                chat_id,
-                self.services.storage.read(document["path"]),
-                caption=caption,
-                reply_markup=markup,
-                filename=document["name"],
-                disable_notification=quiet,
-            )
-            for part in follow_up:
-                await bot.send_message(chat_id, part, disable_notification=quiet)
-            return message
         stored = await self.services.engine.queries.file(n.file_id or 0)
         source = stored.telegram_file_id or self.services.storage.read(stored.storage_path)
         if stored.kind == "photo":

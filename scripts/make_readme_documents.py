@@ -20,11 +20,11 @@ sys.path.insert(0, str(ROOT))
 
 from bot.clock import FakeClock  # noqa: E402
 from bot.db import Database  # noqa: E402
-from bot.documents import numbering  # noqa: E402
 from bot.models import Run  # noqa: E402
 from bot.office import load_office  # noqa: E402
 from bot.report import monitoring_report  # noqa: E402
-from tests.letter_walk import finish, open_step, to_letter  # noqa: E402
+from bot.run.drafts import draft_of  # noqa: E402
+from tests.letter_walk import finish, open_step, to_letter, use_letter  # noqa: E402
 from tests.support import build_office  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -35,7 +35,7 @@ async def walk(tmp: Path) -> None:
     await db.create_all()
     clock = FakeClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
     office = await build_office(db, clock, tmp / "files")
-    e, p = office.engine, office.id
+    e = office.engine
     e.kit.office = load_office(None)  # the bundled office file, letterhead and all
     random.seed(7)
 
@@ -46,7 +46,7 @@ async def walk(tmp: Path) -> None:
 
         return later
 
-    for part, name in [(e.steps, "complete"), (e.steps, "decide"), (e.steps, "use_letter")]:
+    for part, name in [(e.steps, "complete"), (e.steps, "decide"), (e.steps, "use_draft")]:
         setattr(part, name, paced(getattr(part, name)))
     e.collection.review = paced(e.collection.review)  # type: ignore[method-assign]
     first = await to_letter(
@@ -59,13 +59,13 @@ async def walk(tmp: Path) -> None:
     )
     step = await open_step(office, first)
     async with db.session() as s:
-        drawn = await numbering.of_step(s, step.id or 0)
-    assert drawn is not None and drawn.draft_path
-    (tmp / "surat-pengantar.docx").write_bytes(office.storage.read(drawn.draft_path))
-    await e.steps.use_letter(p("sekretaris"), step.id or 0)
+        letter = await draft_of(s, step)
+    assert letter is not None
+    (tmp / "surat-pengantar.docx").write_bytes(office.storage.read(letter.storage_path))
+    await use_letter(office, first)
     await finish(office, first)
     second = await to_letter(office, "Data Kinerja Triwulan IV 2026", late_minutes=120)
-    await e.steps.use_letter(p("sekretaris"), (await open_step(office, second)).id or 0)
+    await use_letter(office, second)
     await finish(office, second)
     async with db.session() as s:
         runs = [r for r in [await s.get(Run, first), await s.get(Run, second)] if r]

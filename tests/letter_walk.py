@@ -99,6 +99,18 @@ async def to_letter(
     return run_id
 
 
+async def use_letter(office: Office, run_id: int) -> None:
+    """The sekretaris uses the bot's draft letter (Pakai surat ini) at the
+    open step 13, as the task's button does."""
+    from bot.run.drafts import draft_of
+
+    rs = await open_step(office, run_id)
+    async with office.db.session() as s:
+        letter = await draft_of(s, rs)
+    assert letter is not None, "step 13 has no draft letter"
+    await office.engine.steps.use_draft(office.id("sekretaris"), rs.id or 0, letter.id or 0)
+
+
 async def finish(office: Office, run_id: int) -> None:
     """Steps 14 and 15 (the planner's), after step 13 is done."""
     for _ in range(2):

@@ -79,6 +79,17 @@ async def test_the_sekretaris_uses_the_drafted_letter(tmp_path: Path) -> None:
         assert "000.1.2/1/Bakesbangpol/2026" in cells and "data-kinerja-tw3.xlsx" in cells
         buttons = [b["text"] for row in task["reply_markup"]["inline_keyboard"] for b in row]
         assert any("Pakai surat ini" in b for b in buttons)
+        # A button of the letter's earlier verb (`ltr`, in chats from before
+        # the letter became a draft like the others) is answered as out of
+        # date, and changes nothing.
+        rs = await open_step(world)
+        query = await p["sekretaris"].press_data(task, f"ltr:{rs.id}")
+        await world.idle()
+        old = p["sekretaris"].answer(query)
+        assert old is not None and "tidak dikenali" in old["text"]
+        assert (await open_step(world)).id == rs.id
+        async with world.services.db.session() as s:
+            assert (await s.exec(select(Run))).one().letter_number is None
         # The planner may not use it (not their step): a clear refusal, nothing changes.
         query = await p["rina"].press(task, "Pakai surat ini")
         await world.idle()

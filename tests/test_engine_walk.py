@@ -189,9 +189,15 @@ async def test_whole_sop_walked(office: Office) -> None:
         assert {(r.number, r.iteration): r.state for r in steps}[(10, 1)] == StepState.returned
         assert steps[0].note == "Segera disusun, batas akhir Jumat."
         every = (await s.exec(select(StoredFile).where(StoredFile.run_id == run.id))).all()
-        # The bot's drafts: the compiled workbook at each opening of step 8, the archive.
+        # The bot's drafts: the compiled workbook at each opening of step 8,
+        # the cover letter (step 13), the archive.
         drafts = [f for f in every if f.kind == "draft"]
-        assert [f.original_name.rsplit(".", 1)[1] for f in drafts] == ["xlsx", "xlsx", "zip"]
+        assert [f.original_name.rsplit(".", 1)[1] for f in drafts] == [
+            "xlsx",
+            "xlsx",
+            "docx",
+            "zip",
+        ]
         assert all(f.uploader_id is None for f in drafts)
         files = [f for f in every if f.kind != "draft"]
         assert len(files) == 1 + 1 + 6 + 2 + 1

@@ -1,5 +1,7 @@
-"""The cover letter's number and draft (step 13): a counter per office and
-year that never gives a number twice, on SQLite and PostgreSQL."""
+"""The cover letter's number and draft (step 13, `draft: letter`): a
+counter per office and year that never gives a number twice, on SQLite and
+PostgreSQL; the letter is a draft like the bot's others, used with the one
+`use` verb, its number kept by the letter's hook."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from bot.models import (
     StoredFile,
 )
 from bot.run import Engine
+from bot.run.drafts import DRAFT, draft_of
 from bot.storage import FileStorage
 from tests.letter_walk import finish, open_step, to_letter
 from tests.support import Office
@@ -138,8 +141,15 @@ async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: O
     rs = await open_step(office, run_id)
     async with office.db.session() as s:
         row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
+        made = await draft_of(s, rs)
+        made_events = (await s.exec(select(Event).where(Event.kind == "draft_made"))).all()
+    [event] = [m for m in made_events if m.details["run_step_id"] == rs.id]
     assert row.text == "000.1.2/1/Bakesbangpol/2026" and row.state == LetterNumberState.drawn
-    draft = docx.Document(io.BytesIO(office.storage.read(row.draft_path or "")))
+    # The letter is a draft file of the step, made by the bot (no uploader).
+    assert made is not None and made.kind == DRAFT and made.uploader_id is None
+    assert made.original_name == "surat-pengantar-2026-0001.docx"
+    assert event.details["draft"] == "letter" and event.details["number"] == row.text
+    draft = docx.Document(io.BytesIO(office.storage.read(made.storage_path)))
     text = "\n".join(p.text for p in draft.paragraphs)
     tables = [c.text for t in draft.tables for r in t.rows for c in r.cells]
     today = indonesian_date(office.clock.now().astimezone(WIB).date())
@@ -153,23 +163,27 @@ async def test_step_13_carries_a_draft_and_using_it_records_the_number(office: O
         office.clock,
         FileStorage(office.storage.root),
     )
-    # The task carries the draft and the button to use it.
-    [task] = [t for t in await e.queries.tasks(p("sekretaris")) if t.number == 13]
-    assert [a.verb for a in task.actions][0] == "ltr"
     with pytest.raises(NotAllowed):  # not their step
-        await e.steps.use_letter(p("perencana"), rs.id or 0)
-    await e.steps.use_letter(p("sekretaris"), rs.id or 0)
+        await e.steps.use_draft(p("perencana"), rs.id or 0, made.id or 0)
+    # A number typed before (held as a note) does not change the letter's.
+    await e.steps.use_draft(p("sekretaris"), rs.id or 0, made.id or 0, note="99/lain/2026")
     async with office.db.session() as s:
         run = await s.get(Run, run_id)
         row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
-        letter = (await s.exec(select(StoredFile).where(StoredFile.run_step_id == rs.id))).one()
+        [letter] = (
+            await s.exec(
+                select(StoredFile).where(StoredFile.run_step_id == rs.id, StoredFile.kind != DRAFT)
+            )
+        ).all()
         done = await s.get(RunStep, rs.id)
+        [numbered] = (await s.exec(select(Event).where(Event.kind == "letter_numbered"))).all()
     assert run is not None and run.letter_number == row.text
     assert row.state == LetterNumberState.used
     assert done is not None and done.note == row.text
-    assert letter.uploader_id == p("sekretaris") and letter.sha256 == row.draft_sha256
+    assert letter.uploader_id == p("sekretaris") and letter.sha256 == made.sha256
+    assert numbered.details["draft_used"] and numbered.details["number"] == row.text
     with pytest.raises(EngineError):  # the step is done
-        await e.steps.use_letter(p("sekretaris"), rs.id or 0)
+        await e.steps.use_draft(p("sekretaris"), rs.id or 0, made.id or 0)
     assert (await next_number(office)).number == 2
 
 
@@ -196,18 +210,16 @@ async def test_a_typed_number_replaces_the_drawn_one_which_stays_used(office: Of
 
 
 async def next_number(office: Office) -> LetterNumber:
-    """The number the next letter gets (a step of a run made for it)."""
+    """The number the next letter gets (a step of a run made for it, its
+    draft made as the step's opening makes it)."""
     [(run_id, rs_id)] = await steps(office.db, 1)
     sop = office.engine.kit.sops.get("pengumpulan-data-kinerja")
     async with office.db.transaction() as s:
-        drawn = await office.engine.letters.prepare(
-            s,
-            await s.get(Run, run_id),
-            sop,
-            sop.step("surat_pengantar"),
-            await s.get(RunStep, rs_id),
-        )
-    assert drawn is not None and drawn.draft_path
+        run, rs = await s.get(Run, run_id), await s.get(RunStep, rs_id)
+        assert run is not None and rs is not None
+        made = await office.engine.drafts.prepare(s, run, sop, sop.step("surat_pengantar"), rs)
+        drawn = await numbering.of_step(s, rs_id)
+    assert made is not None and drawn is not None
     return drawn
 
 
@@ -250,10 +262,9 @@ async def test_a_broken_office_template_leaves_the_run_going(
     rs = await open_step(office, run_id)
     async with office.db.session() as s:
         row = (await s.exec(select(LetterNumber).where(LetterNumber.run_step_id == rs.id))).one()
-        failed = (await s.exec(select(Event).where(Event.kind == "letter_draft_failed"))).all()
-    assert row.draft_path is None and len(failed) == 1
-    with pytest.raises(EngineError):
-        await office.engine.steps.use_letter(office.id("sekretaris"), rs.id or 0)
+        failed = (await s.exec(select(Event).where(Event.kind == "draft_failed"))).all()
+        made = await draft_of(s, rs)
+    assert made is None and len(failed) == 1 and "rusak.docx" in failed[0].details["error"]
     await office.engine.steps.complete(office.id("sekretaris"), rs.id or 0, note=row.text)
     async with office.db.session() as s:
         run = await s.get(Run, run_id)

@@ -17,21 +17,20 @@ from bot.models import Event, RunStep
 from bot.office import OfficeConfig
 from bot.report import monitoring_report, period_monitoring, run_report
 from bot.texts import minutes_text
-from tests.letter_walk import finish, open_step, to_letter
+from tests.letter_walk import finish, to_letter, use_letter
 from tests.support import Office
 
 
 async def walk_two_runs(office: Office) -> list[int]:
     """Run A: step 8 late once and corrected once (so done twice), a unit's
     file returned, a unit closed; run B: step 8 late."""
-    e, p = office.engine, office.id
     a = await to_letter(
         office, "TW I", late_minutes=60, return_unit=True, close_unit=True, correction=True
     )
-    await e.steps.use_letter(p("sekretaris"), (await open_step(office, a)).id or 0)
+    await use_letter(office, a)
     await finish(office, a)
     b = await to_letter(office, "TW II", late_minutes=120)
-    await e.steps.use_letter(p("sekretaris"), (await open_step(office, b)).id or 0)
+    await use_letter(office, b)
     await finish(office, b)
     return [a, b]
 

@@ -166,7 +166,9 @@ class RunArchive:
     def _local(self, moment: datetime | None) -> str:
         return moment.astimezone(self.tz).isoformat(timespec="seconds") if moment else ""
 
-    async def __call__(self, s: AsyncSession, run: Run, sop: Sop, step: Step) -> MadeDraft:
+    async def __call__(
+        self, s: AsyncSession, run: Run, sop: Sop, step: Step, rs: RunStep
+    ) -> MadeDraft:
         contents = await self.contents(s, run, sop, step)
         if self.monev is not None:
             contents.add(

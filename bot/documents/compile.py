@@ -284,7 +284,9 @@ class CompiledDraft:
     def __init__(self, storage: FileStorage) -> None:
         self.storage = storage
 
-    async def __call__(self, s: AsyncSession, run: Run, sop: Sop, step: Step) -> MadeDraft | None:
+    async def __call__(
+        self, s: AsyncSession, run: Run, sop: Sop, step: Step, rs: RunStep
+    ) -> MadeDraft | None:
         source = sop.step(step.draft_from or "")
         if source.workbook is None:
             return None

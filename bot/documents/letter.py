@@ -6,24 +6,34 @@ The layout is a Word document with docxtpl fields
 scripts/make_letter_template.py); an office names its own in the office
 file (`letter.template`). This module only gathers the fields: the
 letterhead, the number, the date written in Indonesian, the addressee and
-subject, the run's title and the documents sent. Nothing here touches the
-database: bot/run/letters.py decides when a letter is drafted.
+subject, the run's title and the documents sent. `LetterDraft` is the
+draft maker for `draft: letter` (bot/run/drafts.py): it draws the number
+(bot/documents/numbering.py) and fills the template; what the number means
+to the step and the run when it ends is bot/run/letters.py's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from docxtpl import DocxTemplate
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.documents import numbering
+from bot.models import Run, RunStep, StoredFile
 from bot.office import OfficeConfig
-from bot.sop import CoverLetter
+from bot.run.drafts import MadeDraft
+from bot.run.kit import RunKit
+from bot.sop import CoverLetter, Sop, Step
 from bot.texts import BULAN, TEMPLATES_DIR
 
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 DEFAULT_TEMPLATE = TEMPLATES_DIR / "documents" / "surat-pengantar.docx"
 SMALL_WORDS = [
     "nol",
@@ -119,3 +129,83 @@ def render_letter(template: Path, fields: dict[str, Any]) -> bytes:
 def letter_name(number: int, year: int) -> str:
     """The draft's file name: no slashes (the number has them)."""
     return f"surat-pengantar-{year}-{number:04d}.docx"
+
+
+def sent_documents(files: list[StoredFile]) -> list[SentDocument]:
+    """The letter's list of documents: a line per uploader's version (an
+    album's pages counted on one line)."""
+    pages: dict[tuple[int | None, int], list[str]] = {}
+    for f in files:
+        pages.setdefault((f.assignment_id, f.version), []).append(f.original_name)
+    return [
+        SentDocument(names[0], len(names), f"versi {version}" if version > 1 else "")
+        for (_, version), names in pages.items()
+    ]
+
+
+LatestFiles = Callable[[AsyncSession, Run, str], Awaitable[list[StoredFile]]]
+
+
+class LetterDraft:
+    """The draft maker for `draft: letter`. The number is drawn in the
+    transaction that opens the step, once per step opening (a second call
+    for the same opening finds it: numbering.draw), because the draft
+    carries it; the template is filled in a thread. An office template that
+    docxtpl cannot fill raises, so the step opens without a draft (the
+    number stays drawn, and the sekretaris types it or another)."""
+
+    def __init__(self, kit: RunKit, latest_files: LatestFiles) -> None:
+        # The kit, not its values: the office file is read at each letter.
+        self.kit = kit
+        self.latest_files = latest_files
+
+    async def __call__(
+        self, s: AsyncSession, run: Run, sop: Sop, step: Step, rs: RunStep
+    ) -> MadeDraft | None:
+        if step.letter is None:
+            return None
+        office = self.kit.office
+        local = self.kit.clock.now().astimezone(self.kit.calendar.tz)
+        row = await numbering.draw(
+            s,
+            office=office.name,
+            template=office.letter.number_format,
+            local=local,
+            run_id=run.id or 0,
+            run_step_id=rs.id or 0,
+        )
+        documents: list[SentDocument] = []
+        for key in step.letter.documents_from or step.attach_from:
+            files = await self.latest_files(s, run, key)
+            if files:
+                documents = sent_documents(files)
+                break
+        fields = letter_fields(
+            office,
+            step.letter,
+            number=row.text,
+            day=local.date(),
+            sop_name=sop.name,
+            run_title=run.title,
+            documents=documents,
+        )
+        template = template_of(office)
+        out = self.kit.storage.temporary().with_suffix(".docx")
+        try:
+            await asyncio.to_thread(_write_letter, template, fields, out)
+        except Exception as exc:
+            out.unlink(missing_ok=True)
+            raise ValueError(f"templat surat {template.name} tidak dapat diisi: {exc}") from exc
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        return MadeDraft(
+            path=out,
+            name=letter_name(row.number, row.year),
+            mime=DOCX_MIME,
+            details={"number": row.text, "year": row.year, "sequence": row.number},
+        )
+
+
+def _write_letter(template: Path, fields: dict[str, Any], out: Path) -> None:
+    out.write_bytes(render_letter(template, fields))

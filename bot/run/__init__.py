@@ -8,12 +8,13 @@
     actions.py     the buttons of a task, a review, an invitation
     messages.py    the messages a change implies, through the outbox's writer
     flow.py        opening and finishing steps and runs
-    letters.py     a step's cover letter: its number and draft, the number kept
+    letters.py     a cover letter's number at its step's end (the letter draft's hook)
     runs.py        commands on a run: start, cancel, pause, move a due time
     steps.py       commands on a step: done, decide, meeting, attendance
     collection.py  files: upload, review, close units
     albums.py      albums as one delivery
-    drafts.py      documents the bot drafts for a step (made by bot/documents/)
+    drafts.py      documents the bot drafts for a step (made by bot/documents/),
+                   with a hook per kind that means more (the letter's number)
     delegation.py  handing a task to a colleague
     queries.py     tasks, status, a collection's files, the history
 
@@ -66,13 +67,13 @@ class Engine:
         )
         self.reads = reads = Reads(kit)
         self.rules = rules = Rules(kit, reads)
-        self.messages = messages = Messages(kit, reads)
-        self.drafts = drafts = Drafts(kit)
-        self.letters = letters = Letters(kit, reads)
-        self.flow = flow = Flow(kit, reads, rules, messages, drafts, letters)
+        # A cover letter is a draft whose number the letter's hook keeps.
+        self.drafts = drafts = Drafts(kit, hooks={"letter": Letters(kit)})
+        self.messages = messages = Messages(kit, reads, drafts)
+        self.flow = flow = Flow(kit, reads, rules, messages, drafts)
         self.albums = albums = Albums(kit, reads, messages, flow)
         self.runs = RunCommands(kit, reads, rules, messages, flow)
-        self.steps = StepCommands(kit, reads, rules, messages, flow, letters)
+        self.steps = StepCommands(kit, reads, rules, messages, flow, drafts)
         self.collection = Collection(kit, reads, rules, messages, flow, albums)
         self.delegation = Delegation(kit, reads, rules, messages)
         self.queries = Queries(kit, reads, rules)

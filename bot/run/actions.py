@@ -18,9 +18,10 @@ def upload_action(run_step_id: int, unit_id: int | None) -> TaskAction:
     return TaskAction(Verb.up, (run_step_id, unit_id) if unit_id else (run_step_id,))
 
 
-def draft_action(run_step_id: int, file_id: int) -> TaskAction:
-    """Use the bot's draft (bot/run/drafts.py) as the step's document."""
-    return TaskAction(Verb.use, (run_step_id, file_id))
+def draft_action(run_step_id: int, file_id: int, kind: str | None) -> TaskAction:
+    """Use the bot's draft (bot/run/drafts.py) as the step's document; the
+    label is the draft's kind, so the button can say what it is (a letter)."""
+    return TaskAction(Verb.use, (run_step_id, file_id), kind)
 
 
 def follow_actions(run_step_id: int) -> list[TaskAction]:
@@ -43,8 +44,6 @@ def step_actions(step: Step, rs: RunStep, a: Assignment | None) -> list[TaskActi
     match step.action:
         case Action.confirm:
             verbs = [] if step.files == "none" else [up]
-            if step.letter is not None:  # the bot's draft letter, to use as it is
-                verbs.insert(0, TaskAction(Verb.ltr, (rid,)))
             return [*verbs, TaskAction(Verb.ok, (rid,))]
         case Action.decide:
             return [

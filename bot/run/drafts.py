@@ -1,6 +1,6 @@
 """Documents the bot drafts for a step (the SOP file's `draft:`), made when
 the step opens so its task carries them: the compiled workbook at step 8,
-the run's archive at step 15.
+the cover letter with its number at step 13, the run's archive at step 15.
 
 A draft is a file of the run like an upload, made by the bot (no uploader,
 kind "draft"): the audit log records it, the archive finds it, and it is
@@ -10,6 +10,12 @@ engine (bot/documents/), registered by kind; the engine only records what
 they made. They run inside the transaction that opens the step, because the
 task that carries the draft is written there; their slow part runs in a
 thread. A maker that fails leaves the step without a draft, never blocks it.
+
+A kind of draft may mean more to its step than a file: the cover letter's
+number is the step's note and goes on the run. That lives with the kind, in
+a `DraftHook` (bot/run/letters.py), which the step commands call through
+`note_of_use` and `finished` whichever way the step ends (the draft used,
+or Selesai after the actor's own file or typed note).
 """
 
 from __future__ import annotations
@@ -50,14 +56,38 @@ class MadeDraft:
 
 class DraftMaker(Protocol):
     async def __call__(
-        self, s: AsyncSession, run: Run, sop: Sop, step: Step
+        self, s: AsyncSession, run: Run, sop: Sop, step: Step, rs: RunStep
     ) -> MadeDraft | None: ...
 
 
+class DraftHook(Protocol):
+    """What a kind of draft adds to its step beyond the file."""
+
+    async def note_of_use(self, s: AsyncSession, rs: RunStep) -> str | None:
+        """The note the step ends with when its draft is used as it is (it
+        wins over a typed one: it is what the draft says); the task shows it."""
+        ...
+
+    async def finished(
+        self,
+        s: AsyncSession,
+        run: Run,
+        step: Step,
+        rs: RunStep,
+        actor_id: int,
+        note: str | None,
+        *,
+        draft_used: bool,
+    ) -> None:
+        """The step ends with `note`, in the caller's transaction."""
+        ...
+
+
 class Drafts:
-    def __init__(self, kit: RunKit) -> None:
+    def __init__(self, kit: RunKit, hooks: dict[str, DraftHook] | None = None) -> None:
         self.kit = kit
         self.makers: dict[str, DraftMaker] = {}
+        self.hooks: dict[str, DraftHook] = dict(hooks or {})
 
     def register(self, kind: str, maker: DraftMaker) -> None:
         """The maker of a `draft:` kind (done once, by the wiring)."""
@@ -72,7 +102,7 @@ class Drafts:
         if maker is None:
             return None
         try:
-            made = await maker(s, run, sop, step)
+            made = await maker(s, run, sop, step, rs)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # a help that failed: the step goes on without it
@@ -123,6 +153,27 @@ class Drafts:
             **made.details,
         )
         return stored
+
+    async def note_of_use(self, s: AsyncSession, step: Step, rs: RunStep) -> str | None:
+        """The note using this step's draft gives it (None: the actor's own)."""
+        hook = self.hooks.get(step.draft or "")
+        return await hook.note_of_use(s, rs) if hook is not None else None
+
+    async def finished(
+        self,
+        s: AsyncSession,
+        run: Run,
+        step: Step,
+        rs: RunStep,
+        actor_id: int,
+        note: str | None,
+        *,
+        draft_used: bool,
+    ) -> None:
+        """A step with a `draft:` ends (its draft used or not, or none made)."""
+        hook = self.hooks.get(step.draft or "")
+        if hook is not None:
+            await hook.finished(s, run, step, rs, actor_id, note, draft_used=draft_used)
 
 
 async def draft_of(s: AsyncSession, rs: RunStep) -> StoredFile | None:

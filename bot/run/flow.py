@@ -25,7 +25,6 @@ from bot.models import (
 )
 from bot.run.drafts import Drafts
 from bot.run.kit import RunKit
-from bot.run.letters import Letters
 from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, assignments_of_open_runs
 from bot.run.rules import Rules
@@ -42,14 +41,12 @@ class Flow:
         rules: Rules,
         messages: Messages,
         drafts: Drafts,
-        letters: Letters,
     ) -> None:
         self.kit = kit
         self.reads = reads
         self.rules = rules
         self.messages = messages
         self.drafts = drafts
-        self.letters = letters
 
     # ------------------------------------------------------------------ open
 
@@ -111,10 +108,9 @@ class Flow:
         for a in assignments:
             s.add(a)
         await s.flush()
-        # The bot's draft for the step (`draft:`) goes with its tasks; a step
-        # that drafts a letter has its number and draft before any task names it.
+        # The bot's draft for the step (`draft:`) goes with its tasks (a
+        # letter has its number before any task names it).
         await self.drafts.prepare(s, run, sop, step, rs)
-        await self.letters.prepare(s, run, sop, step, rs)
         # One task message per person (and unit), naming all their roles on it.
         tasks: dict[tuple[int, int | None], tuple[Member, Assignment, list[str]]] = {}
         missing: list[dict[str, Any]] = []

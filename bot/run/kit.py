@@ -36,7 +36,7 @@ class RunKit:
     clock: Clock
     storage: FileStorage
     max_file_bytes: int | None = 20 * 1024 * 1024
-    # The office file: its letterhead and letter numbering (bot/run/letters.py).
+    # The office file: its letterhead and letter numbering (bot/documents/letter.py).
     office: OfficeConfig = field(default_factory=OfficeConfig)
     definitions: Definitions = field(init=False)
 

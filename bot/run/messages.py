@@ -13,7 +13,6 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.documents import numbering
 from bot.models import (
     Assignment,
     Member,
@@ -26,7 +25,7 @@ from bot.models import (
 )
 from bot.outbox import queue
 from bot.run.actions import draft_action, follow_actions, review_actions, step_actions
-from bot.run.drafts import SEND_LIMIT, draft_of
+from bot.run.drafts import SEND_LIMIT, Drafts, draft_of
 from bot.run.kit import RunKit
 from bot.run.reads import Reads, role_name, step_context
 from bot.run.settle import Settling
@@ -46,9 +45,10 @@ class TaskReason(StrEnum):
 
 
 class Messages:
-    def __init__(self, kit: RunKit, reads: Reads) -> None:
+    def __init__(self, kit: RunKit, reads: Reads, drafts: Drafts) -> None:
         self.kit = kit
         self.reads = reads
+        self.drafts = drafts
         # Taking spent buttons off messages already sent (bot/run/settle.py).
         self.settle = Settling(kit, reads, self)
 
@@ -137,16 +137,9 @@ class Messages:
             files = [draft, *files]
         new = [f for f in files if not await self._received(s, member, f)]
         actions = step_actions(step, rs, a)
-        # A step that drafts a letter: the draft is the task's own document.
-        letter = await numbering.of_step(s, rs.id or 0) if step.letter else None
-        document = (
-            {"path": letter.draft_path, "name": letter.draft_name, "number": letter.text}
-            if letter is not None and letter.draft_path
-            else None
-        )
         context = step_context(run, sop, step, rs)
         if draft is not None:
-            actions = [draft_action(rs.id or 0, draft.id or 0), *actions]
+            actions = [draft_action(rs.id or 0, draft.id or 0, step.draft), *actions]
             context["draft"] = {
                 "kind": step.draft,
                 "name": draft.original_name,
@@ -154,6 +147,8 @@ class Messages:
                 "sent": draft.size <= SEND_LIMIT,
                 "run_id": run.id,
                 "path": draft.storage_path,
+                # What using it gives the step (a letter: its number).
+                "note": await self.drafts.note_of_use(s, step, rs),
             }
         context.update(
             roles=[role_name(sop, r) for r in roles or [a.role] if r in sop.roles],
@@ -166,7 +161,6 @@ class Messages:
             received=[
                 {"name": f.original_name, "version": f.version} for f in files if f not in new
             ],
-            document=document,
         )
         # A delegation keeps the key it always had, so rows queued before
         # this version are still recognised.
@@ -181,9 +175,9 @@ class Messages:
             run=run,
             run_step_id=rs.id,
             assignment_id=a.id,
-            file_id=new[0].id if len(new) == 1 and document is None else None,
+            file_id=new[0].id if len(new) == 1 else None,
         )
-        if row is None or len(new) < (1 if document else 2):
+        if row is None or len(new) < 2:
             return
         for f in new:
             await self.notify(

@@ -23,7 +23,6 @@ from bot.models import (
     Assignment,
     AssignmentState,
     Attendance,
-    LetterNumberState,
     Meeting,
     Member,
     RunStep,
@@ -31,10 +30,9 @@ from bot.models import (
     StoredFile,
 )
 from bot.run.actions import rsvp_actions
-from bot.run.drafts import DRAFT
+from bot.run.drafts import DRAFT, Drafts
 from bot.run.flow import Flow
 from bot.run.kit import RunKit
-from bot.run.letters import Letters
 from bot.run.messages import Messages
 from bot.run.reads import Reads, step_context
 from bot.run.rules import Purpose, Rules, StepAccess, check_note
@@ -42,7 +40,6 @@ from bot.sop import Action
 from bot.views import iso
 
 MAX_PLACE = 200
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 # What a step of each action expects instead of Selesai.
 NOT_BY_COMPLETE = {
@@ -68,71 +65,44 @@ class StepCommands:
         rules: Rules,
         messages: Messages,
         flow: Flow,
-        letters: Letters,
+        drafts: Drafts,
     ) -> None:
         self.kit = kit
         self.reads = reads
         self.rules = rules
         self.messages = messages
         self.flow = flow
-        self.letters = letters
+        self.drafts = drafts
 
     async def complete(self, actor_id: int, run_step_id: int, note: str | None = None) -> RunStep:
         """Selesai: finish a confirm, distribute, validate or meeting step.
         At a step that drafts a letter the note is the letter's number (the
-        drawn one or another the sekretaris typed)."""
+        drawn one or another the sekretaris typed: bot/run/letters.py)."""
         async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
-            await self._finish(s, got, note, adopted=False)
-            return got.rs
-
-    async def use_letter(self, actor_id: int, run_step_id: int) -> RunStep:
-        """Pakai surat ini: the draft letter, with its drawn number, becomes
-        the step's letter (a file of the step, from the person who used it)
-        and the step is done with that number as its note."""
-        async with self.kit.command() as s:
-            got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
-            if got.step.letter is None:
-                raise InvalidInput("not_a_letter")
-            row = await self.letters.drawn(s, got.rs)
-            if row is None or row.draft_path is None or row.state != LetterNumberState.drawn:
-                raise InvalidInput("no_letter_draft")
-            version = await self.reads.file_count(s, rs_id=got.rs.id) + 1
-            s.add(
-                StoredFile(
-                    run_id=got.run.id or 0,
-                    run_step_id=got.rs.id or 0,
-                    assignment_id=got.assignment.id if got.assignment else None,
-                    uploader_id=actor_id,
-                    original_name=row.draft_name or "surat-pengantar.docx",
-                    mime_type=DOCX,
-                    size=row.draft_size or 0,
-                    sha256=row.draft_sha256 or "",
-                    storage_path=row.draft_path,
-                    version=version,
-                    received_at=self.kit.clock.now(),
-                )
-            )
-            await s.flush()
-            await self._finish(s, got, row.text, adopted=True)
+            await self._finish(s, got, note, draft_used=False)
             return got.rs
 
     async def _finish(
-        self, s: AsyncSession, got: StepAccess, note: str | None, *, adopted: bool
+        self, s: AsyncSession, got: StepAccess, note: str | None, *, draft_used: bool
     ) -> None:
+        """Selesai, or the bot's draft used: the step's checks, then done."""
         run, rs, sop, step = got.run, got.rs, got.sop, got.step
         if step.action in NOT_BY_COMPLETE:
             raise InvalidInput(NOT_BY_COMPLETE[step.action])
         meeting = await self.reads.meeting_of(s, run, step)
         if meeting is not None and self.kit.clock.now() < meeting.starts_at:
             raise StepNotOpen("meeting_not_started", starts_at=iso(meeting.starts_at))
+        if draft_used:
+            note = await self.drafts.note_of_use(s, step, rs) or note
         note = check_note(note, step.note, step.note_prompt)
         if step.files == "required" and not await self.reads.file_count(s, rs_id=rs.id):
             raise FilesRequired()
         if step.action == Action.distribute:
             await self._distribute(s, got)
-        if step.letter is not None and note:
-            await self.letters.record(s, run, step, rs, note, got.member.id or 0, adopted=adopted)
+        await self.drafts.finished(
+            s, run, step, rs, got.member.id or 0, note, draft_used=draft_used
+        )
         s.add(_mark_done(got, self.kit.clock.now()))
         await self.flow.finish_step(
             s, run, sop, rs, got.member.id, outcome="done", note=note, next_key=step.next
@@ -141,17 +111,18 @@ class StepCommands:
     async def use_draft(
         self, actor_id: int, run_step_id: int, file_id: int, note: str | None = None
     ) -> RunStep:
-        """Gunakan draf: the bot's draft for this step becomes the actor's
-        document of the step (a file of theirs, the draft's bytes), and the
-        step finishes as after an upload and Selesai."""
+        """Gunakan draf ini (a letter: Pakai surat ini): the bot's draft for
+        this step becomes the actor's document of the step (a file of theirs,
+        the draft's bytes), and the step finishes as after an upload and
+        Selesai; what the draft's kind adds (a letter's number as the note)
+        comes from its hook (bot/run/drafts.py)."""
         async with self.kit.command() as s:
             got = await self.rules.step_access(s, actor_id, run_step_id, Purpose.act)
-            run, rs, sop, step, a = got.run, got.rs, got.sop, got.step, got.assignment
+            run, rs, a = got.run, got.rs, got.assignment
             assert a is not None
             draft = await s.get(StoredFile, file_id)
             if draft is None or draft.run_step_id != rs.id or draft.kind != DRAFT:
                 raise NotFound("file")
-            note = check_note(note, step.note, step.note_prompt)
             # The next version of this role's document on the step, over rounds.
             last = (
                 await s.exec(
@@ -165,7 +136,6 @@ class StepCommands:
                     )
                 )
             ).one()
-            now = self.kit.clock.now()
             used = StoredFile(
                 run_id=run.id or 0,
                 run_step_id=rs.id or 0,
@@ -179,7 +149,7 @@ class StepCommands:
                 # The same bytes: files in storage are never changed.
                 storage_path=draft.storage_path,
                 version=int(last or 0) + 1,
-                received_at=now,
+                received_at=self.kit.clock.now(),
             )
             s.add(used)
             await s.flush()
@@ -195,10 +165,7 @@ class StepCommands:
                 sha256=used.sha256,
                 version=used.version,
             )
-            s.add(_mark_done(got, now))
-            await self.flow.finish_step(
-                s, run, sop, rs, actor_id, outcome="done", note=note, next_key=step.next
-            )
+            await self._finish(s, got, note, draft_used=True)
             return rs
 
     async def _distribute(self, s: AsyncSession, got: StepAccess) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -64,9 +64,10 @@ class WorkbookCheck(Strict):
 
 
 class CoverLetter(Strict):
-    """The step drafts a cover letter (surat pengantar) with a number from
-    the office's counter; the step's note is then the letter's number. The
-    addressee, letterhead and template are the office's (office file)."""
+    """The settings of a step's cover letter (surat pengantar), drafted with
+    `draft: letter` and a number from the office's counter; the step's note
+    is then the letter's number. The addressee, letterhead and template are
+    the office's (office file)."""
 
     perihal: str = Field(min_length=1, max_length=300)
     sifat: str = "Biasa"
@@ -137,12 +138,24 @@ class Step(Strict):
     # A document the bot drafts for this step when it opens, offered to its
     # actors with their task (bot/run/drafts.py): "compiled", the accepted
     # workbooks of the collection `draft_from` in one workbook; "archive",
-    # the run's files in one ZIP.
-    draft: Literal["compiled", "archive"] | None = None
+    # the run's files in one ZIP; "letter", the cover letter with its
+    # number (its settings in `letter:`).
+    draft: Literal["compiled", "archive", "letter"] | None = None
     draft_from: str | None = None
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
     letter: CoverLetter | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _letter_is_a_draft(cls, data: object) -> object:
+        """A `letter:` block without `draft:` is a letter draft: definitions
+        stored with runs begun before the letter became a draft kind name no
+        `draft:` (bot/definitions.py), and their step 13 must still draw and
+        keep its number."""
+        if isinstance(data, dict) and data.get("letter") is not None and not data.get("draft"):
+            return {**data, "draft": "letter"}
+        return data
 
     @field_validator("kelengkapan", mode="before")
     @classmethod
