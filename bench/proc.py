@@ -107,6 +107,15 @@ def main(kind: str) -> None:
     app = sopbot() if kind == "sopbot" else bare()
     out = os.environ.get("BENCH_TIMES")
     timed(app, Path(out) if out else None)
+    if kind == "sopbot":
+        # As `sopbot run` runs it: the inbox's intake (it stores each batch
+        # before asking for the next), the Application has no Updater.
+        import asyncio
+
+        import bot.app
+
+        asyncio.run(bot.app.serve(app))  # type: ignore[arg-type]
+        return
     app.run_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0, timeout=1)
 
 

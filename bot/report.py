@@ -17,7 +17,6 @@ from datetime import date, datetime, tzinfo
 from functools import partial
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
 from sqlmodel import col, select
 
 from bot.audit import verify_chain
@@ -109,6 +108,8 @@ async def run_report(engine: Engine, run_id: int, office_name: str) -> bytes:
         if not rs.outcome:
             return ""
         return plain(str(hasil(rs.outcome, labels.get(f"{rs.number}:{rs.outcome}")))).strip()
+
+    from openpyxl import load_workbook  # when a report is made (see bot/workbook.py)
 
     book = load_workbook(TEMPLATE)
     used_total = 0.0
@@ -235,6 +236,8 @@ async def monitoring_report(
     if not forms:
         return MonitoringReport(period, [], [], b"", b"")
     charts = [render_chart(form, word) for form in forms]
+    from openpyxl import Workbook
+
     book = Workbook()
     if book.active is not None:
         book.remove(book.active)

@@ -11,13 +11,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
 from bot.documents.monitoring import Monitoring  # noqa: E402
 
 LATE = "#c0392b"
@@ -26,6 +19,14 @@ STANDARD = "#b3b6b7"
 
 
 def render_chart(form: Monitoring, word: Callable[..., str]) -> bytes:
+    # matplotlib is imported when a chart is drawn, not with the bot: it
+    # costs the process tens of MiB that most of its life never uses.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, no GUI toolkit
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     """A PNG of the form's steps; `word(name, *args)` gives each text."""
     steps = form.steps
     figure = Figure(figsize=(max(8.0, 0.7 * len(steps) + 3), 4.8), dpi=110)

@@ -21,12 +21,8 @@ from copy import copy
 from dataclasses import dataclass, field
 from numbers import Number
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +39,9 @@ from bot.workbook import (
     UnsafeWorkbook,
     open_workbook,
 )
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
@@ -137,6 +136,11 @@ def compile_workbook(
     """Write the compiled workbook to `out` (run in a thread: openpyxl is slow
     and synchronous). A workbook that cannot be read (it passed the first
     look when it came, so this is rare) is listed, not fatal."""
+    # openpyxl is imported when a workbook is made (see bot/workbook.py).
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     words = _words()
     book = Workbook()
     recap = book.active

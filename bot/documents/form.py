@@ -12,18 +12,15 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date
-from typing import Any
-
-from docx.shared import Mm
-from docxtpl import DocxTemplate, InlineImage
-from openpyxl.drawing.image import Image
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.workbook import Workbook
+from typing import TYPE_CHECKING, Any
 
 from bot.documents.letter import indonesian_date
 from bot.documents.monitoring import Monitoring
 from bot.office import OfficeConfig
 from bot.texts import TEMPLATES_DIR
+
+if TYPE_CHECKING:
+    from openpyxl.workbook import Workbook
 
 FORM_TEMPLATE = TEMPLATES_DIR / "documents" / "monitoring-sop.docx"
 TICK = "✓"
@@ -57,6 +54,9 @@ def form_docx(
     word: Word,
 ) -> bytes:
     """The filled form, one section per SOP, each with its chart."""
+    from docx.shared import Mm  # imported when a form is made (see chart.py)
+    from docxtpl import DocxTemplate, InlineImage
+
     doc = DocxTemplate(str(FORM_TEMPLATE))
     fields = {
         "kop": office.letterhead.model_dump(),
@@ -84,6 +84,9 @@ WIDTHS = [5, 60, 26, 60, 30, 14]  # of the form's columns, in the workbook
 
 def add_form_sheets(book: Workbook, form: Monitoring, chart: bytes, word: Word) -> None:
     """The form as a sheet ("Monitoring") and its chart ("Grafik")."""
+    from openpyxl.drawing.image import Image
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     sheet = book.create_sheet("Monitoring")
     sheet["A1"] = word("title")
     sheet["A1"].font = Font(bold=True, size=13)

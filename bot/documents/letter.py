@@ -22,7 +22,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from docxtpl import DocxTemplate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.documents import numbering
@@ -119,6 +118,8 @@ def letter_fields(
 def render_letter(template: Path, fields: dict[str, Any]) -> bytes:
     """The filled DOCX. docxtpl escapes the values (a title with '&' or '<'
     stays text); a field the template does not use is simply left out."""
+    from docxtpl import DocxTemplate  # imported when a letter is made (see chart.py)
+
     doc = DocxTemplate(str(template))
     doc.render(fields, autoescape=True)
     out = io.BytesIO()
