@@ -60,16 +60,18 @@ def cast(server: BotApiServer, services: Services) -> list[Actor]:
 
 
 async def enrol(actors: list[Actor], services: Services, *, limit: float = 30.0) -> None:
-    """Everyone taps their invitation link (the admin just writes /start);
-    returns when the bot has enrolled and welcomed them all."""
+    """Everyone taps their invitation link (the admin just writes /start),
+    one after another: each is enrolled and welcomed before the next taps,
+    so the office is the same every time (the bot handles different chats
+    at once, and the order people joined decides, e.g., which planner is
+    sent which units' files). Returns when all are in."""
+    deadline = time.monotonic() + limit
     for actor in actors:
         if actor.role is None:
             await actor.person.send_command("/start")
         else:
             token = await services.members.create_invitation(actor.role, unit=actor.unit)
             await actor.person.send_command("/start", token)
-    deadline = time.monotonic() + limit
-    for actor in actors:
         while not actor.person.messages or await services.members.by_telegram(actor.id) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{actor.name} belum terdaftar setelah {limit:.0f} detik")
