@@ -367,10 +367,3 @@ class LetterNumber(SQLModel, table=True):
     run_step_id: int = Field(foreign_key="runstep.id", unique=True)
     issued_at: datetime = _time()
     state: LetterNumberState = LetterNumberState.drawn
-    # No longer written: the draft letter is a draft file of the step
-    # (StoredFile, kind "draft", bot/run/drafts.py) like the bot's other
-    # drafts. Kept as migration 0012 made them until a migration drops them.
-    draft_path: str | None = None
-    draft_name: str | None = None
-    draft_sha256: str | None = None
-    draft_size: int | None = None

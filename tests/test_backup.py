@@ -17,11 +17,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from bot.backup import BackupError, backup, restore, sha256_of
+from bot.botapi import Person as FakeUser
 from bot.cli import main
 from bot.models import Run, RunState, StoredFile
 from bot.settings import Settings
 from tests.conftest import PG_URL
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import UNIT_FILES, XLSX, workbook
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from telegram import Update
 
+from bot.botapi import Person as FakeUser
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.inbox import Inbox
 from bot.office import DEFAULT_UNITS
 from bot.processor import ChatLanes
 from bot.verbs import Verb, encode
-from tests.fakes.people import FakeUser
 from tests.fakes.world import running_bot
 
 

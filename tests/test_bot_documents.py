@@ -12,9 +12,9 @@ import docx
 import pytest
 from sqlmodel import select
 
+from bot.botapi import Person as FakeUser
 from bot.models import LetterNumber, Run, RunStep, StepState
 from bot.views import IncomingFile
-from tests.fakes.people import FakeUser
 from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.people import FakeUser
+from bot.botapi import Person as FakeUser
 from tests.fakes.statements import StatementLog, UpdateStatements
 from tests.fakes.world import World, running_bot
 

@@ -174,9 +174,9 @@ async def test_sigkill_after_a_press_was_confirmed_to_telegram(tmp_path: Path) -
     """The bot fetched Rina's press and asked for the next batch, which tells
     Telegram the press arrived (Telegram never sends it again); killed right
     then, restarted: the press is handled exactly once, from the inbox."""
+    from bot.botapi import Person as FakeUser
     from bot.models import InboxUpdate, RunStep, StepState
     from bot.views import IncomingFile
-    from tests.fakes.people import FakeUser
     from tests.support import FORM, XLSX
 
     async with FakeBotApi() as server:
