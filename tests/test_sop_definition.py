@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from bot.sop import Action, Sop, SopError, SopRegistry, parse_sop
+from bot.sop import Action, SopError, SopRegistry, parse_sop
 
 SEED = Path(__file__).parent.parent / "bot/sop/definitions/pengumpulan-data-kinerja.yaml"
 
@@ -146,18 +145,17 @@ def test_note_prompt_only_where_a_note_is_asked() -> None:
 
 def test_a_cover_letter_is_a_draft_kind() -> None:
     """Step 13 drafts its letter as `draft: letter` with its `letter:`
-    settings; a definition stored before that kind existed (a `letter:`
-    block alone, bot/definitions.py) still drafts it; `draft: letter`
-    without the settings is named."""
+    settings; either without the other is named."""
     sop = SopRegistry.load().get("pengumpulan-data-kinerja")
     step = sop.step("surat_pengantar")
     assert step.draft == "letter" and step.letter is not None
-    stored = json.loads(sop.model_dump_json())
-    for raw in stored["steps"]:
-        if raw["key"] == "surat_pengantar":
-            raw["draft"] = None
-    assert Sop.model_validate(stored).step("surat_pengantar").draft == "letter"
     text = MINI.replace("waktu: 20, next: null", "waktu: 20, next: null, draft: letter")
     assert problems(text) == [
         "langkah 2 (dua): 'draft: letter' butuh blok 'letter:' (perihal surat)"
+    ]
+    alone = MINI.replace(
+        "waktu: 20, next: null", "waktu: 20, next: null, letter: {perihal: Pengiriman data}"
+    )
+    assert problems(alone) == [
+        "langkah 2 (dua): blok 'letter:' hanya berlaku dengan 'draft: letter'"
     ]

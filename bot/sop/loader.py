@@ -106,6 +106,8 @@ def _graph_problems(sop: Sop) -> list[str]:
             problems.append(f"{label}: letter: hanya untuk langkah 'confirm' yang menerima catatan")
         if step.draft == "letter" and step.letter is None:
             problems.append(f"{label}: 'draft: letter' butuh blok 'letter:' (perihal surat)")
+        if step.letter is not None and step.draft != "letter":
+            problems.append(f"{label}: blok 'letter:' hanya berlaku dengan 'draft: letter'")
         for source_key in step.letter.documents_from if step.letter else []:
             if source_key not in keys:
                 problems.append(f"{label}: letter.documents_from: langkah '{source_key}' tidak ada")

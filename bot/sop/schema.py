@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -145,17 +145,6 @@ class Step(Strict):
     reminders: Reminders | None = None
     workbook: WorkbookCheck | None = None
     letter: CoverLetter | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _letter_is_a_draft(cls, data: object) -> object:
-        """A `letter:` block without `draft:` is a letter draft: definitions
-        stored with runs begun before the letter became a draft kind name no
-        `draft:` (bot/definitions.py), and their step 13 must still draw and
-        keep its number."""
-        if isinstance(data, dict) and data.get("letter") is not None and not data.get("draft"):
-            return {**data, "draft": "letter"}
-        return data
 
     @field_validator("kelengkapan", mode="before")
     @classmethod
