@@ -155,13 +155,25 @@ QUESTIONS: dict[str, type[Question]] = {
 }
 
 
+_ADAPTERS: dict[type[Question], TypeAdapter[Question]] = {}
+
+
+def adapter(cls: type[Question]) -> TypeAdapter[Question]:
+    """One adapter per question type, made once: building one makes its
+    whole schema (about a millisecond), too dear for every message typed."""
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
+
+
 def question_of(kind: str, payload: Mapping[str, Any]) -> Question:
     """A stored row back to its question."""
     cls = QUESTIONS.get(kind)
     if cls is None:
         return Outdated(kind)
     try:
-        question: Question = TypeAdapter(cls).validate_python(dict(payload))
+        question: Question = adapter(cls).validate_python(dict(payload))
     except ValidationError:
         log.warning("a stored %r question does not fit its type: %r", kind, payload)
         return Outdated(kind)
@@ -170,7 +182,7 @@ def question_of(kind: str, payload: Mapping[str, Any]) -> Question:
 
 def payload_of(question: Question) -> dict[str, Any]:
     """A question's fields as JSON (a time as ISO text)."""
-    data: dict[str, Any] = TypeAdapter(type(question)).dump_python(question, mode="json")
+    data: dict[str, Any] = adapter(type(question)).dump_python(question, mode="json")
     return data
 
 
