@@ -129,6 +129,9 @@ async def stop(app: SopApp, intake: Intake | None) -> None:
             # among those stop() waited for: wait for it too (asyncio.run
             # would cancel it half way).
             await app.job_queue.stop(wait=True)
+    sender = app.bot_data.sender
+    if sender is not None:
+        await sender.stop()  # the flush a last commit woke
     if app.post_shutdown:
         await app.post_shutdown(app)
     await app.shutdown()

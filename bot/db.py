@@ -3,7 +3,7 @@ keep concurrent writers from failing with "database is locked"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 # Execution option that marks the engine behind Database.transaction().
 WRITE_OPTION = "sopbot_write"
+
+# Told, after a transaction committed, what its session noted in `info`.
+CommitListener = Callable[[dict[Any, Any]], None]
 
 
 def is_sqlite(url: str) -> bool:
@@ -115,6 +118,14 @@ class Database:
         # Same pool; its connections begin with BEGIN IMMEDIATE on SQLite.
         writer = self.engine.execution_options(**{WRITE_OPTION: True})
         self._writes = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
+        self._after_commit: list[CommitListener] = []
+
+    def after_commit(self, listener: CommitListener) -> None:
+        """Call `listener` with the session's `info` after each transaction
+        that committed (never after one rolled back): what a writer noted
+        there is then true for every reader, e.g. the outbox's "a message is
+        owed", which wakes the sender only when there is something to send."""
+        self._after_commit.append(listener)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -125,8 +136,11 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error."""
-        async with self._writes() as session, session.begin():
-            yield session
+        async with self._writes() as session:
+            async with session.begin():
+                yield session
+            for listener in self._after_commit:
+                listener(session.info)
 
     async def create_all(self) -> None:
         """Create the tables directly (tests); production uses Alembic."""

@@ -14,7 +14,7 @@ dropped, with the reason on record, instead of sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +51,8 @@ EDIT_WAIT_SECONDS = 5
 BACKOFF_SECONDS = (2, 5, 15, 60, 300)
 # Messages about lateness: pointless (and wrong) once the step is done.
 LATENESS_TEMPLATES = ("reminder", "escalation")
+# Noted in a session's info by `queue`: its commit owes a message.
+OWED = "sopbot_outbox_owed"
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ async def queue(
     )
     s.add(row)
     await s.flush()
+    s.info[OWED] = True  # the sender is woken when this commits (Outbox.on_owed)
     if supersede:
         older = (
             await s.exec(
@@ -204,6 +207,19 @@ class Outbox:
         self.max_attempts = max_attempts
         # Telegram's flood limits are bot-wide: after a RetryAfter nothing is sent.
         self.paused_until: datetime | None = None
+        self._owed: list[Callable[[], None]] = []
+        db.after_commit(self._committed)
+
+    def on_owed(self, wake: Callable[[], None]) -> None:
+        """Call `wake` after every commit that queued a message, whoever
+        committed it (a command, a sweep, a job): the sender then sends at
+        once, and an update that queued nothing costs the sender nothing."""
+        self._owed.append(wake)
+
+    def _committed(self, info: dict[Any, Any]) -> None:
+        if info.get(OWED):
+            for wake in self._owed:
+                wake()
 
     def pause(self, seconds: float) -> None:
         """Hold every send for `seconds` (Telegram's RetryAfter)."""

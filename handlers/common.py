@@ -5,6 +5,7 @@ buttons and keyboards are built there too, for the jobs' use as well."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager, nullcontext
 from functools import wraps
 from typing import Any
 
@@ -138,11 +139,10 @@ async def stranger(update: Update, context: SopContext) -> None:
     await reply(update, context, template)
 
 
-def kick_outbox(context: SopContext) -> None:
-    """Deliver what the last command queued, now rather than at the next tick."""
+def held_outbox(context: SopContext) -> AbstractContextManager[None]:
+    """What the handler's commits queue goes out after its own answer."""
     sender = context.bot_data.sender
-    if sender is not None and context.job_queue is not None:
-        context.job_queue.run_once(sender.job, 0, name="outbox-kick")
+    return sender.holding() if sender is not None else nullcontext()
 
 
 def rearm_deadlines(context: SopContext) -> None:
@@ -171,11 +171,10 @@ def enrolled(
         if member is None:
             await stranger(update, context)
             return
-        try:
-            await func(update, context, member)
-        except EngineError as exc:
-            await reply_error(update, context, exc)
-        finally:
-            kick_outbox(context)
+        with held_outbox(context):
+            try:
+                await func(update, context, member)
+            except EngineError as exc:
+                await reply_error(update, context, exc)
 
     return wrapper

@@ -19,9 +19,11 @@ def schedule_jobs(
     app: SopApp, *, outbox_interval: float = 2.0, sweep_interval: float = 60.0
 ) -> None:
     """Start the sender and the timers; they are kept in the typed bot_data
-    (BotData.sender, BotData.deadline_jobs) for the handlers to nudge."""
+    (BotData.sender, BotData.deadline_jobs): the deadline timer for the
+    handlers to re-arm, the sender to be stopped with the bot."""
     services = app.bot_data.services
     sender = OutboxSender(services)
+    sender.attach(app.bot)  # every commit that queues a message wakes it
     app.bot_data.sender = sender
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
     app.job_queue.run_repeating(

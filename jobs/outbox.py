@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,27 +47,98 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+@dataclass(eq=False)
+class _Held:
+    """Wakes put off until the update that caused them is answered."""
+
+    task: asyncio.Task[object] | None
+    woken: bool = False
+
+
+_held: ContextVar[_Held | None] = ContextVar("sopbot_outbox_held", default=None)
+
+
 class OutboxSender:
+    """Sends what is owed: woken by every commit that queued a message
+    (`attach`), and ticked by a repeating job for what waits on a time (a
+    retry, office hours, Telegram's pause)."""
+
     def __init__(self, services: Services, outbox: Outbox | None = None) -> None:
         self.services = services
         self.outbox = outbox or services.outbox
         self._lock = asyncio.Lock()
+        self._again = False  # woken while a flush ran: it looks once more
+        self._woken: asyncio.Task[int] | None = None
+        self._bot: Bot | None = None
+
+    def attach(self, bot: Bot) -> None:
+        """Send through `bot` as soon as a commit owes a message. A flush of
+        its own, not a scheduler job: a job per command cost more than most
+        commands, and an update that queued nothing now costs nothing here."""
+        self._bot = bot
+        self.outbox.on_owed(self.wake)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Around a handler: what its commits owe is sent once it has
+        answered, so the person reads the answer to what they did before
+        what follows from it (a task, a receipt)."""
+        held = _Held(asyncio.current_task())
+        token = _held.set(held)
+        try:
+            yield
+        finally:
+            _held.reset(token)
+            if held.woken:
+                self.wake()
+
+    def wake(self) -> None:
+        """A message is owed now (called after the commit that queued it)."""
+        held = _held.get()
+        if held is not None and held.task is asyncio.current_task():
+            held.woken = True  # after the handler's answer (holding)
+            return
+        if self._bot is None:
+            return
+        if self._lock.locked():
+            self._again = True
+        elif self._woken is None or self._woken.done():
+            self._woken = asyncio.get_running_loop().create_task(
+                self.flush(self._bot), name="outbox:woken"
+            )
+
+    @property
+    def busy(self) -> bool:
+        """Is a flush running or about to run?"""
+        return self._lock.locked() or (self._woken is not None and not self._woken.done())
+
+    async def stop(self) -> None:
+        """No more wakes; the flush under way finishes (a row half sent is
+        what the outbox already survives, but a clean stop leaves none)."""
+        self._bot = None
+        if self._woken is not None:
+            await asyncio.gather(self._woken, return_exceptions=True)
 
     async def job(self, context: CallbackContext[Any, Any, Any, Any]) -> None:
-        """The repeating job, and the kick after a command: only the bot is used."""
+        """The repeating job: only the bot is used."""
         await self.flush(context.bot)
 
     async def flush(self, bot: Bot) -> int:
         """Send everything due; returns how many were sent. One flush at a time:
-        a tick that finds one running leaves the work to it."""
+        a tick that finds one running leaves the work to it, and a wake during
+        it makes it look again before it ends."""
         if self._lock.locked():
+            self._again = True
             return 0
         sent = 0
         seen: set[int] = set()  # each row once per flush, so nothing loops
         async with self._lock:
             while True:
+                self._again = False
                 batch = [row for row in await self.outbox.due() if row.id not in seen]
                 if not batch:
+                    if self._again:
+                        continue
                     return sent
                 for row in batch:
                     seen.add(row.id or 0)

@@ -54,7 +54,7 @@ class World:
             busy = (
                 not self.app.update_queue.empty()
                 or (self.intake is not None and self.intake.busy)
-                or (sender is not None and (sender._lock.locked() or await sender.outbox.due()))
+                or (sender is not None and (sender.busy or await sender.outbox.due()))
             )
             if not busy:
                 return
