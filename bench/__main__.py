@@ -105,6 +105,8 @@ class BotProcess:
             "LOG_LEVEL": "WARNING",
             "BENCH_TIMES": str(self.times_file),
             "BENCH_LIMITER": "off",
+            # `BENCH_PROFILE=DIR python -m bench`: each bot writes DIR/<kind>.prof
+            **{k: v for k, v in os.environ.items() if k == "BENCH_PROFILE"},
             **self.env,
         }
         t0 = time.perf_counter()

@@ -104,6 +104,22 @@ def sopbot() -> Application[Any, Any, Any, Any, Any, Any]:
 
 
 def main(kind: str) -> None:
+    profile = os.environ.get("BENCH_PROFILE")
+    if profile:  # `python -m bench --profile DIR`: where the time goes, per process
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            serve(kind)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}/{kind}.prof")
+        return
+    serve(kind)
+
+
+def serve(kind: str) -> None:
     app = sopbot() if kind == "sopbot" else bare()
     out = os.environ.get("BENCH_TIMES")
     timed(app, Path(out) if out else None)
