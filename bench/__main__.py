@@ -8,12 +8,16 @@ What it measures, each figure as min / median / max over repetitions:
 - updates per second, the real Application (`bench/proc.py sopbot`, built by
   bot.app.build_application, AIORateLimiter off: the CPU path) and a bare
   python-telegram-bot bot (one handler that replies), each a process of its
-  own polling its own instance of the fake Bot API server (tests/fakes/),
+  own polling its own instance of the fake Bot API server (bot/botapi/),
   alternating in the same run, with a mix of `/tugas`, `/status`, a press of
   a step's button (Unggah berkas) and a note typed as a reply to a task, 3
   open runs; and the ratio of the two;
 - the time per update inside `process_update` (p50, p99), as the bot
-  process measured it;
+  process measured it, under that load (two people's chats, everything
+  pushed at once: an update also waits for the other chat's on the one
+  event loop) and for each kind alone, one at a time (what a person waits
+  with nobody else about), with the CPU the process spends per update of
+  each kind;
 - SQL statements per update type, with 3 and with 12 open runs
   (tests/fakes/statements.py; the update-id bookkeeping counted apart);
 - the deadline sweep with nothing due, with 25 steps due, the due-step
@@ -66,6 +70,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (user + system, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def refuse_used(url: str) -> None:
@@ -126,6 +136,13 @@ class BotProcess:
             log = (self.tmp / f"{self.kind}.log").read_text()[-3000:]
             raise SystemExit(f"{self.kind} did not start:\n{log}") from None
         return time.perf_counter() - t0
+
+    def times(self) -> list[float]:
+        """Each handled update's time in process_update, in the order finished."""
+        try:
+            return [float(x) for x in self.times_file.read_text().split()]
+        except FileNotFoundError:
+            return []
 
     def handled(self) -> int:
         """Updates the process has finished handling (a line each in its times)."""
@@ -234,15 +251,38 @@ async def prepare_office(server: FakeBotApi, tmp: Path, url: str, runs: int) -> 
     return ids
 
 
-def sop_mix(rina: FakeUser, dodi: FakeUser) -> list[Send]:
+def sop_kinds(rina: FakeUser, dodi: FakeUser) -> dict[str, Send]:
     note_to = with_buttons(rina, "Langkah 2")
     press_on = with_buttons(dodi, "Langkah 2")
-    return [
-        lambda: rina.send_command("/tugas"),
-        lambda: rina.send_command("/status"),
-        lambda: rina.send_text("Sudah dicek", note_to),
-        lambda: dodi.press(press_on, "Unggah berkas"),
-    ]
+    return {
+        "/tugas": lambda: rina.send_command("/tugas"),
+        "/status": lambda: rina.send_command("/status"),
+        "note": lambda: rina.send_text("Sudah dicek", note_to),
+        "press": lambda: dodi.press(press_on, "Unggah berkas"),
+    }
+
+
+def sop_mix(rina: FakeUser, dodi: FakeUser) -> list[Send]:
+    return list(sop_kinds(rina, dodi).values())
+
+
+async def one_at_a_time(bot: BotProcess, kinds: dict[str, Send], count: int) -> dict[str, Any]:
+    """Each kind of update `count` times, each pushed once the one before is
+    handled: the time a person waits with nobody else about, and the CPU
+    the process spends per update of that kind (all its threads, the
+    outbox's sends included, measured over the whole series)."""
+    out: dict[str, Any] = {}
+    for name, send in kinds.items():
+        first = bot.handled()
+        cpu0 = cpu_seconds(bot.pid)
+        for i in range(count):
+            await send()
+            await bot.settle(first + i + 1)
+        await drain(bot.server, time.perf_counter())  # what it queued is sent too
+        cpu = (cpu_seconds(bot.pid) - cpu0) / count
+        times = bot.times()[first : first + count]
+        out[name] = (percentile(times, 50), percentile(times, 99), cpu)
+    return out
 
 
 def bare_mix(person: FakeUser) -> list[Send]:
@@ -270,7 +310,7 @@ async def rate(bot: BotProcess, mix: list[Send], count: int) -> float:
 
 
 async def throughput(
-    tmp: Path, url: str | None, rounds: int, batch: int, total: int
+    tmp: Path, url: str | None, rounds: int, batch: int, total: int, alone: int
 ) -> dict[str, Any]:
     await wipe(url)
     out: dict[str, Any] = {}
@@ -288,6 +328,8 @@ async def throughput(
         )
         await drain(sop_server, time.perf_counter())
         out["rss_idle"] = rss_mib(sop.pid)
+        out["alone"] = await one_at_a_time(sop, sop_kinds(rina, dodi), alone)
+        loaded_from = sop.handled()
         mix = sop_mix(rina, dodi)
         other = bare_mix(FakeUser(bare_server, 1003, "Rina"))
         await rate(sop, mix, len(mix) * 5)  # warm both up
@@ -299,7 +341,7 @@ async def throughput(
             sop_rates.append(s)
             bare_rates.append(b)
             ratios.append(s / b)
-        handled = len(mix) * 5 + rounds * batch
+        handled = len(mix) * 5 + rounds * batch + len(out["alone"]) * alone
         while handled < total:  # on to 10,000 updates, for the memory after
             step = min(1000, total - handled)
             await push(mix, step)
@@ -312,7 +354,7 @@ async def throughput(
             spread(bare_rates),
             spread(ratios),
         )
-        times = await sop.stop()
+        times = (await sop.stop())[loaded_from:]
         bare_times = await bare.stop()
         out["p50"], out["p99"] = percentile(times, 50), percentile(times, 99)
         out["bare_p50"] = percentile(bare_times, 50) if bare_times else float("nan")
@@ -375,11 +417,18 @@ def table(
         ("updates/s, bare PTB bot, same run", num(tp["bare_rate"])),
         ("ratio sopbot / bare", num(tp["ratio"], "{:.2f}x")),
         (
-            "time per update in process_update, p50 / p99",
+            "time per update in process_update under load, p50 / p99",
             f"{tp['p50'] * 1000:.1f} / {tp['p99'] * 1000:.1f} ms "
             f"({tp['handled_times']} updates; bare p50 {tp['bare_p50'] * 1000:.1f} ms)",
         ),
     ]
+    for kind, (p50, p99, cpu) in tp["alone"].items():
+        rows.append(
+            (
+                f"{kind} one at a time: p50 / p99, CPU per update",
+                f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms, {cpu * 1000:.1f} ms CPU",
+            )
+        )
     for kind, (few, many, bookkeeping) in counts.items():
         rows.append(
             (
@@ -414,6 +463,7 @@ async def main(args: argparse.Namespace) -> None:
     updates = args.updates or (3_000 if quick else 10_000)
     rounds, batch = (3, 200) if quick else (5, 400)
     repeats = 3 if quick else 5
+    alone = 50 if quick else 200  # updates of each kind, one at a time
     sizes = [15_000, 150_000]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -427,7 +477,7 @@ async def main(args: argparse.Namespace) -> None:
         start = await start_time(root / "start", url, repeats)
         print("throughput and memory ...", file=sys.stderr, flush=True)
         (root / "tp").mkdir()
-        tp = await throughput(root / "tp", url, rounds, batch, updates)
+        tp = await throughput(root / "tp", url, rounds, batch, updates, alone)
     await wipe(url)
     db = "postgresql" if url else "sqlite"
     print(table(db, tp, counts, scale, start))
