@@ -3,6 +3,7 @@ keep concurrent writers from failing with "database is locked"."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -140,7 +143,10 @@ class Database:
             async with session.begin():
                 yield session
             for listener in self._after_commit:
-                listener(session.info)
+                try:
+                    listener(session.info)
+                except Exception:  # committed: the caller must not think otherwise
+                    log.exception("an after-commit listener failed")
 
     async def create_all(self) -> None:
         """Create the tables directly (tests); production uses Alembic."""
