@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # The key that signs the audit seals (bot/seal.py); empty: a key file
     # under DATA_DIR (audit.key, owner-only), made on first use.
     audit_key: SecretStr | None = None
+    # Seconds between the bot's checks whether an audit seal is owed
+    # (jobs/seal.py; a seal is owed once a working day opens or a run ends).
+    # 0: the bot never seals by itself, only `sopbot audit seal` does: for
+    # tests, which would otherwise see a stray quiet seal line to the admins
+    # in a long run. Keep the default in production.
+    audit_seal_interval: float = Field(default=60.0, ge=0)
 
     log_level: str = "INFO"
     # Tests and demos only: run the bot's clock from this moment (ISO 8601).

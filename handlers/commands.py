@@ -115,6 +115,9 @@ async def send_tasks(update: Update, context: SopContext, member: MemberInfo) ->
             )
     finally:  # every line sent is kept, in one transaction
         await context.services.outbox.record_sent_many(sent)
+        # A step settled while the lines were on their way did not see them:
+        # theirs lose their buttons now, as its task messages did.
+        await context.services.engine.messages.settle.retire_kept([m.key for m in sent])
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 

@@ -1,4 +1,4 @@
-"""The audit seal's timer: every minute it asks the domain whether a seal
+"""The audit seal's timer: every minute (AUDIT_SEAL_INTERVAL) it asks the domain whether a seal
 is owed (a working day has opened, or a run has ended, since the last one;
 bot/seal.py decides) and, when one was made, nudges the sender so the
 admins' quiet line goes out. A minute's check instead of a timer at the next
@@ -15,7 +15,6 @@ from bot.seal import SealConflict, Sealer, SealError
 log = logging.getLogger(__name__)
 
 NAME = "audit-seal"
-INTERVAL = 60.0
 
 
 class SealJobs:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -346,12 +346,18 @@ async def test_cli_seal_and_verify_exit_codes(
 async def test_the_job_seals_and_the_admin_hears_it_quietly(tmp_path: Path) -> None:
     from tests.fakes.world import ADMIN_ID, running_bot
 
-    async with running_bot(tmp_path) as world:
+    # The tests' world has no seal job unless asked for (AUDIT_SEAL_INTERVAL).
+    (tmp_path / "tanpa").mkdir()
+    async with running_bot(tmp_path / "tanpa") as world:
+        assert world.app.job_queue is not None
+        assert world.app.job_queue.get_jobs_by_name("audit-seal") == ()
+    async with running_bot(tmp_path, audit_seal_interval=90) as world:
         admin = world.user("admin", ADMIN_ID, "Admin")
         await admin.send_command("/start")
         await world.idle()
         assert world.app.job_queue is not None
         [job] = world.app.job_queue.get_jobs_by_name("audit-seal")
+        assert job.job.trigger.interval == timedelta(seconds=90)
         await job.run(world.app)  # the minute's check, now
         await world.idle()
         await job.run(world.app)  # nothing new: no second line

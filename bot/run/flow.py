@@ -28,7 +28,7 @@ from bot.run.kit import RunKit
 from bot.run.messages import Messages, TaskReason
 from bot.run.reads import Reads, assignments_of_open_runs
 from bot.run.rules import Rules
-from bot.run.settle import Settled, settled_kind
+from bot.run.settle import Settled, step_settled
 from bot.sop import Action, Sop, Step
 from bot.views import OWING, iso
 
@@ -278,9 +278,7 @@ class Flow:
     ) -> None:
         """The finished step's messages say so; a validation that ends also
         settles its collection's units (all accepted or closed by now)."""
-        chosen = step.outcome(outcome) if step.outcomes else None
-        kind = settled_kind(actor_id, chosen is not None, outcome == "ditutup")
-        label = chosen.label if chosen else None
+        kind, label = step_settled(step, actor_id, outcome)
         await self.messages.settle.retire_messages(
             s, run, rs, kind, actor_id=actor_id, outcome=outcome, label=label
         )

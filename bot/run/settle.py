@@ -5,6 +5,8 @@ happened, by whom and when; one not sent yet is dropped instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +18,17 @@ from bot.models import (
     AssignmentState,
     Notification,
     OutboxState,
+    ReviewState,
     Run,
+    RunState,
     RunStep,
+    StepState,
     StoredFile,
 )
 from bot.outbox import drop
 from bot.run.kit import RunKit
 from bot.run.reads import Reads
+from bot.sop import Step
 from bot.views import iso
 
 if TYPE_CHECKING:  # messages.py builds this part; only the type goes back
@@ -206,6 +212,127 @@ class Settling:
             settled += edit is not None
         return settled
 
+    async def retire_kept(self, keys: Sequence[str]) -> int:
+        """Messages with buttons a handler sent itself and has just kept as
+        sent rows (`/tugas` lines, a unit's file shown again for review):
+        those whose step, assignment, file or run was settled while they were
+        on their way lose their buttons now, edited as the settling would
+        have edited them. Call it after the rows are committed. Every
+        settling locks its run first (`Reads.lock_run`), and so does this:
+        a settling that commits after the rows were kept finds them itself,
+        and one that committed before is seen here. Returns how many were
+        settled (an edit already queued for a row is not queued again)."""
+        if not keys:
+            return 0
+        async with self.kit.db.transaction() as s:
+            kept = select(Notification.run_id).where(col(Notification.key).in_(keys))
+            locked = await s.exec(
+                select(Run).where(col(Run.id).in_(kept)).order_by(col(Run.id)).with_for_update()
+            )
+            runs = {run.id: run for run in locked.all()}
+            # Read after the locks are held, so that what a settling that
+            # held them before committed is seen (PostgreSQL reads each
+            # statement as of its start).
+            rows = (
+                await s.exec(
+                    select(Notification, RunStep, Assignment, StoredFile)
+                    .join(RunStep, col(RunStep.id) == col(Notification.run_step_id))
+                    .join(
+                        Assignment,
+                        col(Assignment.id) == col(Notification.assignment_id),
+                        isouter=True,
+                    )
+                    .join(StoredFile, col(StoredFile.id) == col(Notification.file_id), isouter=True)
+                    .where(
+                        col(Notification.key).in_(keys),
+                        col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                        col(Notification.edits_id).is_(None),
+                    )
+                    .order_by(col(Notification.id))
+                )
+            ).all()
+            settled = 0
+            for row, rs, a, f in rows:
+                run = runs.get(row.run_id)
+                spent = None if run is None else await self._spent(s, run, rs, row, a, f)
+                if run is None or spent is None:
+                    continue
+                kind, actor_id, at, details = spent
+                if at is not None:
+                    details["at"] = iso(at)
+                settled += await self.retire_rows(
+                    s, run, rs, [row], kind, actor_id=actor_id, **details
+                )
+            return settled
+
+    async def _spent(
+        self,
+        s: AsyncSession,
+        run: Run,
+        rs: RunStep,
+        row: Notification,
+        a: Assignment | None,
+        f: StoredFile | None,
+    ) -> tuple[Settled, int | None, datetime | None, dict[str, Any]] | None:
+        """Why a kept message's buttons no longer act, as the settling that
+        would have edited it says it (what happened, by whom, when), from
+        the columns; None while they still act. The first settling wins, as
+        it would have: a unit's acceptance or a delegation comes before the
+        end of its step, a step's end before the run's."""
+        if f is not None:  # a unit's file for review: decided, or replaced
+            if f.review_state in (ReviewState.accepted, ReviewState.returned):
+                return Settled(f.review_state.value), f.reviewed_by, f.reviewed_at, {}
+            if f.review_state == ReviewState.superseded:
+                newer = (
+                    await s.exec(
+                        select(StoredFile)
+                        .where(
+                            StoredFile.assignment_id == f.assignment_id,
+                            StoredFile.version > f.version,
+                        )
+                        .order_by(col(StoredFile.id))
+                    )
+                ).first()
+                return (
+                    Settled.superseded,
+                    newer.uploader_id if newer else None,
+                    newer.received_at if newer else None,
+                    {},
+                )
+        elif a is not None and a.state == AssignmentState.accepted:
+            accepted = (
+                await s.exec(
+                    select(StoredFile)
+                    .where(
+                        StoredFile.assignment_id == a.id,
+                        StoredFile.review_state == ReviewState.accepted,
+                    )
+                    .order_by(col(StoredFile.version).desc())
+                )
+            ).first()
+            return (
+                Settled.accepted,
+                accepted.reviewed_by if accepted else None,
+                accepted.reviewed_at if accepted else None,
+                {},
+            )
+        elif a is not None and a.member_id is not None and a.member_id != row.member_id:
+            to = await self.reads.name_of(s, a.member_id)
+            return Settled.delegated, a.delegated_by, a.delegated_at, {"to": to}
+        elif (
+            rs.state != StepState.open
+            and rs.done_at is not None  # finished (Flow.finish_step), not skipped
+            and (a is None or a.state in FINAL)  # a delivered unit may still send again
+        ):
+            step = (await self.kit.sop_of(s, run)).step(rs.step_key)
+            kind, label = step_settled(step, rs.done_by, rs.outcome)
+            return kind, rs.done_by, rs.done_at, {"outcome": rs.outcome, "label": label}
+        if run.state == RunState.cancelled:
+            return Settled.cancelled, None, run.ended_at, {}
+        if run.state == RunState.done:
+            return Settled.run_done, None, run.ended_at, {}
+        return None
+
     async def review_messages(self, s: AsyncSession, files: list[StoredFile]) -> list[Notification]:
         """The planners' review messages (with Terima / Kembalikan) of these
         files: each copy that was sent or shown, whoever has it."""
@@ -224,9 +351,18 @@ class Settling:
         )
 
 
-def settled_kind(actor_id: int | None, decided: bool, closed: bool) -> Settled:
+def step_settled(
+    step: Step, actor_id: int | None, outcome: str | None
+) -> tuple[Settled, str | None]:
+    """How a finished step's messages say it ended, and the label of the
+    outcome chosen (a decision's): the same line whether the step's
+    settling edits them (flow.py) or a line kept late is caught up
+    (`Settling.retire_kept`)."""
+    chosen = step.outcome(outcome) if step.outcomes and outcome else None
     if actor_id is None:
-        return Settled.auto
-    if decided:
-        return Settled.decided
-    return Settled.closed if closed else Settled.done
+        kind = Settled.auto
+    elif chosen is not None:
+        kind = Settled.decided
+    else:
+        kind = Settled.closed if outcome == "ditutup" else Settled.done
+    return kind, chosen.label if chosen else None

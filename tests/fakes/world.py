@@ -145,6 +145,9 @@ async def running_bot(
     # LOCAL_BOT_API: the fake server behaves as a local Bot API server.
     local_dir = tmp_path / "bot-api-server" if settings.get("local_bot_api") else None
     async with FakeBotApi(now=lambda: clock.now().timestamp(), local_dir=local_dir) as server:
+        # No audit seal job unless a test asks for it (AUDIT_SEAL_INTERVAL):
+        # a long test would otherwise meet a stray quiet seal line to the admin.
+        settings.setdefault("audit_seal_interval", 0)
         config = Settings(
             _env_file=None,
             bot_token=server.token,

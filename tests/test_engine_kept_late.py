@@ -1,0 +1,161 @@
+"""`Settling.retire_kept`, the engine's half of a message a handler kept
+late (tests/test_bot_kept_late.py has the race itself): each reason a kept
+message's buttons no longer act gives the line the settling would have
+given, from the columns; a message whose buttons still act is left alone,
+and a second look queues nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from bot.models import Notification, StoredFile
+from bot.outbox import Outbox, SentMessage
+from bot.texts import Texts
+from bot.views import IncomingFile, Task
+from tests.support import FORM, XLSX, Office, to_collection, workbook
+
+_ids = iter(range(100, 10_000))
+
+
+async def keep_line(office: Office, who: str, task: Task) -> str:
+    """A /tugas line for `task`, read before what follows and kept now."""
+    message_id = next(_ids)
+    key = f"task_line:{office.id(who)}:{message_id}"
+    await Outbox(office.db, office.clock).record_sent_many(
+        [
+            SentMessage(
+                message_id,
+                key=key,
+                member_id=office.id(who),
+                template="task_line",
+                context={},
+                run_id=task.run_id,
+                run_step_id=task.run_step_id,
+                assignment_id=task.assignment_id,
+            )
+        ]
+    )
+    return key
+
+
+async def keep_copy(office: Office, who: str, file_id: int) -> str:
+    """A unit's file shown again for review ("Lihat berkas unit"), kept now."""
+    message_id = next(_ids)
+    key = f"shown:{file_id}:{office.id(who)}:{message_id}"
+    async with office.db.session() as s:
+        f = await s.get(StoredFile, file_id)
+    assert f is not None
+    await Outbox(office.db, office.clock).record_sent(
+        message_id,
+        key=key,
+        member_id=office.id(who),
+        template="review_caption",
+        context={},
+        run_id=f.run_id,
+        run_step_id=f.run_step_id,
+        assignment_id=f.assignment_id,
+        file_id=f.id,
+    )
+    return key
+
+
+async def settled(office: Office, key: str) -> dict[str, Any] | None:
+    """The settled line queued for the kept message `key`, if any."""
+    async with office.db.session() as s:
+        row = (await s.exec(select(Notification).where(Notification.key == key))).one()
+        edits = (await s.exec(select(Notification).where(Notification.edits_id == row.id))).all()
+    assert len(edits) <= 1
+    return edits[0].context if edits else None
+
+
+def line(context: dict[str, Any]) -> str:
+    return Texts().render("settled", **context)
+
+
+async def task_of(office: Office, who: str, number: int) -> Task:
+    return next(t for t in await office.engine.queries.tasks(office.id(who)) if t.number == number)
+
+
+async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    await e.runs.start(p("kepala"), "TW IV 2026")
+    two = await task_of(office, "perencana2", 2)
+    await e.collection.upload(
+        p("perencana"), two.run_step_id, IncomingFile(FORM.read_bytes(), FORM.name, XLSX)
+    )
+    office.clock.advance(minutes=5)
+    await e.steps.complete(p("perencana"), two.run_step_id)
+    late = await keep_line(office, "perencana2", two)
+    three = await task_of(office, "perencana2", 3)
+    live = await keep_line(office, "perencana2", three)
+    assert await retire([late, live]) == 1
+    done = await settled(office, late)
+    assert done is not None and done["kind"] == "done" and done["by"] == "Perencana Satu"
+    assert line(done).startswith(
+        "✅ Diselesaikan oleh Perencana Satu, Senin, 2 November 2026 08:05"
+    )
+    assert await settled(office, live) is None
+    assert await retire([late, live]) == 0  # queued once
+
+    # Step 3 handed to the other planner: the first one's line goes.
+    mine = await task_of(office, "perencana", 3)
+    office.clock.advance(minutes=5)
+    await e.delegation.reassign(p("perencana"), mine.assignment_id or 0, p("perencana2"))
+    old = await keep_line(office, "perencana", mine)
+    theirs = await keep_line(office, "perencana2", mine)
+    assert await retire([old, theirs]) == 1
+    handed = await settled(office, old)
+    assert handed is not None and await settled(office, theirs) is None
+    assert line(handed).startswith(
+        "↪️ Dilimpahkan kepada Perencana Dua oleh Perencana Satu, Senin, 2 November 2026 08:10"
+    )
+
+
+async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
+    office: Office,
+) -> None:
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    run_id = await to_collection(office)
+    one, two, three = [await task_of(office, f"unit{i}", 6) for i in (1, 2, 3)]
+    got1 = await e.collection.upload(
+        p("unit1"), one.run_step_id, IncomingFile(workbook("Sekretariat"), "a.xlsx", XLSX)
+    )
+    copy1 = got1.file.id or 0
+    await e.collection.review(p("perencana"), copy1, accept=True)
+    unit_line = await keep_line(office, "unit1", one)
+    shown1 = await keep_copy(office, "perencana2", copy1)
+
+    unit2 = "Bidang Ideologi dan Wawasan Kebangsaan"
+    v1 = await e.collection.upload(
+        p("unit2"), two.run_step_id, IncomingFile(workbook(unit2, 1), "b.xlsx", XLSX)
+    )
+    delivered = await keep_line(office, "unit2", two)  # may still send a new version
+    v2 = await e.collection.upload(
+        p("unit2"), two.run_step_id, IncomingFile(workbook(unit2, 2), "b2.xlsx", XLSX)
+    )
+    shown_v1 = await keep_copy(office, "perencana2", v1.file.id or 0)
+    await e.collection.review(p("perencana"), v2.file.id or 0, accept=False, note="Kurang")
+    shown_v2 = await keep_copy(office, "perencana2", v2.file.id or 0)
+
+    assert await retire([unit_line, shown1, delivered, shown_v1, shown_v2]) == 4
+    contexts = {k: await settled(office, k) for k in (unit_line, shown1, shown_v1, shown_v2)}
+    said = {k: line(c) for k, c in contexts.items() if c is not None}
+    assert said[unit_line].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
+    assert said[shown1].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
+    assert said[shown_v1].startswith("🔁 Berkas ini diganti versi baru oleh Staf 2")
+    assert said[shown_v2].startswith("↩️ Berkas unit ini dikembalikan oleh Perencana Satu")
+    assert await settled(office, delivered) is None
+
+    # The run stopped: every line of it goes, whoever stopped it.
+    await e.runs.cancel(p("kepala"), run_id, "Dibatalkan")
+    stopped = await keep_line(office, "unit3", three)
+    assert await retire([stopped, delivered]) == 1
+    context = await settled(office, stopped)
+    assert context is not None and context["kind"] == "cancelled"
+    # Who stopped it is in the event log only: the line does without.
+    assert line(context).startswith("🚫 Kegiatan dihentikan, ")
+    # A line kept before the run stopped was the cancellation's to settle.
+    before = await settled(office, delivered)
+    assert before is not None and line(before).startswith("🚫 Kegiatan dihentikan oleh Drs. Kepala")
