@@ -335,6 +335,7 @@ class Outbox:
                 row.state, row.sent_at, row.telegram_message_id = OutboxState.sent, now, message_id
                 row.attempts = 1
                 s.add(row)
+                s.info.pop(OWED, None)  # sent already: nothing for the sender
 
     async def record_sent_many(self, messages: Sequence[SentMessage]) -> None:
         """record_sent for several messages in one transaction: the keys

@@ -275,6 +275,25 @@ async def keep_note(
 ) -> None:
     """Hold a typed note for the task; it is used when a button is pressed,
     so a casual reply never finishes a step by itself."""
-    await context.services.waiting.set(member.id, NoteKept(task.run_step_id, text))
+    svc = context.services
+    await svc.waiting.set(member.id, NoteKept(task.run_step_id, text))
     markup = keyboard(context.texts, task.actions)
-    await reply(update, context, "note_saved", markup, number=task.number, note=text)
+    shown = {"number": task.number, "note": text}
+    message = await reply(update, context, "note_saved", markup, **shown)
+    if message is None:
+        return
+    # The answer carries the task's buttons: kept as a sent message of its
+    # step, so that they go when the step is settled, as a task message's
+    # do (and at once if it was settled while the answer was on its way).
+    key = f"note_saved:{message.chat.id}:{message.message_id}"
+    await svc.outbox.record_sent(
+        message.message_id,
+        key=key,
+        member_id=member.id,
+        template="note_saved",
+        context=shown,
+        run_id=task.run_id,
+        run_step_id=task.run_step_id,
+        assignment_id=task.assignment_id,
+    )
+    await svc.engine.messages.settle.retire_kept([key])

@@ -1,9 +1,9 @@
 """A message with buttons a handler sends itself (a `/tugas` line, a unit's
-file shown again from "Lihat berkas unit") is kept as a sent row only once
-it has gone out. A colleague who settles its step or file meanwhile, in
-another chat's lane, does not see it: the line is caught up once kept
-(`Settling.retire_kept`) and loses its buttons like the step's task
-messages, with the same line under it. The sends are held on the fake Bot
+file shown again from "Lihat berkas unit", the answer to a note typed under
+a task) is kept as a sent row only once it has gone out. A colleague who
+settles its step or file meanwhile, in another chat's lane, does not see
+it: the line is caught up once kept (`Settling.retire_kept`) and loses its
+buttons like the step's task messages, with the same line under it. The sends are held on the fake Bot
 API server while the colleague acts, so the race happens every time."""
 
 from __future__ import annotations
@@ -164,3 +164,47 @@ async def test_a_file_shown_again_while_a_colleague_accepts_it_loses_its_buttons
             for _chat, m, b in world.server.live_buttons()
             if "kinerja.xlsx" in (m.get("caption") or "")
         ]
+
+
+async def test_a_kept_note_loses_its_buttons_when_the_step_is_finished(tmp_path: Path) -> None:
+    """A note typed under a task is answered with the task's buttons (press
+    one to finish with the note): when a colleague finishes the step, before
+    or while that answer is on its way, its buttons go too."""
+    async with running_bot(tmp_path) as world:
+        p = await enrol_everyone(world)
+        rina, dodi = p["rina"], p["dodi"]
+        await p["kepala"].send_command("/mulai", "TW III | Mohon segera")
+        await world.idle()
+        await rina.send_document(FORM, FORM.name, XLSX, reply_to=with_buttons(rina, "Langkah 2"))
+        await world.idle()
+        task = with_buttons(rina, "Langkah 2")
+
+        # Kept first, then the step finished: the settling finds it.
+        await rina.send_text("Sudah dicek", task)
+        await world.idle()
+        first = with_buttons(rina, "Catatan untuk langkah 2 disimpan")
+
+        # The next answer held on its way while Dodi finishes the step.
+        before = {m["message_id"] for m in rina.messages}
+        hold = world.server.hold(
+            "sendMessage", deliver=True, match=to(rina, "Catatan untuk langkah 2 disimpan")
+        )
+        await rina.send_text("Format sudah final", task)
+        async with asyncio.timeout(10):
+            await hold.arrived.wait()
+        await dodi.press(with_buttons(dodi, "Langkah 2"), "Selesai")
+
+        async def step_2_done() -> bool:
+            async with world.services.db.session() as s:
+                rs = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
+            return rs.state == StepState.done
+
+        await until(world, step_2_done)
+        await release(world, hold)
+
+        second = held_message(rina, before, "Format sudah final")
+        shown = world.server.shown_markups()
+        assert shown[(rina.id, first["message_id"])] is None
+        assert shown[(rina.id, second["message_id"])] is None
+        assert "Diselesaikan oleh Dodi" in second["text"], second["text"]
+        assert world.server.errors() == []

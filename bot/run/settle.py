@@ -37,7 +37,14 @@ if TYPE_CHECKING:  # messages.py builds this part; only the type goes back
 # Messages with buttons for a step: edited once their step (or assignment)
 # is settled, so nobody keeps buttons that no longer work.
 # A /tugas line ("task_line") is kept as a sent row by its handler for this.
-SETTLED_TEMPLATES = ("task", "reminder", "collection_started", "task_line", "file_returned")
+SETTLED_TEMPLATES = (
+    "task",
+    "reminder",
+    "collection_started",
+    "task_line",
+    "note_saved",  # a note typed under a task is answered with its buttons
+    "file_returned",
+)
 # Every message that may carry a button of a run: none keeps one once the
 # run has ended.
 # A unit's file for review: as the outbox sent it to the unit's reviewer, or
