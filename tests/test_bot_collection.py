@@ -153,11 +153,12 @@ async def test_close_one_unit_then_the_rest_and_the_units_are_told(tmp_path: Pat
         assert not p["unit3"].find("Pengumpulan ditutup")
         assert not [m for m in rina.find("Tugas baru") if "Langkah 7" in m["text"]]
 
-        # The closed unit's task buttons and files get a clear answer.
-        pressed = await unit2.press(with_buttons(unit2, "Langkah 6"), "Unggah berkas")
-        await world.idle()
-        answer = unit2.answer(pressed)
-        assert answer and "sudah ditutup oleh Rina" in answer["text"], answer
+        # The closed unit's task loses its buttons (they cannot act any
+        # more) and says so; a file sent anyway gets a clear answer.
+        [task6] = unit2.find("Langkah 6")
+        assert world.server.shown_markups()[(unit2.id, task6["message_id"])] is None
+        assert "🔒 Ditutup oleh Rina" in (task6.get("text") or task6["caption"])
+        assert p["unit3"].find("Langkah 6") and with_buttons(p["unit3"], "Langkah 6")
         await unit2.send_document(workbook(UNITS[1]), "telat.xlsx", XLSX)
         await world.idle()
         assert "sudah ditutup oleh Rina" in unit2.messages[-1]["text"]

@@ -159,3 +159,20 @@ async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
     # A line kept before the run stopped was the cancellation's to settle.
     before = await settled(office, delivered)
     assert before is not None and line(before).startswith("🚫 Kegiatan dihentikan oleh Drs. Kepala")
+
+
+async def test_a_unit_closed_meanwhile(office: Office) -> None:
+    """A unit closed (it cannot deliver) while its line was on its way: the
+    line goes as the closing took the unit's task buttons away."""
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    await to_collection(office)
+    three, four = [await task_of(office, f"unit{i}", 6) for i in (3, 4)]
+    office.clock.advance(minutes=5)
+    await e.collection.close(p("perencana"), three.run_step_id, "Dinas luar", unit_id=three.unit_id)
+    closed = await keep_line(office, "unit3", three)
+    owing = await keep_line(office, "unit4", four)
+    assert await retire([closed, owing]) == 1
+    context = await settled(office, closed)
+    assert context is not None and context["kind"] == "closed"
+    assert line(context).startswith("🔒 Ditutup oleh Perencana Satu")
+    assert await settled(office, owing) is None

@@ -473,6 +473,15 @@ class Collection:
                         run_step_id=rs.id,
                         assignment_id=a.id,
                     )
+            # The closed units' task messages: their buttons cannot act any more.
+            await self.messages.settle.retire_messages(
+                s,
+                run,
+                rs,
+                Settled.closed,
+                actor_id=actor_id,
+                assignment_ids=[a.id or 0 for a in chosen],
+            )
             waiting = [
                 await self.reads.unit_name(s, a.unit_id) or ""
                 for a in await self.reads.closable(s, step, target)

@@ -323,6 +323,8 @@ class Settling:
                 accepted.reviewed_at if accepted else None,
                 {},
             )
+        elif a is not None and a.state == AssignmentState.closed:
+            return Settled.closed, a.closed_by, a.closed_at, {}
         elif a is not None and a.member_id is not None and a.member_id != row.member_id:
             to = await self.reads.name_of(s, a.member_id)
             return Settled.delegated, a.delegated_by, a.delegated_at, {"to": to}
