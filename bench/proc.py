@@ -9,7 +9,8 @@ sopbot its database and files from the usual settings), poll until SIGINT,
 and time each update inside `process_update` (the wrapper the tests use to
 see an update's handling), writing each time, in seconds, as a line of
 BENCH_TIMES. With BENCH_LIMITER=off, AIORateLimiter is replaced by a
-pass-through: the CPU path, not Telegram's 30 messages a second.
+pass-through: the CPU path, not Telegram's 30 messages a second (the
+delivery under the flood limit keeps it, as in production).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -80,6 +81,36 @@ async def test_failures_and_blocking_are_injected() -> None:
         big = server.store_file(b"x", declared_size=21 * 2**20)
         too_big = await call(server, "getFile", file_id=big["file_id"])
         assert too_big.json()["description"] == "Bad Request: file is too big"
+
+
+async def test_the_flood_limit_refuses_the_31st_message_of_a_second() -> None:
+    """Like Telegram: more than 30 messages in a second bot-wide get 429 with
+    retry_after, and the refused ones do not count; off, nothing is refused."""
+    clock = [100.0]
+    limited = FakeBotApi(flood_limit=30, flood_clock=lambda: clock[0])
+    async with limited as server, httpx.AsyncClient() as client:
+        url = f"{server.base_url}{server.token}/sendMessage"
+        answers = await asyncio.gather(
+            *(client.post(url, data={"chat_id": "1", "text": f"m{i}"}) for i in range(40))
+        )
+        assert sorted(a.status_code for a in answers) == [200] * 30 + [429] * 10
+        refused = next(a.json() for a in answers if a.status_code == 429)
+        assert refused["description"] == "Too Many Requests: retry after 1"
+        assert refused["parameters"] == {"retry_after": 1}
+        assert server.flood_refused == 10 and len(server.messages(1)) == 30
+        # Not a message: the limit does not count it.
+        menu = await call(server, "setMyCommands", commands='[{"command":"a","description":"b"}]')
+        assert menu.status_code == 200
+        clock[0] += 0.5
+        assert (await client.post(url, data={"chat_id": "2", "text": "x"})).status_code == 429
+        clock[0] += 0.5  # a second later, the first 30 have left the window
+        assert (await client.post(url, data={"chat_id": "2", "text": "x"})).status_code == 200
+        assert server.flood_refused == 11
+    async with FakeBotApi() as server:
+        answers = await asyncio.gather(
+            *(call(server, "sendMessage", chat_id=1, text="x") for _ in range(40))
+        )
+        assert {a.status_code for a in answers} == {200} and server.flood_refused == 0
 
 
 async def test_send_media_group_is_checked_like_telegram() -> None:

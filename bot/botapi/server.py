@@ -13,6 +13,12 @@ Telegram's refusals of a scope it cannot read or a chat it does not know.
 People act through `Person` (client.py): tests, the training room's page
 and its autoplay.
 
+With `flood_limit` (off unless set; Telegram's is about 30) it refuses, as
+Telegram does, a message sent or edited beyond that many in the last second
+bot-wide: 429 "Too Many Requests: retry after N" with `parameters.retry_after`
+(`flood_refused` counts them). Tests and the training room leave it off; the
+benchmark turns it on to see a queue delivered at Telegram's pace.
+
 With `local_dir` it imitates a local Bot API server (`telegram-bot-api
 --local`): files people send are kept on disk there, getFile has no 20 MB
 limit and answers with the file's absolute path on disk, which
@@ -26,8 +32,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -41,6 +49,18 @@ MAX_DOWNLOAD = 20 * 1024 * 1024
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 EDIT_WINDOW = 48 * 3600  # seconds after which a message is refused an edit
+FLOOD_WINDOW = 1.0  # seconds: the flood limit counts the messages of the last one
+
+
+def floods(method: str) -> bool:
+    """Does the flood limit count this method? Whatever sends or edits a
+    message (an album is one request here); not a chat action, a press's
+    answer, a menu or getUpdates."""
+    return (
+        method.startswith(("send", "editMessage", "copyMessage", "forwardMessage"))
+        and method != "sendChatAction"
+    )
+
 
 # python-telegram-bot sends the default parse_mode with every message method,
 # editMessageReplyMarkup included, and Telegram ignores it there. Any other
@@ -306,6 +326,11 @@ class BotApiServer:
     # What people sent, by chat and message id (the bot's own are in `chats`).
     sent_by_people: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     listeners: list[Callable[[int, dict[str, Any]], None]] = field(default_factory=list)
+    # At most this many messages sent or edited (`floods`) in any second, bot-wide;
+    # None: no limit. `flood_clock` is real time (seconds), not `now`, the
+    # messages' clock a test or the training room may move.
+    flood_limit: int | None = None
+    flood_clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.bot_id = int(self.token.split(":")[0])
@@ -325,6 +350,8 @@ class BotApiServer:
         self._updates_hold: Hold | None = None
         self._handed_out = False
         self._updates_held: list[Hold] = []
+        self._flood_times: deque[float] = deque()  # the messages of the last second
+        self.flood_refused = 0  # requests answered 429 by the flood limit
 
     # ------------------------------------------------------------ lifecycle
 
@@ -688,9 +715,26 @@ class BotApiServer:
         if method.startswith(("send", "edit", "copy", "forward")) and chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
 
+    def _check_flood(self, method: str) -> None:
+        """Telegram's flood limit, as a sliding window: a message beyond
+        `flood_limit` in the last second is refused (and not counted), with
+        the whole seconds until the oldest one leaves the window."""
+        if self.flood_limit is None or not floods(method):
+            return
+        now = self.flood_clock()
+        window = self._flood_times
+        while window and now - window[0] >= FLOOD_WINDOW:
+            window.popleft()
+        if len(window) >= self.flood_limit:
+            self.flood_refused += 1
+            wait = max(1, math.ceil(window[0] + FLOOD_WINDOW - now))
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+        window.append(now)
+
     async def _dispatch(self, method: str, raw: dict[str, Any], record: Request) -> Any:
         params = self._validate(method, raw)
         self._check_failures(method, params)
+        self._check_flood(method)
         handler = getattr(self, f"_m_{method}", None)
         hold = next((h for h in self.holds if h.method == method and h.match(params)), None)
         if hold is not None:
