@@ -35,25 +35,25 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Telegram refuses a bot more than about 30 messages in a second (429, and
-# the outbox then pauses every send). AIORateLimiter's default is a leaky
-# bucket of 30 refilled at 30 a second: a burst of 30 on top of that rate, up
-# to 60 in the first second after a quiet moment. A queue owed at once (a form
-# to every unit member) met a 429 every 30 messages and went out at half
-# Telegram's pace (python -m bench, "delivery under Telegram's limit"). A
-# bucket of one (aiolimiter's way to have no bursts) refilled 29 times a
-# second puts no two messages closer than 1/29 s: any 31 span more than a
-# second, with 34 ms to spare for the network. A person's answer waits behind
-# at most one message of a queue.
-MESSAGES_PER_SECOND = 29
 
+def rate_limiter(messages_per_second: float) -> AIORateLimiter:
+    """Telegram's flood limit, kept: one message at a time, evenly spaced,
+    at most `messages_per_second` (MESSAGES_PER_SECOND, 29), bot-wide; no
+    retries (the outbox honours a RetryAfter itself, pausing every send).
 
-def rate_limiter() -> AIORateLimiter:
-    """Telegram's flood limit, kept: one message at a time, at most
-    MESSAGES_PER_SECOND, bot-wide; no retries (the outbox honours a
-    RetryAfter itself, pausing every send)."""
+    Telegram refuses a bot more than about 30 messages in a second (429, and
+    the outbox then pauses every send). AIORateLimiter's default is a leaky
+    bucket of 30 refilled at 30 a second: a burst of 30 on top of that rate,
+    up to 60 in the first second after a quiet moment. A queue owed at once
+    (a form to every unit member) met a 429 every 30 messages and went out
+    at half Telegram's pace (python -m bench, "delivery under Telegram's
+    limit"). A bucket of one (aiolimiter's way to have no bursts) refilled 29
+    times a second puts no two messages closer than 1/29 s: any 31 span more
+    than a second, with 34 ms to spare for the network. A person's answer
+    waits behind at most one message of a queue (the sender sends one at a
+    time)."""
     return AIORateLimiter(
-        overall_max_rate=1, overall_time_period=1 / MESSAGES_PER_SECOND, max_retries=0
+        overall_max_rate=1, overall_time_period=1 / messages_per_second, max_retries=0
     )
 
 
@@ -71,7 +71,7 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.texts.tz))
-        .rate_limiter(rate_limiter())
+        .rate_limiter(rate_limiter(settings.messages_per_second))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .concurrent_updates(ChatLanes(services.inbox))

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     bot_api_base_url: str = DEFAULT_API_URL
     bot_api_file_url: str = DEFAULT_FILE_URL
     local_bot_api: bool = False
+    # Messages a second the bot sends at most, evenly spaced (bot/app.py
+    # rate_limiter): Telegram refuses more than about 30 a second. Raise it
+    # only where the server allows more (Telegram's paid broadcasts; the
+    # tests' fake server, which has no limit unless asked).
+    messages_per_second: float = Field(default=29.0, gt=0)
 
     data_dir: Path = Path("data")
     database_url: str = ""

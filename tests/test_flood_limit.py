@@ -12,7 +12,7 @@ from tests.fakes.world import running_bot
 
 
 async def test_a_queue_owed_at_once_meets_no_429(tmp_path: Path) -> None:
-    async with running_bot(tmp_path) as world:
+    async with running_bot(tmp_path, messages_per_second=29) as world:
         kepala = await world.join("kepala", 1001, "Kepala", "kepala_badan")
         member_id = await world.member_id(kepala)
         before = len(kepala.messages)

@@ -148,6 +148,9 @@ async def running_bot(
         # No audit seal job unless a test asks for it (AUDIT_SEAL_INTERVAL):
         # a long test would otherwise meet a stray quiet seal line to the admin.
         settings.setdefault("audit_seal_interval", 0)
+        # The fake server has no flood limit unless a test sets one (and then
+        # the real pace, 29 a second): no test waits 34 ms between messages.
+        settings.setdefault("messages_per_second", 10_000)
         config = Settings(
             _env_file=None,
             bot_token=server.token,
