@@ -67,6 +67,43 @@ class SentMessage:
     run_id: int | None = None
     run_step_id: int | None = None
     assignment_id: int | None = None
+    file_id: int | None = None
+
+
+async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datetime) -> None:
+    """Messages a handler sent itself, kept as sent rows in the caller's
+    transaction (so a later row may edit them): the keys already kept are
+    read in one query and the rest inserted together, so a command that
+    sends a message per task (/tugas) costs the same statements for one
+    task as for ten. Nothing is owed: the sender is not woken."""
+    keys = [m.key for m in messages]
+    kept = set(
+        (await s.exec(select(Notification.key).where(col(Notification.key).in_(keys)))).all()
+    )
+    rows = []
+    for m in messages:
+        if m.key in kept:
+            continue
+        kept.add(m.key)
+        row = Notification(
+            key=m.key,
+            member_id=m.member_id,
+            template=m.template,
+            context=m.context,
+            run_id=m.run_id,
+            run_step_id=m.run_step_id,
+            assignment_id=m.assignment_id,
+            file_id=m.file_id,
+            state=OutboxState.sent,
+            attempts=1,
+            created_at=now,
+            not_before=now,
+            sent_at=now,
+            telegram_message_id=m.message_id,
+        )
+        rows.append(row.model_dump(exclude={"id"}))
+    if rows:  # one INSERT with a row per message
+        await s.exec(insert(Notification).values(rows))
 
 
 async def queue(
@@ -336,45 +373,6 @@ class Outbox:
                 row.attempts = 1
                 s.add(row)
                 s.info.pop(OWED, None)  # sent already: nothing for the sender
-
-    async def record_sent_many(self, messages: Sequence[SentMessage]) -> None:
-        """record_sent for several messages in one transaction: the keys
-        already kept are read in one query and the rest inserted together,
-        so a command that sends a message per task (/tugas) costs the same
-        statements for one task as for ten."""
-        if not messages:
-            return
-        async with self.db.transaction() as s:
-            now = self.clock.now()
-            keys = [m.key for m in messages]
-            kept = set(
-                (
-                    await s.exec(select(Notification.key).where(col(Notification.key).in_(keys)))
-                ).all()
-            )
-            rows = []
-            for m in messages:
-                if m.key in kept:
-                    continue
-                kept.add(m.key)
-                row = Notification(
-                    key=m.key,
-                    member_id=m.member_id,
-                    template=m.template,
-                    context=m.context,
-                    run_id=m.run_id,
-                    run_step_id=m.run_step_id,
-                    assignment_id=m.assignment_id,
-                    state=OutboxState.sent,
-                    attempts=1,
-                    created_at=now,
-                    not_before=now,
-                    sent_at=now,
-                    telegram_message_id=m.message_id,
-                )
-                rows.append(row.model_dump(exclude={"id"}))
-            if rows:  # one INSERT with a row per message
-                await s.exec(insert(Notification).values(rows))
 
     async def sent_row(self, key: str) -> Notification | None:
         """A sent row by its key, with its message id (None if not sent)."""

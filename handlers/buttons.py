@@ -17,6 +17,7 @@ from telegram.error import BadRequest
 from bot.chat import SopContext, button, keyboard, send_pages
 from bot.errors import AlreadyDone, AmbiguousUnit, HeldGone, InvalidInput
 from bot.members import MemberInfo
+from bot.outbox import SentMessage
 from bot.pending import (
     CloseReason,
     FileFor,
@@ -245,64 +246,58 @@ async def _view(update: Update, context: SopContext, member: MemberInfo, run_ste
     chat = update.effective_chat
     assert chat is not None
     t = context.texts
-    kept: list[str] = []
-    try:
-        for d in deliveries:
-            f = d.file
-            if f is None or f.review_state.value != "received":
-                continue
-            actions = review_actions(f.id or 0)
-            shown: dict[str, Any] = {
-                "unit": d.unit_name,
-                "name": f.original_name,
-                "version": f.version,
-                "size": sum(p.size for p in d.pages) if d.pages else f.size,
-                "sha256": f.sha256,
-                "at": iso(f.received_at),
-                "pages": len(d.pages),
-                "actions": [a.as_dict() for a in actions],
-            }
-            caption = t.render("review_caption", max_chars=CAPTION_LIMIT, **shown)
-            markup = keyboard(t, actions)
-            if len(d.pages) > 1:
-                # Every page of the album, then one Terima / Kembalikan for all.
-                await send_pages(context.bot, chat.id, svc, d.pages)
-                message = await context.bot.send_message(chat.id, caption, reply_markup=markup)
-                shown["album"] = [p.id for p in d.pages]
+    for d in deliveries:
+        f = d.file
+        if f is None or f.review_state.value != "received":
+            continue
+        actions = review_actions(f.id or 0)
+        shown: dict[str, Any] = {
+            "unit": d.unit_name,
+            "name": f.original_name,
+            "version": f.version,
+            "size": sum(p.size for p in d.pages) if d.pages else f.size,
+            "sha256": f.sha256,
+            "at": iso(f.received_at),
+            "pages": len(d.pages),
+            "actions": [a.as_dict() for a in actions],
+        }
+        caption = t.render("review_caption", max_chars=CAPTION_LIMIT, **shown)
+        markup = keyboard(t, actions)
+        if len(d.pages) > 1:
+            # Every page of the album, then one Terima / Kembalikan for all.
+            await send_pages(context.bot, chat.id, svc, d.pages)
+            message = await context.bot.send_message(chat.id, caption, reply_markup=markup)
+            shown["album"] = [p.id for p in d.pages]
+        else:
+            source = f.telegram_file_id or svc.storage.read(f.storage_path)
+            if f.kind == "photo":
+                message = await context.bot.send_photo(
+                    chat.id, source, caption=caption, reply_markup=markup
+                )
             else:
-                source = f.telegram_file_id or svc.storage.read(f.storage_path)
-                if f.kind == "photo":
-                    message = await context.bot.send_photo(
-                        chat.id, source, caption=caption, reply_markup=markup
-                    )
-                else:
-                    message = await context.bot.send_document(
-                        chat.id,
-                        source,
-                        caption=caption,
-                        reply_markup=markup,
-                        filename=f.original_name,
-                    )
-            # Kept, so that whoever reviews the file first takes these buttons
-            # away too (Settling.review_messages), as on the copy the outbox sent.
-            key = f"shown:{f.id}:{member.id}:{message.message_id}"
-            await svc.outbox.record_sent(
-                message.message_id,
-                key=key,
-                member_id=member.id,
-                template="review_caption",
-                context=shown,
-                run_id=f.run_id,
-                run_step_id=f.run_step_id,
-                assignment_id=f.assignment_id,
-                file_id=f.id,
-            )
-            kept.append(key)
-    finally:
-        # A file reviewed (or replaced, or its run ended) while its copy was
-        # on its way: that settling did not see the copy, which loses its
-        # buttons now.
-        await svc.engine.messages.settle.retire_kept(kept)
+                message = await context.bot.send_document(
+                    chat.id,
+                    source,
+                    caption=caption,
+                    reply_markup=markup,
+                    filename=f.original_name,
+                )
+        # Kept, so that whoever reviews the file first takes these buttons
+        # away too (Settling.review_messages), as on the copy the outbox sent;
+        # a file reviewed (or replaced, or its run ended) while this copy was
+        # on its way was settled without it: its buttons go at once.
+        copy = SentMessage(
+            message.message_id,
+            key=f"shown:{f.id}:{member.id}:{message.message_id}",
+            member_id=member.id,
+            template="review_caption",
+            context=shown,
+            run_id=f.run_id,
+            run_step_id=f.run_step_id,
+            assignment_id=f.assignment_id,
+            file_id=f.id,
+        )
+        await svc.engine.messages.settle.keep([copy])
     return False
 
 

@@ -113,11 +113,11 @@ async def send_tasks(update: Update, context: SopContext, member: MemberInfo) ->
                     assignment_id=task.assignment_id,
                 )
             )
-    finally:  # every line sent is kept, in one transaction
-        await context.services.outbox.record_sent_many(sent)
-        # A step settled while the lines were on their way did not see them:
-        # theirs lose their buttons now, as its task messages did.
-        await context.services.engine.messages.settle.retire_kept([m.key for m in sent])
+    finally:
+        # Every line sent is kept, in one transaction; a step settled while
+        # the lines were on their way did not see them: theirs lose their
+        # buttons at once, as its task messages did.
+        await context.services.engine.messages.settle.keep(sent)
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 

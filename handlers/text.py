@@ -16,6 +16,7 @@ from telegram import Update
 from bot.chat import SopContext, keyboard
 from bot.errors import EngineError, InvalidInput, OutsideOfficeHours
 from bot.members import MemberInfo
+from bot.outbox import SentMessage
 from bot.pending import (
     AlbumFor,
     CloseReason,
@@ -285,10 +286,9 @@ async def keep_note(
     # The answer carries the task's buttons: kept as a sent message of its
     # step, so that they go when the step is settled, as a task message's
     # do (and at once if it was settled while the answer was on its way).
-    key = f"note_saved:{message.chat.id}:{message.message_id}"
-    await svc.outbox.record_sent(
+    kept = SentMessage(
         message.message_id,
-        key=key,
+        key=f"note_saved:{message.chat.id}:{message.message_id}",
         member_id=member.id,
         template="note_saved",
         context=shown,
@@ -296,4 +296,4 @@ async def keep_note(
         run_step_id=task.run_step_id,
         assignment_id=task.assignment_id,
     )
-    await svc.engine.messages.settle.retire_kept([key])
+    await svc.engine.messages.settle.keep([kept])

@@ -2,7 +2,7 @@
 file shown again from "Lihat berkas unit", the answer to a note typed under
 a task) is kept as a sent row only once it has gone out. A colleague who
 settles its step or file meanwhile, in another chat's lane, does not see
-it: the line is caught up once kept (`Settling.retire_kept`) and loses its
+it: the line is caught up once kept (`Settling.keep`) and loses its
 buttons like the step's task messages, with the same line under it. The
 sends are held on the fake Bot API server while the colleague acts, so the
 race happens every time."""

@@ -1,4 +1,4 @@
-"""`Settling.retire_kept`, the engine's half of a message a handler kept
+"""`Settling.keep`, the engine's half of a message a handler kept
 late (tests/test_bot_kept_late.py has the race itself): each reason a kept
 message's buttons no longer act gives the line the settling would have
 given, from the columns; a message whose buttons still act is left alone,
@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot.models import Notification, StoredFile
-from bot.outbox import Outbox, SentMessage
+from bot.outbox import SentMessage
 from bot.texts import Texts
 from bot.views import IncomingFile, Task
 from tests.support import FORM, XLSX, Office, to_collection, workbook
@@ -19,37 +19,30 @@ from tests.support import FORM, XLSX, Office, to_collection, workbook
 _ids = iter(range(100, 10_000))
 
 
-async def keep_line(office: Office, who: str, task: Task) -> str:
-    """A /tugas line for `task`, read before what follows and kept now."""
+def task_line(office: Office, who: str, task: Task) -> SentMessage:
+    """A /tugas line for `task`, read before what follows (kept by `keep`)."""
     message_id = next(_ids)
-    key = f"task_line:{office.id(who)}:{message_id}"
-    await Outbox(office.db, office.clock).record_sent_many(
-        [
-            SentMessage(
-                message_id,
-                key=key,
-                member_id=office.id(who),
-                template="task_line",
-                context={},
-                run_id=task.run_id,
-                run_step_id=task.run_step_id,
-                assignment_id=task.assignment_id,
-            )
-        ]
+    return SentMessage(
+        message_id,
+        key=f"task_line:{office.id(who)}:{message_id}",
+        member_id=office.id(who),
+        template="task_line",
+        context={},
+        run_id=task.run_id,
+        run_step_id=task.run_step_id,
+        assignment_id=task.assignment_id,
     )
-    return key
 
 
-async def keep_copy(office: Office, who: str, file_id: int) -> str:
-    """A unit's file shown again for review ("Lihat berkas unit"), kept now."""
+async def shown_copy(office: Office, who: str, file_id: int) -> SentMessage:
+    """A unit's file shown again for review ("Lihat berkas unit")."""
     message_id = next(_ids)
-    key = f"shown:{file_id}:{office.id(who)}:{message_id}"
     async with office.db.session() as s:
         f = await s.get(StoredFile, file_id)
     assert f is not None
-    await Outbox(office.db, office.clock).record_sent(
+    return SentMessage(
         message_id,
-        key=key,
+        key=f"shown:{file_id}:{office.id(who)}:{message_id}",
         member_id=office.id(who),
         template="review_caption",
         context={},
@@ -58,13 +51,12 @@ async def keep_copy(office: Office, who: str, file_id: int) -> str:
         assignment_id=f.assignment_id,
         file_id=f.id,
     )
-    return key
 
 
-async def settled(office: Office, key: str) -> dict[str, Any] | None:
-    """The settled line queued for the kept message `key`, if any."""
+async def settled(office: Office, kept: SentMessage) -> dict[str, Any] | None:
+    """The settled line queued for the kept message, if any."""
     async with office.db.session() as s:
-        row = (await s.exec(select(Notification).where(Notification.key == key))).one()
+        row = (await s.exec(select(Notification).where(Notification.key == kept.key))).one()
         edits = (await s.exec(select(Notification).where(Notification.edits_id == row.id))).all()
     assert len(edits) <= 1
     return edits[0].context if edits else None
@@ -79,7 +71,7 @@ async def task_of(office: Office, who: str, number: int) -> Task:
 
 
 async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
     await e.runs.start(p("kepala"), "TW IV 2026")
     two = await task_of(office, "perencana2", 2)
     await e.collection.upload(
@@ -87,9 +79,9 @@ async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
     )
     office.clock.advance(minutes=5)
     await e.steps.complete(p("perencana"), two.run_step_id)
-    late = await keep_line(office, "perencana2", two)
+    late = task_line(office, "perencana2", two)
     three = await task_of(office, "perencana2", 3)
-    live = await keep_line(office, "perencana2", three)
+    live = task_line(office, "perencana2", three)
     assert await retire([late, live]) == 1
     done = await settled(office, late)
     assert done is not None and done["kind"] == "done" and done["by"] == "Perencana Satu"
@@ -103,8 +95,8 @@ async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
     mine = await task_of(office, "perencana", 3)
     office.clock.advance(minutes=5)
     await e.delegation.reassign(p("perencana"), mine.assignment_id or 0, p("perencana2"))
-    old = await keep_line(office, "perencana", mine)
-    theirs = await keep_line(office, "perencana2", mine)
+    old = task_line(office, "perencana", mine)
+    theirs = task_line(office, "perencana2", mine)
     assert await retire([old, theirs]) == 1
     handed = await settled(office, old)
     assert handed is not None and await settled(office, theirs) is None
@@ -116,7 +108,7 @@ async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
 async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
     office: Office,
 ) -> None:
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
     run_id = await to_collection(office)
     one, two, three = [await task_of(office, f"unit{i}", 6) for i in (1, 2, 3)]
     got1 = await e.collection.upload(
@@ -124,33 +116,34 @@ async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
     )
     copy1 = got1.file.id or 0
     await e.collection.review(p("perencana"), copy1, accept=True)
-    unit_line = await keep_line(office, "unit1", one)
-    shown1 = await keep_copy(office, "perencana2", copy1)
+    unit_line = task_line(office, "unit1", one)
+    shown1 = await shown_copy(office, "perencana2", copy1)
 
     unit2 = "Bidang Ideologi dan Wawasan Kebangsaan"
     v1 = await e.collection.upload(
         p("unit2"), two.run_step_id, IncomingFile(workbook(unit2, 1), "b.xlsx", XLSX)
     )
-    delivered = await keep_line(office, "unit2", two)  # may still send a new version
+    delivered = task_line(office, "unit2", two)  # may still send a new version
     v2 = await e.collection.upload(
         p("unit2"), two.run_step_id, IncomingFile(workbook(unit2, 2), "b2.xlsx", XLSX)
     )
-    shown_v1 = await keep_copy(office, "perencana2", v1.file.id or 0)
+    shown_v1 = await shown_copy(office, "perencana2", v1.file.id or 0)
     await e.collection.review(p("perencana"), v2.file.id or 0, accept=False, note="Kurang")
-    shown_v2 = await keep_copy(office, "perencana2", v2.file.id or 0)
+    shown_v2 = await shown_copy(office, "perencana2", v2.file.id or 0)
 
     assert await retire([unit_line, shown1, delivered, shown_v1, shown_v2]) == 4
-    contexts = {k: await settled(office, k) for k in (unit_line, shown1, shown_v1, shown_v2)}
+    kept = (unit_line, shown1, shown_v1, shown_v2)
+    contexts = {k.key: await settled(office, k) for k in kept}
     said = {k: line(c) for k, c in contexts.items() if c is not None}
-    assert said[unit_line].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
-    assert said[shown1].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
-    assert said[shown_v1].startswith("🔁 Berkas ini diganti versi baru oleh Staf 2")
-    assert said[shown_v2].startswith("↩️ Berkas unit ini dikembalikan oleh Perencana Satu")
+    assert said[unit_line.key].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
+    assert said[shown1.key].startswith("✅ Berkas unit ini diterima oleh Perencana Satu")
+    assert said[shown_v1.key].startswith("🔁 Berkas ini diganti versi baru oleh Staf 2")
+    assert said[shown_v2.key].startswith("↩️ Berkas unit ini dikembalikan oleh Perencana Satu")
     assert await settled(office, delivered) is None
 
     # The run stopped: every line of it goes, whoever stopped it.
     await e.runs.cancel(p("kepala"), run_id, "Dibatalkan")
-    stopped = await keep_line(office, "unit3", three)
+    stopped = task_line(office, "unit3", three)
     assert await retire([stopped, delivered]) == 1
     context = await settled(office, stopped)
     assert context is not None and context["kind"] == "cancelled"
@@ -164,13 +157,13 @@ async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
 async def test_a_unit_closed_meanwhile(office: Office) -> None:
     """A unit closed (it cannot deliver) while its line was on its way: the
     line goes as the closing took the unit's task buttons away."""
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.retire_kept
+    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
     await to_collection(office)
     three, four = [await task_of(office, f"unit{i}", 6) for i in (3, 4)]
     office.clock.advance(minutes=5)
     await e.collection.close(p("perencana"), three.run_step_id, "Dinas luar", unit_id=three.unit_id)
-    closed = await keep_line(office, "unit3", three)
-    owing = await keep_line(office, "unit4", four)
+    closed = task_line(office, "unit3", three)
+    owing = task_line(office, "unit4", four)
     assert await retire([closed, owing]) == 1
     context = await settled(office, closed)
     assert context is not None and context["kind"] == "closed"

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,7 +26,7 @@ from bot.models import (
     StepState,
     StoredFile,
 )
-from bot.outbox import drop
+from bot.outbox import SentMessage, drop, keep_sent
 from bot.run.kit import RunKit
 from bot.run.reads import Reads
 from bot.sop import Step
@@ -219,58 +220,64 @@ class Settling:
             settled += edit is not None
         return settled
 
-    async def retire_kept(self, keys: Sequence[str]) -> int:
-        """Messages with buttons a handler sent itself and has just kept as
-        sent rows (`/tugas` lines, a unit's file shown again for review):
-        those whose step, assignment, file or run was settled while they were
-        on their way lose their buttons now, edited as the settling would
-        have edited them. Call it after the rows are committed. Every
-        settling locks its run first (`Reads.lock_run`), and so does this:
-        a settling that commits after the rows were kept finds them itself,
-        and one that committed before is seen here. Returns how many were
-        settled (an edit already queued for a row is not queued again)."""
-        if not keys:
+    async def keep(self, messages: Sequence[SentMessage]) -> int:
+        """Keep messages with buttons a handler sent itself (`/tugas` lines,
+        a unit's file shown again for review, the answer to a note) as sent
+        rows, and in the same transaction catch up those whose step,
+        assignment, file or run was settled while they were on their way:
+        they lose their buttons now, edited as the settling would have
+        edited them. The runs are locked first, as every settling locks its
+        run (`Reads.lock_run`): a settling that commits after this finds
+        the rows itself, one that committed before is seen here. Returns how
+        many were settled."""
+        if not messages:
             return 0
         async with self.kit.db.transaction() as s:
-            kept = select(Notification.run_id).where(col(Notification.key).in_(keys))
-            locked = await s.exec(
-                select(Run).where(col(Run.id).in_(kept)).order_by(col(Run.id)).with_for_update()
+            ids = sorted({m.run_id for m in messages if m.run_id is not None})
+            runs = await self._lock(s, col(Run.id).in_(ids))
+            await keep_sent(s, messages, self.kit.clock.now())
+            return await self._catch_up(s, runs, [m.key for m in messages])
+
+    async def _lock(self, s: AsyncSession, which: ColumnElement[bool]) -> dict[int | None, Run]:
+        """These runs, locked in id order (as two settlings would lock them)."""
+        locked = await s.exec(select(Run).where(which).order_by(col(Run.id)).with_for_update())
+        return {run.id: run for run in locked.all()}
+
+    async def _catch_up(
+        self, s: AsyncSession, runs: dict[int | None, Run], keys: Sequence[str]
+    ) -> int:
+        # Read after the locks are held, so that what a settling that held
+        # them before committed is seen (PostgreSQL reads each statement as
+        # of its start).
+        rows = (
+            await s.exec(
+                select(Notification, RunStep, Assignment, StoredFile)
+                .join(RunStep, col(RunStep.id) == col(Notification.run_step_id))
+                .join(
+                    Assignment,
+                    col(Assignment.id) == col(Notification.assignment_id),
+                    isouter=True,
+                )
+                .join(StoredFile, col(StoredFile.id) == col(Notification.file_id), isouter=True)
+                .where(
+                    col(Notification.key).in_(keys),
+                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+                    col(Notification.edits_id).is_(None),
+                )
+                .order_by(col(Notification.id))
             )
-            runs = {run.id: run for run in locked.all()}
-            # Read after the locks are held, so that what a settling that
-            # held them before committed is seen (PostgreSQL reads each
-            # statement as of its start).
-            rows = (
-                await s.exec(
-                    select(Notification, RunStep, Assignment, StoredFile)
-                    .join(RunStep, col(RunStep.id) == col(Notification.run_step_id))
-                    .join(
-                        Assignment,
-                        col(Assignment.id) == col(Notification.assignment_id),
-                        isouter=True,
-                    )
-                    .join(StoredFile, col(StoredFile.id) == col(Notification.file_id), isouter=True)
-                    .where(
-                        col(Notification.key).in_(keys),
-                        col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
-                        col(Notification.edits_id).is_(None),
-                    )
-                    .order_by(col(Notification.id))
-                )
-            ).all()
-            settled = 0
-            for row, rs, a, f in rows:
-                run = runs.get(row.run_id)
-                spent = None if run is None else await self._spent(s, run, rs, row, a, f)
-                if run is None or spent is None:
-                    continue
-                kind, actor_id, at, details = spent
-                if at is not None:
-                    details["at"] = iso(at)
-                settled += await self.retire_rows(
-                    s, run, rs, [row], kind, actor_id=actor_id, **details
-                )
-            return settled
+        ).all()
+        settled = 0
+        for row, rs, a, f in rows:
+            run = runs.get(row.run_id)
+            spent = None if run is None else await self._spent(s, run, rs, row, a, f)
+            if run is None or spent is None:
+                continue
+            kind, actor_id, at, details = spent
+            if at is not None:
+                details["at"] = iso(at)
+            settled += await self.retire_rows(s, run, rs, [row], kind, actor_id=actor_id, **details)
+        return settled
 
     async def _spent(
         self,
@@ -366,7 +373,7 @@ def step_settled(
     """How a finished step's messages say it ended, and the label of the
     outcome chosen (a decision's): the same line whether the step's
     settling edits them (flow.py) or a line kept late is caught up
-    (`Settling.retire_kept`)."""
+    (`Settling.keep`)."""
     chosen = step.outcome(outcome) if step.outcomes and outcome else None
     if actor_id is None:
         kind = Settled.auto
