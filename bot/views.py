@@ -78,6 +78,8 @@ class Task:
     actions: list[TaskAction] = field(default_factory=list)
     # The holder may hand this task to a colleague (Limpahkan) now.
     can_delegate: bool = False
+    # The bot's draft for the step, offered with its button (/tugas).
+    draft_name: str | None = None
 
 
 @dataclass

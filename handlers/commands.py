@@ -73,6 +73,7 @@ def task_view(task: Task) -> dict[str, Any]:
         "state": task.state,
         "note": task.note,
         "action": task.action,
+        "draft_name": task.draft_name,
     }
 
 

@@ -214,3 +214,43 @@ async def test_press_gunakan_draf_in_chat(tmp_path: Path) -> None:
         assert task9["document"]["file_name"] == task8["document"]["file_name"]
         assert "Diselesaikan" in (rina.latest("Langkah 8").get("caption") or "")
         assert world.server.errors() == []
+
+
+async def test_a_tugas_line_offers_the_draft_too(tmp_path: Path) -> None:
+    """/tugas shows a drafted step with the draft named and its button, as
+    the task message does; pressing it there uses the draft, and every
+    message of the step then loses its buttons."""
+    async with running_bot(tmp_path) as world:
+        await world.join("kepala", 1001, "Kepala", "kepala_badan")
+        sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+        rina = await world.join("rina", 1003, "Rina", "perencana")
+        units = {
+            unit: await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
+            for i, unit in enumerate(CLEAN, 1)
+        }
+        await world.to_collection()
+        e = world.services.engine
+        rina_id = await world.member_id(rina)
+        for unit, person in units.items():
+            [task] = await e.queries.tasks(await world.member_id(person))
+            receipt = await e.collection.upload(
+                await world.member_id(person), task.run_step_id, xlsx(CLEAN[unit])
+            )
+            await e.collection.review(rina_id, receipt.file.id or 0, accept=True)
+        await world.idle()
+        [task8] = [m for m in rina.find("Langkah 8") if m.get("reply_markup")]
+        before = len(rina.messages)
+        await rina.send_command("/tugas")
+        await world.idle()
+        [line] = [m for m in rina.messages[before:] if "Langkah 8:" in m.get("text", "")]
+        assert f"Draf dari bot: {task8['document']['file_name']}" in line["text"]
+        labels = [b["text"] for row in line["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels[0] == "📄 Gunakan draf ini" and "✅ Selesai" in labels
+        await rina.press(line, "Gunakan draf ini")
+        await world.idle()
+        task9 = sekretaris.latest("Langkah 9")
+        assert task9["document"]["file_name"] == task8["document"]["file_name"]
+        shown = world.server.shown_markups()
+        assert shown[(rina.id, line["message_id"])] is None
+        assert shown[(rina.id, task8["message_id"])] is None
+        assert world.server.errors() == []

@@ -27,7 +27,8 @@ from bot.models import (
     StoredFile,
     Unit,
 )
-from bot.run.actions import follow_actions, task_view
+from bot.run.actions import draft_action, follow_actions, task_view
+from bot.run.drafts import DRAFT
 from bot.run.kit import RunKit
 from bot.run.reads import Reads, assignments_of_open_runs, latest_opened, role_name, validated
 from bot.run.rules import Rules
@@ -94,6 +95,7 @@ class Queries:
             for rs, run in open_steps:
                 open_keys.setdefault(run.id or 0, set()).add(rs.step_key)
             tasks = []
+            drafted: list[tuple[Task, str | None]] = []  # steps the bot drafts for
             for a, rs, run, unit in rows:
                 if not await self.rules.may_act(s, member_id, a, roles):
                     continue
@@ -105,7 +107,11 @@ class Queries:
                     and validated(sop, rs.step_key, open_keys.get(run.id or 0, set()))
                 )
                 if live:
-                    tasks.append(task_view(run, step, rs, a, unit.name if unit else None))
+                    task = task_view(run, step, rs, a, unit.name if unit else None)
+                    tasks.append(task)
+                    if step.draft and rs.state == StepState.open:
+                        drafted.append((task, step.draft))
+            await self._offer_drafts(s, drafted)
             # A reviewer follows the collection while it is open.
             held = {r.role for r in roles}
             for rs, run in open_steps:
@@ -116,6 +122,28 @@ class Queries:
                     follow.actions = follow_actions(rs.id or 0)
                     tasks.append(follow)
             return tasks
+
+    async def _offer_drafts(self, s: AsyncSession, drafted: list[tuple[Task, str | None]]) -> None:
+        """The bot's draft of each of these steps, offered on the task as on
+        its task message (Gunakan draf ini, first), and named: one query for
+        all, none when no listed step is drafted."""
+        if not drafted:
+            return
+        ids = [task.run_step_id for task, _ in drafted]
+        drafts: dict[int, StoredFile] = {}
+        for f in (
+            await s.exec(
+                select(StoredFile)
+                .where(col(StoredFile.run_step_id).in_(ids), StoredFile.kind == DRAFT)
+                .order_by(col(StoredFile.id))
+            )
+        ).all():
+            drafts[f.run_step_id] = f  # the latest draft of each step's opening
+        for task, kind in drafted:
+            draft = drafts.get(task.run_step_id)
+            if draft is not None:
+                task.actions = [draft_action(task.run_step_id, draft.id or 0, kind), *task.actions]
+                task.draft_name = draft.original_name
 
     async def upload_targets(self, member_id: int) -> list[Task]:
         """Tasks that take a file now (for a file sent without context)."""
