@@ -115,6 +115,7 @@ class Run(SQLModel, table=True):
     ended_at: datetime | None = _time(default=None)
     reminders_paused: bool = False
     cancel_reason: str | None = None
+    cancelled_by: int | None = Field(default=None, foreign_key="member.id")
     # What asked for the run (e.g. "update:123"): a request redelivered after a
     # crash finds its run instead of starting a second one.
     request_key: str | None = Field(default=None, index=True, unique=True)

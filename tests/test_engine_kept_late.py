@@ -147,8 +147,8 @@ async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
     assert await retire([stopped, delivered]) == 1
     context = await settled(office, stopped)
     assert context is not None and context["kind"] == "cancelled"
-    # Who stopped it is in the event log only: the line does without.
-    assert line(context).startswith("🚫 Kegiatan dihentikan, ")
+    # Who stopped it is a column of the run (cancelled_by), as who closed a unit.
+    assert line(context).startswith("🚫 Kegiatan dihentikan oleh Drs. Kepala, ")
     # A line kept before the run stopped was the cancellation's to settle.
     before = await settled(office, delivered)
     assert before is not None and line(before).startswith("🚫 Kegiatan dihentikan oleh Drs. Kepala")

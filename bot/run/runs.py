@@ -113,6 +113,7 @@ class RunCommands:
             now = self.kit.clock.now()
             involved = await self.reads.involved(s, run)
             run.state, run.ended_at, run.cancel_reason = RunState.cancelled, now, kept
+            run.cancelled_by = actor_id
             s.add(run)
             steps = (await s.exec(select(RunStep).where(RunStep.run_id == run.id))).all()
             # Every button of the run goes, also a unit's on a closed collection.

@@ -344,7 +344,7 @@ class Settling:
             kind, label = step_settled(step, rs.done_by, rs.outcome)
             return kind, rs.done_by, rs.done_at, {"outcome": rs.outcome, "label": label}
         if run.state == RunState.cancelled:
-            return Settled.cancelled, None, run.ended_at, {}
+            return Settled.cancelled, run.cancelled_by, run.ended_at, {}
         if run.state == RunState.done:
             return Settled.run_done, None, run.ended_at, {}
         return None
