@@ -73,8 +73,9 @@ class OutboxSender:
 
     def attach(self, bot: Bot) -> None:
         """Send through `bot` as soon as a commit owes a message. A flush of
-        its own, not a scheduler job: a job per command cost more than most
-        commands, and an update that queued nothing now costs nothing here."""
+        its own, not a scheduler job after every update: that job and its
+        read of the outbox were paid by every update, though most owe
+        nothing."""
         self._bot = bot
         self.outbox.on_owed(self.wake)
 
