@@ -74,6 +74,20 @@ async def release(world: World, hold: Hold) -> None:
     await world.idle()
 
 
+async def finish_step_2_while_held(world: World, dodi: FakeUser, hold: Hold) -> None:
+    """Dodi finishes step 2 while a send is held; once it is done, the send
+    is let go."""
+    await dodi.press(with_buttons(dodi, "Langkah 2"), "Selesai")
+
+    async def step_2_done() -> bool:
+        async with world.services.db.session() as s:
+            rs = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
+        return rs.state == StepState.done
+
+    await until(world, step_2_done)
+    await release(world, hold)
+
+
 async def test_a_tugas_line_sent_while_the_step_is_finished_loses_its_buttons(
     tmp_path: Path,
 ) -> None:
@@ -93,15 +107,7 @@ async def test_a_tugas_line_sent_while_the_step_is_finished_loses_its_buttons(
             await hold.arrived.wait()
         # Rina's line is in her chat, the bot has not heard back: Dodi
         # finishes the step meanwhile.
-        await dodi.press(with_buttons(dodi, "Langkah 2"), "Selesai")
-
-        async def step_2_done() -> bool:
-            async with world.services.db.session() as s:
-                rs = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
-            return rs.state == StepState.done
-
-        await until(world, step_2_done)
-        await release(world, hold)
+        await finish_step_2_while_held(world, dodi, hold)
 
         line = held_message(rina, before, "Langkah 2:")
         assert world.server.shown_markups()[(rina.id, line["message_id"])] is None
@@ -193,15 +199,7 @@ async def test_a_kept_note_loses_its_buttons_when_the_step_is_finished(tmp_path:
         await rina.send_text("Format sudah final", task)
         async with asyncio.timeout(10):
             await hold.arrived.wait()
-        await dodi.press(with_buttons(dodi, "Langkah 2"), "Selesai")
-
-        async def step_2_done() -> bool:
-            async with world.services.db.session() as s:
-                rs = (await s.exec(select(RunStep).where(RunStep.number == 2))).one()
-            return rs.state == StepState.done
-
-        await until(world, step_2_done)
-        await release(world, hold)
+        await finish_step_2_while_held(world, dodi, hold)
 
         second = held_message(rina, before, "Format sudah final")
         shown = world.server.shown_markups()

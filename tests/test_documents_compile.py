@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from numbers import Number
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 from sqlmodel import col, select
 
+from bot.botapi import Person as FakeUser
 from bot.documents.compile import recap_rows
 from bot.errors import FilesRequired
 from bot.models import Event, Notification, RunStep, StepState, StoredFile
 from bot.sop import SopRegistry
 from bot.views import IncomingFile
-from tests.fakes.world import running_bot
+from tests.fakes.world import World, running_bot
 from tests.support import DATA, UNIT_FILES, XLSX, Office, to_collection
 
 PERBAIKAN = DATA / "unit-3-bidang-politik-dalam-negeri-perbaikan.xlsx"
@@ -184,26 +186,33 @@ async def test_the_planner_uses_the_draft(office: Office) -> None:
     assert [n.file_id for n in attached] == [used.id]
 
 
+async def at_step_8(world: World) -> tuple[FakeUser, FakeUser, dict[str, Any]]:
+    """The five clean units' files accepted: step 8 opens with the bot's
+    compiled workbook; the planner, the sekretaris and the step-8 task."""
+    await world.join("kepala", 1001, "Kepala", "kepala_badan")
+    sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
+    rina = await world.join("rina", 1003, "Rina", "perencana")
+    units = {
+        unit: await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
+        for i, unit in enumerate(CLEAN, 1)
+    }
+    await world.to_collection()
+    e = world.services.engine
+    rina_id = await world.member_id(rina)
+    for unit, person in units.items():
+        [task] = await e.queries.tasks(await world.member_id(person))
+        receipt = await e.collection.upload(
+            await world.member_id(person), task.run_step_id, xlsx(CLEAN[unit])
+        )
+        await e.collection.review(rina_id, receipt.file.id or 0, accept=True)
+    await world.idle()
+    [task8] = [m for m in rina.find("Langkah 8") if m.get("reply_markup")]
+    return rina, sekretaris, task8
+
+
 async def test_press_gunakan_draf_in_chat(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as world:
-        await world.join("kepala", 1001, "Kepala", "kepala_badan")
-        sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
-        rina = await world.join("rina", 1003, "Rina", "perencana")
-        units = {
-            unit: await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
-            for i, unit in enumerate(CLEAN, 1)
-        }
-        await world.to_collection()
-        e = world.services.engine
-        rina_id = await world.member_id(rina)
-        for unit, person in units.items():
-            [task] = await e.queries.tasks(await world.member_id(person))
-            receipt = await e.collection.upload(
-                await world.member_id(person), task.run_step_id, xlsx(CLEAN[unit])
-            )
-            await e.collection.review(rina_id, receipt.file.id or 0, accept=True)
-        await world.idle()
-        [task8] = [m for m in rina.find("Langkah 8") if m.get("reply_markup")]
+        rina, sekretaris, task8 = await at_step_8(world)
         assert task8["document"]["file_name"].startswith("rekap-data-kinerja-")
         assert "Draf dari bot terlampir" in task8["caption"]
         labels = [b["text"] for row in task8["reply_markup"]["inline_keyboard"] for b in row]
@@ -221,24 +230,7 @@ async def test_a_tugas_line_offers_the_draft_too(tmp_path: Path) -> None:
     the task message does; pressing it there uses the draft, and every
     message of the step then loses its buttons."""
     async with running_bot(tmp_path) as world:
-        await world.join("kepala", 1001, "Kepala", "kepala_badan")
-        sekretaris = await world.join("sekretaris", 1002, "Sekretaris", "sekretaris")
-        rina = await world.join("rina", 1003, "Rina", "perencana")
-        units = {
-            unit: await world.join(f"unit{i}", 2000 + i, f"Staf {i}", "anggota_tim", unit)
-            for i, unit in enumerate(CLEAN, 1)
-        }
-        await world.to_collection()
-        e = world.services.engine
-        rina_id = await world.member_id(rina)
-        for unit, person in units.items():
-            [task] = await e.queries.tasks(await world.member_id(person))
-            receipt = await e.collection.upload(
-                await world.member_id(person), task.run_step_id, xlsx(CLEAN[unit])
-            )
-            await e.collection.review(rina_id, receipt.file.id or 0, accept=True)
-        await world.idle()
-        [task8] = [m for m in rina.find("Langkah 8") if m.get("reply_markup")]
+        rina, sekretaris, task8 = await at_step_8(world)
         before = len(rina.messages)
         await rina.send_command("/tugas")
         await world.idle()
