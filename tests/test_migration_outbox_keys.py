@@ -24,13 +24,19 @@ async def downgrade(db: Database, revision: str) -> None:
     await migrate.downgrade(db, revision)
 
 
-async def test_old_keys_are_rewritten_and_not_sent_twice(
-    db: Database, clock: FakeClock, tmp_path: Path
-) -> None:
+async def migrated(db: Database) -> None:
+    """The shared fixture's database (its tables made directly) emptied and
+    built again by the migrations, as a real office's is."""
     async with db.engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.drop_all)
         await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     await upgrade(db)
+
+
+async def test_old_keys_are_rewritten_and_not_sent_twice(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    await migrated(db)
     office = await build_office(db, clock, tmp_path)
     clock.set(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))  # Monday 08:00 WIB
     run = await office.engine.runs.start(office.id("kepala"), "TW III")

@@ -6,24 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlmodel import SQLModel
-
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.migrate import upgrade
 from bot.models import Run
 from tests.support import build_office
-from tests.test_migration_outbox_keys import downgrade
+from tests.test_migration_outbox_keys import downgrade, migrated
 
 
 async def test_who_stopped_a_run_is_filled_from_its_event(
     db: Database, clock: FakeClock, tmp_path: Path
 ) -> None:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.drop_all)
-        await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    await upgrade(db)
+    await migrated(db)
     office = await build_office(db, clock, tmp_path)
     e, p = office.engine, office.id
     stopped = await e.runs.start(p("kepala"), "TW III 2026")
