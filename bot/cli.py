@@ -62,7 +62,7 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
             await db.dispose()
 
     asyncio.run(go())
-    print(f"Database mutakhir: {settings.db_url.split('@')[-1]}")
+    print(_say("db_current", where=settings.db_url.split("@")[-1]))
     return 0
 
 
@@ -73,12 +73,10 @@ def cmd_sop_check(args: argparse.Namespace) -> int:
     try:
         sop = load_sop(Path(args.file))
     except FileNotFoundError:
-        print(f"Berkas tidak ditemukan: {args.file}", file=sys.stderr)
+        print(_say("no_file", path=args.file), file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
-        print(f"Definisi SOP tidak sah: {exc.source}", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(_say("sop_invalid", source=exc.source, problems=exc.problems), file=sys.stderr)
         return 1
     print(Texts().env.get_template("cli/sop_summary.txt.j2").render(sop=sop))
     return 0
@@ -95,6 +93,16 @@ def _sealer(settings: Settings, db: Database) -> Sealer:
 
     office = load_office(settings.office_file, settings.timezone)
     return Sealer.build(settings, db, SystemClock(), WorkCalendar(office.calendar))
+
+
+def _say(what: str, **context: object) -> str:
+    """One of the shell's one-line answers (templates/cli/lines.txt.j2)."""
+    from bot.texts import Texts
+
+    text = Texts().env.get_template("cli/lines.txt.j2").render(what=what, **context).strip()
+    if not text:
+        raise KeyError(f"templates/cli/lines.txt.j2 has no {what!r}")
+    return text
 
 
 def _audit_text(settings: Settings, template: str, **context: object) -> str:
@@ -145,7 +153,7 @@ def cmd_audit_seal(_args: argparse.Namespace) -> int:
         sealed = asyncio.run(go())
     except SealConflict as conflict:
         print(_audit_text(settings, "cli/audit_verify.txt.j2", c=conflict.finding))
-        print("Segel tidak dibuat. Periksa dengan: sopbot audit verify", file=sys.stderr)
+        print(_say("seal_refused"), file=sys.stderr)
         return 1
     print(
         _audit_text(settings, "cli/audit_seal.txt.j2", sealed=sealed, witness=settings.witness_file)
@@ -162,9 +170,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = _settings()
     manifest = backup(settings, Path(args.dir))
     print(
-        f"Cadangan ditulis ke {args.dir}: database {manifest.database}, "
-        f"{len(manifest.files)} berkas ({manifest.total_bytes / 1048576:.1f} MB), "
-        "SHA-256 di manifest.json."
+        _say(
+            "backup_written",
+            dir=args.dir,
+            database=manifest.database,
+            files=len(manifest.files),
+            mb=manifest.total_bytes / 1048576,
+        )
     )
     return 0
 
@@ -175,9 +187,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     settings = _settings()
     manifest = restore(settings, Path(args.dir))
     print(
-        f"Cadangan {manifest.created_at} dipulihkan ke {settings.data_dir} "
-        f"({len(manifest.files)} berkas, SHA-256 cocok). "
-        "Periksa dengan: sopbot audit verify, lalu jalankan: sopbot run"
+        _say(
+            "restored",
+            created_at=manifest.created_at,
+            data_dir=settings.data_dir,
+            files=len(manifest.files),
+        )
     )
     return 0
 
@@ -241,7 +256,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             return await run_report(services.engine, args.run, services.office.name)
         except EngineError as exc:
             why = services.texts.render(f"errors/{exc.code}", detail=exc.detail, **exc.context)
-            print(f"Laporan tidak dapat dibuat: {why}", file=sys.stderr)
+            print(_say("report_refused", why=why), file=sys.stderr)
             return None
         finally:
             await services.close()
@@ -253,7 +268,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     out.write_bytes(data)
-    print(f"Laporan ditulis ke {out}")
+    print(_say("report_written", out=out))
     return 0
 
 
@@ -346,11 +361,11 @@ def cmd_period_report(args: argparse.Namespace) -> int:
 
     workbook, document, runs = asyncio.run(go())
     if not runs:
-        print(f"Tidak ada kegiatan yang dimulai dari {args.start} sampai {args.end}.")
+        print(_say("no_runs_in_period", start=args.start, end=args.end))
         return 1
     out.write_bytes(workbook)
     out.with_suffix(".docx").write_bytes(document)
-    print(f"Monitoring {runs} kegiatan ditulis ke {out} dan {out.with_suffix('.docx')}")
+    print(_say("monitoring_written", runs=runs, out=out, docx=out.with_suffix(".docx")))
     return 0
 
 
@@ -542,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.filename is None:
             raise
         # DATA_DIR or an output file the process may not write.
-        print(f"Tidak dapat memakai {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(_say("cannot_use", path=exc.filename, why=exc.strerror), file=sys.stderr)
         return 1
 
 

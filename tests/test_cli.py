@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,13 @@ def test_invitation_and_report_mistakes(tmp_path: Path, monkeypatch, capsys) -> 
     assert "tidak ditemukan" in capsys.readouterr().err
     assert main(["report", "99", "-o", str(tmp_path / "tidak-ada" / "x.xlsx")]) == 2
     assert "tidak-ada tidak ada" in capsys.readouterr().err
+
+
+def test_every_shell_answer_has_its_text() -> None:
+    """Each one-line answer bot/cli.py gives (`_say`) is a branch of
+    templates/cli/lines.txt.j2, and every branch is used: no answer renders
+    empty, none is left behind."""
+    root = Path(__file__).resolve().parent.parent
+    used = set(re.findall(r'_say\(\s*"(\w+)"', (root / "bot/cli.py").read_text()))
+    written = set(re.findall(r'what == "(\w+)"', (root / "templates/cli/lines.txt.j2").read_text()))
+    assert used and used == written, (used - written, written - used)

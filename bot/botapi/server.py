@@ -1002,19 +1002,8 @@ class BotApiServer:
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._find(params)
-        (text, entities), markup = self._shown(params, "text"), params.get("reply_markup")
-        if (
-            message.get("text") == text
-            and message.get("entities", []) == entities
-            and (message.get("reply_markup") or None) == (markup or None)
-        ):
-            raise ApiError(400, "Bad Request: message is not modified")
-        message["text"] = text
-        self._set(message, "entities", entities)
-        message["reply_markup"] = markup
-        message["edit_date"] = int(self.now())
-        self._notify(int(params["chat_id"]), {"kind": "edit", "message_id": message["message_id"]})
-        return message
+        text, entities = self._shown(params, "text")
+        return self._edit(params, message, ("text", text), ("entities", entities))
 
     async def _m_editMessageCaption(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._find(params)
@@ -1022,17 +1011,30 @@ class BotApiServer:
             k in message for k in ("document", "photo", "video", "audio")
         ):
             raise ApiError(400, "Bad Request: there is no caption in the message to edit")
-        (caption, entities), markup = self._shown(params, "caption"), params.get("reply_markup")
+        caption, entities = self._shown(params, "caption")
         if caption is not None and len(caption) > CAPTION_LIMIT:
             raise ApiError(400, "Bad Request: message caption is too long")
+        return self._edit(params, message, ("caption", caption), ("caption_entities", entities))
+
+    def _edit(
+        self,
+        params: dict[str, Any],
+        message: dict[str, Any],
+        shown: tuple[str, str | None],
+        entities: tuple[str, list[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """A text's or a caption's edit: refused, as Telegram does, when it
+        changes nothing (the words, their entities and the buttons alike)."""
+        (key, value), (entities_key, found) = shown, entities
+        markup = params.get("reply_markup")
         if (
-            message.get("caption") == caption
-            and message.get("caption_entities", []) == entities
+            message.get(key) == value
+            and message.get(entities_key, []) == found
             and (message.get("reply_markup") or None) == (markup or None)
         ):
             raise ApiError(400, "Bad Request: message is not modified")
-        message["caption"] = caption
-        self._set(message, "caption_entities", entities)
+        message[key] = value
+        self._set(message, entities_key, found)
         message["reply_markup"] = markup
         message["edit_date"] = int(self.now())
         self._notify(int(params["chat_id"]), {"kind": "edit", "message_id": message["message_id"]})
