@@ -23,6 +23,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def hello(update_id: int, *, message_id: int, user_id: int, name: str) -> dict[str, Any]:
+    """A stranger's "halo" as Telegram posts it to the webhook."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "date": 0,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": name},
+            "text": "halo",
+        },
+    }
+
+
 async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
     port = free_port()
     async with running_bot(
@@ -41,16 +55,7 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
         try:
             hook = world.server.calls("setWebhook")[-1]
             assert hook["secret_token"] == "rahasia-kantor"
-            update = {
-                "update_id": 777,
-                "message": {
-                    "message_id": 1,
-                    "date": 0,
-                    "chat": {"id": 5, "type": "private"},
-                    "from": {"id": 5, "is_bot": False, "first_name": "X"},
-                    "text": "halo",
-                },
-            }
+            update = hello(777, message_id=1, user_id=5, name="X")
             url = f"http://127.0.0.1:{port}/tg/hook"
             async with httpx.AsyncClient() as client:
                 no_secret = await client.post(url, json=update)
@@ -112,16 +117,7 @@ async def test_a_webhook_call_not_stored_is_refused_so_telegram_calls_again(
             return await real_store(updates)
 
         monkeypatch.setattr(inbox, "store", store_fails_once)
-        update = {
-            "update_id": 778,
-            "message": {
-                "message_id": 2,
-                "date": 0,
-                "chat": {"id": 6, "type": "private"},
-                "from": {"id": 6, "is_bot": False, "first_name": "Y"},
-                "text": "halo",
-            },
-        }
+        update = hello(778, message_id=2, user_id=6, name="Y")
         url = f"http://127.0.0.1:{port}/tg/hook"
         headers = {"X-Telegram-Bot-Api-Secret-Token": "rahasia-kantor"}
         try:
