@@ -339,40 +339,12 @@ class Outbox:
             s.add(n)
             return n, member.telegram_id
 
-    async def record_sent(
-        self,
-        message_id: int,
-        *,
-        key: str,
-        member_id: int,
-        template: str,
-        context: dict[str, Any],
-        run_id: int | None = None,
-        run_step_id: int | None = None,
-        assignment_id: int | None = None,
-        file_id: int | None = None,
-    ) -> None:
-        """Keep a message a handler sent itself (an answer) as a sent row, so
-        that a later row may edit it, as after a restart too."""
+    async def record_sent(self, message: SentMessage) -> None:
+        """Keep a message a handler sent itself (an answer without buttons,
+        e.g. a receipt) as a sent row, so that a later row may edit it, as
+        after a restart too. One with buttons is kept by `Settling.keep`."""
         async with self.db.transaction() as s:
-            now = self.clock.now()
-            row = await queue(
-                s,
-                key=key,
-                member_id=member_id,
-                template=template,
-                context=context,
-                now=now,
-                run_id=run_id,
-                run_step_id=run_step_id,
-                assignment_id=assignment_id,
-                file_id=file_id,
-            )
-            if row is not None:
-                row.state, row.sent_at, row.telegram_message_id = OutboxState.sent, now, message_id
-                row.attempts = 1
-                s.add(row)
-                s.info.pop(OWED, None)  # sent already: nothing for the sender
+            await keep_sent(s, [message], self.clock.now())
 
     async def sent_row(self, key: str) -> Notification | None:
         """A sent row by its key, with its message id (None if not sent)."""

@@ -13,6 +13,7 @@ from telegram.error import BadRequest
 from bot.chat import SopContext
 from bot.errors import FileRejected, NoteRequired
 from bot.members import MemberInfo
+from bot.outbox import SentMessage
 from bot.pending import AlbumFor, HeldFile, HeldGroup, NoteFor
 from bot.run.albums import album_receipt_key, receipt_key
 from bot.views import IncomingFile, Receipt, iso
@@ -260,12 +261,14 @@ async def send_receipt(
     if message is None:
         return
     await svc.outbox.record_sent(
-        message.message_id,
-        key=key,
-        member_id=member.id,
-        template=template,
-        context=shown,
-        run_id=f.run_id,
-        run_step_id=f.run_step_id,
-        assignment_id=f.assignment_id,
+        SentMessage(
+            message.message_id,
+            key=key,
+            member_id=member.id,
+            template=template,
+            context=shown,
+            run_id=f.run_id,
+            run_step_id=f.run_step_id,
+            assignment_id=f.assignment_id,
+        )
     )
