@@ -156,7 +156,8 @@ async def queue(
     )
     s.add(row)
     await s.flush()
-    s.info[OWED] = True  # the sender is woken when this commits (Outbox.on_owed)
+    # Who is owed a message once this commits: the sender is woken (Outbox.on_owed).
+    s.info.setdefault(OWED, set()).add(member_id)
     if supersede:
         older = (
             await s.exec(
@@ -244,19 +245,21 @@ class Outbox:
         self.max_attempts = max_attempts
         # Telegram's flood limits are bot-wide: after a RetryAfter nothing is sent.
         self.paused_until: datetime | None = None
-        self._owed: list[Callable[[], None]] = []
+        self._owed: list[Callable[[frozenset[int]], None]] = []
         db.after_commit(self._committed)
 
-    def on_owed(self, wake: Callable[[], None]) -> None:
-        """Call `wake` after every commit that queued a message, whoever
-        committed it (a command, a sweep, a job): the sender then sends at
-        once, and an update that queued nothing costs the sender nothing."""
+    def on_owed(self, wake: Callable[[frozenset[int]], None]) -> None:
+        """Call `wake` with the members owed a message after every commit
+        that queued one, whoever committed it (a command, a sweep, a job):
+        the sender then sends at once, and an update that queued nothing
+        costs the sender nothing."""
         self._owed.append(wake)
 
     def _committed(self, info: dict[Any, Any]) -> None:
-        if info.get(OWED):
+        owed = info.get(OWED)
+        if owed:
             for wake in self._owed:
-                wake()
+                wake(frozenset(owed))
 
     def pause(self, seconds: float) -> None:
         """Hold every send for `seconds` (Telegram's RetryAfter)."""

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -49,10 +49,10 @@ def _seconds(value: float | timedelta) -> float:
 
 @dataclass(eq=False)
 class _Held:
-    """Wakes put off until the update that caused them is answered."""
+    """What a handler's commits owe, held until it has answered."""
 
     task: asyncio.Task[object] | None
-    woken: bool = False
+    owed: set[int] = field(default_factory=set)  # members owed a message
 
 
 _held: ContextVar[_Held | None] = ContextVar("sopbot_outbox_held", default=None)
@@ -70,6 +70,9 @@ class OutboxSender:
         self._again = False  # woken while a flush ran: it looks once more
         self._woken: asyncio.Task[int] | None = None
         self._bot: Bot | None = None
+        # Members a handler still answering has queued messages for, with
+        # how many such handlers: their rows wait for that answer (holding).
+        self._answering: dict[int, int] = {}
 
     def attach(self, bot: Bot) -> None:
         """Send through `bot` as soon as a commit owes a message. A flush of
@@ -83,21 +86,32 @@ class OutboxSender:
     def holding(self) -> Iterator[None]:
         """Around a handler: what its commits owe is sent once it has
         answered, so the person reads the answer to what they did before
-        what follows from it (a task, a receipt)."""
+        what follows from it (a task, a receipt). Neither a wake nor the
+        repeating tick sends those rows to those members meanwhile; other
+        people's rows go as usual."""
         held = _Held(asyncio.current_task())
         token = _held.set(held)
         try:
             yield
         finally:
             _held.reset(token)
-            if held.woken:
+            if held.owed:
+                for member_id in held.owed:
+                    left = self._answering[member_id] - 1
+                    if left:
+                        self._answering[member_id] = left
+                    else:
+                        del self._answering[member_id]
                 self.wake()
 
-    def wake(self) -> None:
-        """A message is owed now (called after the commit that queued it)."""
+    def wake(self, owed: frozenset[int] = frozenset()) -> None:
+        """A message is owed now to `owed` (called after the commit that
+        queued it; with none named, look at whatever is due)."""
         held = _held.get()
         if held is not None and held.task is asyncio.current_task():
-            held.woken = True  # after the handler's answer (holding)
+            for member_id in owed - held.owed:  # after the handler's answer (holding)
+                self._answering[member_id] = self._answering.get(member_id, 0) + 1
+            held.owed |= owed
             return
         if self._bot is None:
             return
@@ -136,7 +150,11 @@ class OutboxSender:
         async with self._lock:
             while True:
                 self._again = False
-                batch = [row for row in await self.outbox.due() if row.id not in seen]
+                batch = [
+                    row
+                    for row in await self.outbox.due()
+                    if row.id not in seen and row.member_id not in self._answering
+                ]
                 if not batch:
                     if self._again:
                         continue
