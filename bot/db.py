@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.sqlite_inline import inline_connector
+
 log = logging.getLogger(__name__)
 
 
@@ -80,19 +82,20 @@ def check_url(url: str) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine; for SQLite with WAL, a busy timeout, foreign keys,
-    and write transactions (WRITE_OPTION) that take the write lock at BEGIN."""
+    """An async engine; for SQLite with WAL, foreign keys, write
+    transactions (WRITE_OPTION) that take the write lock at BEGIN, and calls
+    made on the event loop's thread that wait for that lock without blocking
+    it (bot/sqlite_inline.py)."""
     if not is_sqlite(url):
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # Each call runs on the event loop's thread (bot/sqlite_inline.py), which
+    # also waits for the write lock without holding the loop.
+    engine = create_async_engine(url, echo=echo, async_creator=inline_connector(url))
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when a transaction begins.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
