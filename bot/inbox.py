@@ -10,7 +10,8 @@ answers Telegram only after the store), and at start the updates stored but
 never finished are handled first.
 
 Done: an update is marked done in the commit of the command it asked for
-(`command`, used by the engine's and the members' commands: the task that
+(`command`, used by the engine's and the members' commands and by every
+write of what the bot waits for from a person, bot/pending.py: the task that
 handles an update carries it in a context variable), so the state change and
 the mark are one. An update whose handlers ran no command is marked done by
 one statement after them. A handler that raised leaves it failed: the person

@@ -33,6 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.clock import Clock
 from bot.db import Database
+from bot.inbox import command
 from bot.models import HeldFiles, PendingInput
 from bot.outbox import queue
 
@@ -265,7 +266,7 @@ class Waiting:
             "created_at": self.clock.now(),
             "prompt_message_id": None,
         }
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             # One statement (an upsert): a press that asks runs on every update.
             dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -280,7 +281,7 @@ class Waiting:
     async def asked_in(self, member_id: int, message_id: int) -> None:
         """The message that asks the question now awaited, so that the answer
         is written there instead of in a new message."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             row = await s.get(PendingInput, member_id)
             if row is not None:
                 row.prompt_message_id = message_id
@@ -299,7 +300,7 @@ class Waiting:
 
     async def clear(self, member_id: int) -> Question | None:
         """Forget the question, and say which it was; held files stay held."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             row = await s.get(PendingInput, member_id)
             if row is None:
                 return None
@@ -310,7 +311,7 @@ class Waiting:
 
     async def hold(self, member_id: int, file: HeldFile) -> HeldGroup:
         """Hold a file as a new group beside any already held."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             row = HeldFiles(
                 member_id=member_id,
                 batch=file.batch,
@@ -324,7 +325,7 @@ class Waiting:
     async def add_page(self, member_id: int, batch: str, file: HeldFile) -> bool:
         """Another page of an album whose destination is being asked: it
         joins that group. False when no such album is held."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             row = (
                 await s.exec(
                     select(HeldFiles)
@@ -362,7 +363,7 @@ class Waiting:
         """Remove one held group (the oldest for a question that named none)
         and return it; None when it is no longer held. A second press of the
         same button finds nothing, so a file is stored once."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             query = select(HeldFiles).where(HeldFiles.member_id == member_id)
             if group_id is not None:
                 query = query.where(HeldFiles.id == group_id)
@@ -377,7 +378,7 @@ class Waiting:
         task refused it), so the question's other buttons still work."""
         if not group.files:
             return
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             s.add(
                 HeldFiles(
                     id=group.id,
@@ -391,7 +392,7 @@ class Waiting:
     async def drop_held(self, member_id: int, group_id: int | None = None) -> list[HeldGroup]:
         """The person cancelled: forget one held group, or all of them, and
         record which files were never stored."""
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             query = select(HeldFiles).where(HeldFiles.member_id == member_id)
             if group_id is not None:
                 query = query.where(HeldFiles.id == group_id)
@@ -405,7 +406,7 @@ class Waiting:
         person is told which files to send again. For one person (before
         their held files are shown or used) or, from the hourly job, all."""
         cutoff = self.clock.now() - HELD_FOR
-        async with self.db.transaction() as s:
+        async with command(self.db, self.clock) as s:
             query = select(HeldFiles).where(HeldFiles.created_at <= cutoff)
             if member_id is not None:
                 query = query.where(HeldFiles.member_id == member_id)

@@ -24,6 +24,11 @@ from tests.fakes.world import World, running_bot
 
 BUDGET = 11  # + the bookkeeping's one statement = 12 (issue 10)
 MANY = 12  # more open runs than /tugas shows task messages (10)
+# Write transactions per update. `/status` writes nothing: its one is the
+# done mark. The others' marks ride in their first write's commit: the
+# `/tugas` lines kept with their buttons, the question a press asks, the
+# note (then the answer kept with the task's buttons).
+COMMITS = {"/tugas": 1, "/status": 1, "note": 2, "press": 1}
 
 
 async def enrol(world: World) -> dict[str, FakeUser]:
@@ -104,6 +109,8 @@ async def test_statements_per_update_are_few_and_flat(
         assert record.count <= BUDGET, (kind, report, record.statements)
         # The inbox marks it done: one statement, in the command's commit or after.
         assert len(record.bookkeeping) == 1, (kind, record.bookkeeping)
+        # ...and no transaction of its own where the update wrote anything.
+        assert record.commits == COMMITS[kind], (kind, record.commits)
         assert record.count + len(record.bookkeeping) <= BUDGET + 1, (kind, report)
         assert few[kind].count == record.count, (
             kind,

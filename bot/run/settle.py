@@ -229,10 +229,11 @@ class Settling:
         edited them. The runs are locked first, as every settling locks its
         run (`Reads.lock_run`): a settling that commits after this finds
         the rows itself, one that committed before is seen here. Returns how
-        many were settled."""
+        many were settled. The handler's last write: the update that sent
+        them is marked done in the same commit."""
         if not messages:
             return 0
-        async with self.kit.db.transaction() as s:
+        async with self.kit.command() as s:
             ids = sorted({m.run_id for m in messages if m.run_id is not None})
             runs = await self._lock(s, col(Run.id).in_(ids))
             await keep_sent(s, messages, self.kit.clock.now())

@@ -41,6 +41,7 @@ class UpdateStatements:
 
     statements: list[str] = field(default_factory=list)
     bookkeeping: list[str] = field(default_factory=list)
+    commits: int = 0  # write transactions committed (the bookkeeping's own included)
     # The task handling the update: a job it schedules (the outbox kick)
     # may inherit the context variable, but runs in a task of its own.
     task: asyncio.Task[Any] | None = None
@@ -64,6 +65,7 @@ class StatementLog:
         self._app = app
         self._original = app.process_update
         event.listen(self._engine, "before_cursor_execute", self._on_execute)
+        event.listen(self._engine, "commit", self._on_commit)
 
         async def process_update(update: object) -> None:
             record = UpdateStatements(task=asyncio.current_task())
@@ -93,8 +95,14 @@ class StatementLog:
             " ".join(statement.split())
         )
 
+    def _on_commit(self, conn: Any) -> None:
+        record = _current.get() or self._finished.get(asyncio.current_task())  # see _on_execute
+        if record is not None and asyncio.current_task() is record.task:
+            record.commits += 1
+
     def close(self) -> None:
         event.remove(self._engine, "before_cursor_execute", self._on_execute)
+        event.remove(self._engine, "commit", self._on_commit)
         self._app.process_update = self._original  # type: ignore[method-assign]
 
     @contextmanager
