@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +32,17 @@ from bot.views import ADMIN
 STRANGER_QUIET = timedelta(hours=1)
 TOKEN_HASH_SHOWN = 12  # hex digits of a refused token's SHA-256 kept in the log
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+# Who sent an update: asked on every update, so built once (building a
+# statement costs SQLAlchemy more than running it; see ARCHITECTURE,
+# "Statements built once").
+_BY_TELEGRAM = (
+    select(Member, MemberRole, Unit)
+    .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+    .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
+    .where(col(Member.telegram_id) == bindparam("telegram_id"))
+    .order_by(col(MemberRole.id))
+)
 
 
 def token_hash(token: str) -> str:
@@ -422,15 +434,7 @@ class Membership:
                 return await self.by_telegram(telegram_id, session=s)
         # One query, the member and their roles (an outer join): every
         # update asks who sent it.
-        rows = (
-            await session.exec(
-                select(Member, MemberRole, Unit)
-                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
-                .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
-                .where(Member.telegram_id == telegram_id)
-                .order_by(col(MemberRole.id))
-            )
-        ).all()
+        rows = (await session.exec(_BY_TELEGRAM, params={"telegram_id": telegram_id})).all()
         if not rows or not rows[0][0].active:
             return None
         roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for _, r, u in rows if r]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
@@ -38,6 +38,25 @@ from bot.views import OWING, iso
 
 # A collection's units in these states need nothing more from anyone.
 SETTLED_UNIT = (AssignmentState.accepted, AssignmentState.closed)
+
+# What every rule reads, built once: building a statement costs SQLAlchemy
+# more than running it (see ARCHITECTURE, "Statements built once").
+_MEMBER_ROLES = (
+    select(Member, MemberRole)
+    .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+    .where(col(Member.id) == bindparam("member_id"))
+    .order_by(col(MemberRole.id))
+)
+_STEP_AND_RUN = (
+    select(RunStep, Run)
+    .join(Run, col(Run.id) == col(RunStep.run_id))
+    .where(col(RunStep.id) == bindparam("run_step_id"))
+)
+_ASSIGNMENTS = (
+    select(Assignment)
+    .where(col(Assignment.run_step_id) == bindparam("run_step_id"))
+    .order_by(col(Assignment.unit_id), col(Assignment.id))
+)
 
 
 def assignments_of_open_runs(
@@ -151,14 +170,7 @@ class Reads:
     ) -> tuple[Member, list[MemberRole]]:
         """The active member and their role rows, in one query (an outer
         join): what every rule asks first."""
-        rows = (
-            await s.exec(
-                select(Member, MemberRole)
-                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
-                .where(Member.id == member_id)
-                .order_by(col(MemberRole.id))
-            )
-        ).all()
+        rows = (await s.exec(_MEMBER_ROLES, params={"member_id": member_id})).all()
         if not rows or not rows[0][0].active:
             raise NotEnrolled()
         return rows[0][0], [r for _, r in rows if r is not None]
@@ -262,13 +274,7 @@ class Reads:
     ) -> tuple[Run, RunStep]:
         """A step and its open run; with `lock`, read again under the run's lock."""
         if not lock:  # both in one query
-            found = (
-                await s.exec(
-                    select(RunStep, Run)
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(RunStep.id == run_step_id)
-                )
-            ).first()
+            found = (await s.exec(_STEP_AND_RUN, params={"run_step_id": run_step_id})).first()
             if found is None:
                 raise NotFound("step")
             step, run = found
@@ -312,15 +318,7 @@ class Reads:
         ).first()
 
     async def assignments(self, s: AsyncSession, rs: RunStep) -> list[Assignment]:
-        return list(
-            (
-                await s.exec(
-                    select(Assignment)
-                    .where(Assignment.run_step_id == rs.id)
-                    .order_by(col(Assignment.unit_id), col(Assignment.id))
-                )
-            ).all()
-        )
+        return list((await s.exec(_ASSIGNMENTS, params={"run_step_id": rs.id})).all())
 
     async def step_times(
         self, s: AsyncSession, run: Run, step: Step, rs: RunStep, now: datetime
