@@ -18,15 +18,16 @@ Two things, kept apart on purpose:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -241,6 +242,21 @@ class HeldGroup:
         return [f.name for f in self.files]
 
 
+def _asking(insert: Callable[[Any], Any]) -> UpdateBase:
+    """The question upsert, with the question's fields as parameters."""
+    statement = insert(PendingInput).values({name: bindparam(name) for name in _QUESTION_COLUMNS})
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=["member_id"],
+        set_={name: statement.excluded[name] for name in _QUESTION_COLUMNS if name != "member_id"},
+    )
+
+
+_QUESTION_COLUMNS = ("member_id", "kind", "payload", "created_at", "prompt_message_id")
+# Built once per dialect: a press that asks writes it on every update, and
+# building it cost more than running it (ARCHITECTURE, "Statements built once").
+_ASK = {"postgresql": _asking(pg_insert), "sqlite": _asking(sqlite_insert)}
+
+
 def _group(row: HeldFiles) -> HeldGroup:
     files = tuple(HeldFile.from_json(f) for f in row.files)
     return HeldGroup(row.id or 0, row.batch, files, row.created_at)
@@ -269,14 +285,7 @@ class Waiting:
         async with command(self.db, self.clock) as s:
             # One statement (an upsert): a press that asks runs on every update.
             dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(PendingInput).values(**values)
-            await s.exec(
-                statement.on_conflict_do_update(
-                    index_elements=[col(PendingInput.member_id)],
-                    set_={k: statement.excluded[k] for k in values if k != "member_id"},
-                )
-            )
+            await s.exec(_ASK[dialect], params=values)
 
     async def asked_in(self, member_id: int, message_id: int) -> None:
         """The message that asks the question now awaited, so that the answer
