@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, null, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -92,15 +93,26 @@ def handling_failed() -> None:
 _MARK_DONE = (
     update(InboxUpdate)
     .where(
-        col(InboxUpdate.update_id) == bindparam("update_id"),
+        col(InboxUpdate.update_id) == bindparam("marked_id"),
         col(InboxUpdate.done_at).is_(None),
     )
-    .values(done_at=bindparam("now"), payload=null())
+    .values(done_at=bindparam("marked_at"), payload=null())
 )
 
 
+def _storing(insert: Any) -> UpdateBase:
+    """The batch's insert: a row per update not stored yet, and their ids."""
+    statement = insert(InboxUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    return statement.returning(col(InboxUpdate.update_id))  # type: ignore[no-any-return]
+
+
+# One statement for any batch, its rows as parameters (a VALUES list written
+# into the statement is compiled anew for every batch).
+_STORE = {"postgresql": _storing(postgresql.insert), "sqlite": _storing(sqlite.insert)}
+
+
 async def _mark_done(s: AsyncSession, update_id: int, now: datetime) -> None:
-    await s.exec(_MARK_DONE, params={"update_id": update_id, "now": now})
+    await s.exec(_MARK_DONE, params={"marked_id": update_id, "marked_at": now})
 
 
 @asynccontextmanager
@@ -138,32 +150,16 @@ class Inbox:
             return []
         now = self.clock.now()
         by_id = {int(u["update_id"]): u for u in updates}
-        insert = (
-            postgresql.insert(InboxUpdate)
-            if self.db.engine.dialect.name == "postgresql"
-            else sqlite.insert(InboxUpdate)
-        )
-        stored = (
-            insert.values(
-                [
-                    {
-                        "update_id": update_id,
-                        "payload": payload,
-                        "received_at": now,
-                        "duplicates": 0,
-                        "restarts": 0,
-                    }
-                    for update_id, payload in by_id.items()
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["update_id"])
-            .returning(col(InboxUpdate.update_id))
-        )
+        rows = [
+            {"update_id": update_id, "payload": payload, "received_at": now}
+            for update_id, payload in by_id.items()
+        ]
         again: set[int] = set()
         taken: set[int] = set()
         try:
             async with self.db.transaction() as s:
-                new = set((await s.exec(stored)).scalars())
+                stored = _STORE[self.db.engine.dialect.name]
+                new = set((await s.exec(stored, params=rows)).scalars())
                 repeated = [update_id for update_id in by_id if update_id not in new]
                 if repeated:
                     counted = (

@@ -102,8 +102,8 @@ async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datet
             telegram_message_id=m.message_id,
         )
         rows.append(row.model_dump(exclude={"id"}))
-    if rows:  # one INSERT with a row per message
-        await s.exec(insert(Notification).values(rows))
+    if rows:  # one INSERT with a row per message, the rows as parameters
+        await s.exec(insert(Notification), params=rows)
 
 
 async def queue(

@@ -255,6 +255,12 @@ _QUESTION_COLUMNS = ("member_id", "kind", "payload", "created_at", "prompt_messa
 # Built once per dialect: a press that asks writes it on every update, and
 # building it cost more than running it (ARCHITECTURE, "Statements built once").
 _ASK = {"postgresql": _asking(pg_insert), "sqlite": _asking(sqlite_insert)}
+# A person's held files: read on every press and note that may use them.
+_HELD = (
+    select(HeldFiles)
+    .where(col(HeldFiles.member_id) == bindparam("member_id"))
+    .order_by(col(HeldFiles.id))
+)
 
 
 def _group(row: HeldFiles) -> HeldGroup:
@@ -361,11 +367,7 @@ class Waiting:
     async def held(self, member_id: int) -> list[HeldGroup]:
         """The person's held groups, oldest first."""
         async with self.db.session() as s:
-            rows = await s.exec(
-                select(HeldFiles)
-                .where(HeldFiles.member_id == member_id)
-                .order_by(col(HeldFiles.id))
-            )
+            rows = await s.exec(_HELD, params={"member_id": member_id})
             return [_group(r) for r in rows.all()]
 
     async def take(self, member_id: int, group_id: int | None) -> HeldGroup | None:
