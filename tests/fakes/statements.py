@@ -28,9 +28,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
+from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import Application
 
+UNCACHED = (CacheStats.NO_CACHE_KEY, CacheStats.CACHING_DISABLED)
 CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 BOOKKEEPING = re.compile(r"\b(processedupdate|inboxupdate)\b", re.IGNORECASE)
 
@@ -42,6 +44,8 @@ class UpdateStatements:
     statements: list[str] = field(default_factory=list)
     bookkeeping: list[str] = field(default_factory=list)
     commits: int = 0  # write transactions committed (the bookkeeping's own included)
+    # Statements SQLAlchemy cannot cache (no cache key): compiled anew each time.
+    uncached: list[str] = field(default_factory=list)
     # The task handling the update: a job it schedules (the outbox kick)
     # may inherit the context variable, but runs in a task of its own.
     task: asyncio.Task[Any] | None = None
@@ -94,6 +98,8 @@ class StatementLog:
         (record.bookkeeping if BOOKKEEPING.search(statement) else record.statements).append(
             " ".join(statement.split())
         )
+        if getattr(context, "cache_hit", None) in UNCACHED:
+            record.uncached.append(" ".join(statement.split()))
 
     def _on_commit(self, conn: Any) -> None:
         record = _current.get() or self._finished.get(asyncio.current_task())  # see _on_execute
