@@ -34,7 +34,7 @@ TOKEN_HASH_SHOWN = 12  # hex digits of a refused token's SHA-256 kept in the log
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 # Who sent an update: asked on every update, so built once (building a
-# statement costs SQLAlchemy more than running it; see ARCHITECTURE,
+# statement costs SQLAlchemy about as much as running it; see ARCHITECTURE,
 # "Statements built once").
 _BY_TELEGRAM = (
     select(Member, MemberRole, Unit)

@@ -253,7 +253,7 @@ def _asking(insert: Callable[[Any], Any]) -> UpdateBase:
 
 _QUESTION_COLUMNS = ("member_id", "kind", "payload", "created_at", "prompt_message_id")
 # Built once per dialect: a press that asks writes it on every update, and
-# building it cost more than running it (ARCHITECTURE, "Statements built once").
+# building it cost about as much as running it (ARCHITECTURE, "Statements built once").
 _ASK = {"postgresql": _asking(pg_insert), "sqlite": _asking(sqlite_insert)}
 # A person's held files: read on every press and note that may use them.
 _HELD = (

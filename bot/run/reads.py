@@ -40,7 +40,7 @@ from bot.views import OWING, iso
 SETTLED_UNIT = (AssignmentState.accepted, AssignmentState.closed)
 
 # What every rule reads, built once: building a statement costs SQLAlchemy
-# more than running it (see ARCHITECTURE, "Statements built once").
+# about as much as running it (see ARCHITECTURE, "Statements built once").
 _MEMBER_ROLES = (
     select(Member, MemberRole)
     .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
