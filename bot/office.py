@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import yamltext
 from bot.calendar import CalendarConfig
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def load_office(path: Path | None, timezone: str | None = None) -> OfficeConfig:
             text = Path(path).read_text(encoding="utf-8")
         else:
             text = (resources.files("bot") / "office.default.yaml").read_text(encoding="utf-8")
-        raw = yaml.safe_load(text) or {}
+        raw = yamltext.load(text) or {}
     except FileNotFoundError:
         raise OfficeFileError(f"Berkas kantor (OFFICE_FILE) tidak ditemukan: {source}") from None
     except (OSError, yaml.YAMLError) as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bot import yamltext
 from bot.sop.schema import Action, Sop
 
 _PYDANTIC_MESSAGES = {
@@ -189,7 +190,7 @@ def _graph_problems(sop: Sop) -> list[str]:
 def parse_sop(text: str, source: str = "<definisi>") -> Sop:
     """Parse and check a definition; raise SopError listing every problem."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yamltext.load(text)
     except yaml.YAMLError as exc:
         raise SopError(source, [f"YAML tidak sah: {exc}"]) from exc
     if not isinstance(raw, dict):
