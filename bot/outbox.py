@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.orm import aliased
@@ -55,6 +55,17 @@ LATENESS_TEMPLATES = ("reminder", "escalation")
 OWED = "sopbot_outbox_owed"
 
 
+class OfStep(Protocol):
+    """What a kept message is about: a task, a unit's file."""
+
+    @property
+    def run_id(self) -> int: ...
+    @property
+    def run_step_id(self) -> int: ...
+    @property
+    def assignment_id(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class SentMessage:
     """A message a handler sent itself, to be kept as a sent row."""
@@ -68,6 +79,32 @@ class SentMessage:
     run_step_id: int | None = None
     assignment_id: int | None = None
     file_id: int | None = None
+
+    @classmethod
+    def about(
+        cls,
+        message_id: int,
+        of: OfStep,
+        *,
+        key: str,
+        member_id: int,
+        template: str,
+        context: dict[str, Any],
+        file_id: int | None = None,
+    ) -> SentMessage:
+        """A message about a step's task or file: its run, step and
+        assignment are what a settling of them looks for."""
+        return cls(
+            message_id,
+            key=key,
+            member_id=member_id,
+            template=template,
+            context=context,
+            run_id=of.run_id,
+            run_step_id=of.run_step_id,
+            assignment_id=of.assignment_id,
+            file_id=file_id,
+        )
 
 
 async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datetime) -> None:

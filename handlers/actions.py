@@ -261,14 +261,7 @@ async def send_receipt(
     if message is None:
         return
     await svc.outbox.record_sent(
-        SentMessage(
-            message.message_id,
-            key=key,
-            member_id=member.id,
-            template=template,
-            context=shown,
-            run_id=f.run_id,
-            run_step_id=f.run_step_id,
-            assignment_id=f.assignment_id,
+        SentMessage.about(
+            message.message_id, f, key=key, member_id=member.id, template=template, context=shown
         )
     )

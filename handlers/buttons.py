@@ -286,18 +286,16 @@ async def _view(update: Update, context: SopContext, member: MemberInfo, run_ste
         # away too (Settling.review_messages), as on the copy the outbox sent;
         # a file reviewed (or replaced, or its run ended) while this copy was
         # on its way was settled without it: its buttons go at once.
-        copy = SentMessage(
+        copy = SentMessage.about(
             message.message_id,
+            f,
             key=f"shown:{f.id}:{member.id}:{message.message_id}",
             member_id=member.id,
             template="review_caption",
             context=shown,
-            run_id=f.run_id,
-            run_step_id=f.run_step_id,
-            assignment_id=f.assignment_id,
             file_id=f.id,
         )
-        await svc.engine.messages.settle.keep([copy])
+        await svc.engine.keep([copy])
     return False
 
 

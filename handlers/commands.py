@@ -103,22 +103,20 @@ async def send_tasks(update: Update, context: SopContext, member: MemberInfo) ->
             # Kept as a sent message of its step, so that when the step (or the
             # unit's part) is settled its buttons go like a task message's.
             sent.append(
-                SentMessage(
+                SentMessage.about(
                     message.message_id,
+                    task,
                     key=f"task_line:{chat.id}:{message.message_id}",
                     member_id=member.id,
                     template="task_line",
                     context=shown,
-                    run_id=task.run_id,
-                    run_step_id=task.run_step_id,
-                    assignment_id=task.assignment_id,
                 )
             )
     finally:
         # Every line sent is kept, in one transaction; a step settled while
         # the lines were on their way did not see them: theirs lose their
         # buttons at once, as its task messages did.
-        await context.services.engine.messages.settle.keep(sent)
+        await context.services.engine.keep(sent)
     await uploads.remind_held(update, context, member)  # files still waiting for a choice
 
 

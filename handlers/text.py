@@ -286,14 +286,12 @@ async def keep_note(
     # The answer carries the task's buttons: kept as a sent message of its
     # step, so that they go when the step is settled, as a task message's
     # do (and at once if it was settled while the answer was on its way).
-    kept = SentMessage(
+    kept = SentMessage.about(
         message.message_id,
+        task,
         key=f"note_saved:{message.chat.id}:{message.message_id}",
         member_id=member.id,
         template="note_saved",
         context=shown,
-        run_id=task.run_id,
-        run_step_id=task.run_step_id,
-        assignment_id=task.assignment_id,
     )
-    await svc.engine.messages.settle.keep([kept])
+    await svc.engine.keep([kept])

@@ -74,6 +74,18 @@ async def release(world: World, hold: Hold) -> None:
     await world.idle()
 
 
+async def form_sent_at_step_2(world: World) -> dict[str, FakeUser]:
+    """Everyone enrolled, a run started, and Rina's form sent at step 2
+    (still open: Dodi's Selesai finishes it)."""
+    p = await enrol_everyone(world)
+    rina = p["rina"]
+    await p["kepala"].send_command("/mulai", "TW III | Mohon segera")
+    await world.idle()
+    await rina.send_document(FORM, FORM.name, XLSX, reply_to=with_buttons(rina, "Langkah 2"))
+    await world.idle()
+    return p
+
+
 async def finish_step_2_while_held(world: World, dodi: FakeUser, hold: Hold) -> None:
     """Dodi finishes step 2 while a send is held; once it is done, the send
     is let go."""
@@ -92,12 +104,8 @@ async def test_a_tugas_line_sent_while_the_step_is_finished_loses_its_buttons(
     tmp_path: Path,
 ) -> None:
     async with running_bot(tmp_path) as world:
-        p = await enrol_everyone(world)
+        p = await form_sent_at_step_2(world)
         rina, dodi = p["rina"], p["dodi"]
-        await p["kepala"].send_command("/mulai", "TW III | Mohon segera")
-        await world.idle()
-        await rina.send_document(FORM, FORM.name, XLSX, reply_to=with_buttons(rina, "Langkah 2"))
-        await world.idle()
         world.clock.advance(minutes=5)  # 08:05
 
         before = {m["message_id"] for m in rina.messages}
@@ -178,12 +186,8 @@ async def test_a_kept_note_loses_its_buttons_when_the_step_is_finished(tmp_path:
     one to finish with the note): when a colleague finishes the step, before
     or while that answer is on its way, its buttons go too."""
     async with running_bot(tmp_path) as world:
-        p = await enrol_everyone(world)
+        p = await form_sent_at_step_2(world)
         rina, dodi = p["rina"], p["dodi"]
-        await p["kepala"].send_command("/mulai", "TW III | Mohon segera")
-        await world.idle()
-        await rina.send_document(FORM, FORM.name, XLSX, reply_to=with_buttons(rina, "Langkah 2"))
-        await world.idle()
         task = with_buttons(rina, "Langkah 2")
 
         # Kept first, then the step finished: the settling finds it.

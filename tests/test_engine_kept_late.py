@@ -22,15 +22,13 @@ _ids = iter(range(100, 10_000))
 def task_line(office: Office, who: str, task: Task) -> SentMessage:
     """A /tugas line for `task`, read before what follows (kept by `keep`)."""
     message_id = next(_ids)
-    return SentMessage(
+    return SentMessage.about(
         message_id,
+        task,
         key=f"task_line:{office.id(who)}:{message_id}",
         member_id=office.id(who),
         template="task_line",
         context={},
-        run_id=task.run_id,
-        run_step_id=task.run_step_id,
-        assignment_id=task.assignment_id,
     )
 
 
@@ -40,15 +38,13 @@ async def shown_copy(office: Office, who: str, file_id: int) -> SentMessage:
     async with office.db.session() as s:
         f = await s.get(StoredFile, file_id)
     assert f is not None
-    return SentMessage(
+    return SentMessage.about(
         message_id,
+        f,
         key=f"shown:{file_id}:{office.id(who)}:{message_id}",
         member_id=office.id(who),
         template="review_caption",
         context={},
-        run_id=f.run_id,
-        run_step_id=f.run_step_id,
-        assignment_id=f.assignment_id,
         file_id=f.id,
     )
 
@@ -71,7 +67,7 @@ async def task_of(office: Office, who: str, number: int) -> Task:
 
 
 async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
+    e, p, retire = office.engine, office.id, office.engine.keep
     await e.runs.start(p("kepala"), "TW IV 2026")
     two = await task_of(office, "perencana2", 2)
     await e.collection.upload(
@@ -108,7 +104,7 @@ async def test_a_step_finished_or_handed_over_meanwhile(office: Office) -> None:
 async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
     office: Office,
 ) -> None:
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
+    e, p, retire = office.engine, office.id, office.engine.keep
     run_id = await to_collection(office)
     one, two, three = [await task_of(office, f"unit{i}", 6) for i in (1, 2, 3)]
     got1 = await e.collection.upload(
@@ -157,7 +153,7 @@ async def test_a_units_file_decided_or_replaced_meanwhile_and_the_run_stopped(
 async def test_a_unit_closed_meanwhile(office: Office) -> None:
     """A unit closed (it cannot deliver) while its line was on its way: the
     line goes as the closing took the unit's task buttons away."""
-    e, p, retire = office.engine, office.id, office.engine.messages.settle.keep
+    e, p, retire = office.engine, office.id, office.engine.keep
     await to_collection(office)
     three, four = [await task_of(office, f"unit{i}", 6) for i in (3, 4)]
     office.clock.advance(minutes=5)

@@ -24,6 +24,8 @@ that does what they need (`engine.steps.complete(...)`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.calendar import WorkCalendar
@@ -31,6 +33,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.definitions import Definitions
 from bot.office import OfficeConfig
+from bot.outbox import SentMessage
 from bot.run.albums import Albums
 from bot.run.collection import Collection
 from bot.run.delegation import Delegation
@@ -93,6 +96,11 @@ class Engine:
     @property
     def definitions(self) -> Definitions:
         return self.kit.definitions
+
+    async def keep(self, messages: Sequence[SentMessage]) -> int:
+        """Keep messages with buttons a handler sent itself, caught up with
+        any settling they missed on their way (Settling.keep)."""
+        return await self.messages.settle.keep(messages)
 
     async def deliver_open_tasks(self, s: AsyncSession, member_id: int) -> int:
         """For the enrolment (bot/members.py): a new member's open tasks."""
