@@ -165,12 +165,15 @@ async def stop(app: SopApp, intake: Intake | None) -> None:
     if intake is not None:
         await intake.stop()
     if app.running:
-        await app.stop()
         if app.job_queue is not None:
-            # A job the scheduler started while it was being stopped is not
-            # among those stop() waited for: wait for it too (asyncio.run
-            # would cancel it half way).
-            await app.job_queue.stop(wait=True)
+            # No job starts from here. stop() waits for the jobs running when
+            # it begins to wait, then APScheduler's shutdown cancels any job
+            # it finds running: one that fell due in between (the outbox
+            # tick, a deadline) was cut off half way. What did not run is
+            # not lost: the sender's last flush is below, and the deadline
+            # timer is rebuilt from the database at the next start.
+            app.job_queue.scheduler.pause()
+        await app.stop()
     sender = app.bot_data.sender
     if sender is not None:
         await sender.stop()  # the flush a last commit woke
