@@ -15,18 +15,14 @@ Application's life around them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
-import ssl
 import sys
 from urllib.parse import urlparse
 
-import httpx
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
-from telegram.request import HTTPXRequest
 
 from bot.chat import BotData, SopApp, SopContext, command_menu, refresh_menu
 from bot.clock import Clock
@@ -36,6 +32,7 @@ from bot.migrate import DatabaseBehind, DatabaseUnavailable
 from bot.processor import ChatLanes
 from bot.services import Services
 from bot.settings import Settings
+from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +58,6 @@ def rate_limiter(messages_per_second: float) -> AIORateLimiter:
     )
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every HTTP client of the process, as httpx would
-    make it (its CA bundle, SSL_CERT_FILE honoured): httpx builds one per
-    client by default, loading every CA certificate, about 60 ms each, and
-    an Application has two (its requests and getUpdates)."""
-    return httpx.create_ssl_context()
-
-
-def _requests(pool: int) -> HTTPXRequest:
-    """python-telegram-bot's HTTPXRequest as the builder makes it (pool
-    size, HTTP/1.1), on the shared TLS context."""
-    return HTTPXRequest(connection_pool_size=pool, httpx_kwargs={"verify": _tls()})
-
-
 def build_application(services: Services, *, poll_interval_jobs: bool = True) -> SopApp:
     """The Application for these services, without an Updater: `serve` (or
     a test) starts it and an Intake feeds its update queue."""
@@ -89,8 +71,8 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         .token(token)
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_file_url)
-        .request(_requests(pool=256))  # the builder's own sizes
-        .get_updates_request(_requests(pool=1))
+        .request(AiohttpRequest(pool=256))  # the builder's own sizes
+        .get_updates_request(AiohttpRequest(pool=1))
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.texts.tz))
         .rate_limiter(rate_limiter(settings.messages_per_second))
         .post_init(_post_init)
