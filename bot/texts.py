@@ -97,6 +97,10 @@ class Texts:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Read once: a template edited on disk shows at the next start,
+            # as an edited SOP or office file does (checking every file's
+            # time on every message cost a stat call each).
+            auto_reload=False,
         )
         self.env.filters.update(
             waktu=self.local_time,

@@ -17,7 +17,9 @@ What the bot relies on behaves as with HTTPXRequest:
   NetworkError (the outbox retries both, jobs/outbox.py);
 - parameters go form-encoded, with files as multipart/form-data, file
   names as they are (not percent-encoded: Telegram shows them);
-- a proxy from the environment (HTTPS_PROXY, NO_PROXY) is used;
+- a proxy from the environment (HTTPS_PROXY, NO_PROXY) is used, read once
+  per host (aiohttp's own trust_env reads it, and ~/.netrc, in a thread on
+  every request: that hand-off cost more than the request);
 - one TLS context for every client of the process.
 """
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import functools
 import ssl
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -45,6 +49,16 @@ def tls() -> ssl.SSLContext:
     loading the CA certificates takes about 60 ms, and an Application has
     two clients (its requests and getUpdates)."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for this scheme, unless NO_PROXY
+    names the host; read once per host (`proxy_for.cache_clear()` to read
+    the environment again)."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
 
 
 def _given(value: object, default: float | None) -> float | None:
@@ -78,7 +92,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool, ssl=tls()),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as httpx reads them
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -112,9 +125,14 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        where = urlsplit(url)
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method,
+                url,
+                data=_body(request_data),
+                timeout=timeout,
+                proxy=proxy_for(where.scheme, where.hostname or ""),
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too

@@ -15,7 +15,14 @@ from telegram.error import NetworkError, TimedOut
 
 from bot.botapi import BotApiServer as FakeBotApi
 from bot.botapi import Person as FakeUser
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, proxy_for
+
+
+def closed_port() -> int:
+    """A port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def bot_for(server: FakeBotApi) -> Bot:
@@ -85,9 +92,7 @@ async def test_no_answer_in_time_is_timed_out(silent_server: tuple[str, asyncio.
 
 
 async def test_an_unreachable_server_is_a_network_error() -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     request = AiohttpRequest(pool=1)
     await request.initialize()
     try:
@@ -96,3 +101,38 @@ async def test_an_unreachable_server_is_a_network_error() -> None:
         assert not isinstance(info.value, TimedOut)
     finally:
         await request.shutdown()
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An office behind a proxy sets HTTPS_PROXY (HTTP_PROXY here, the
+    proxy being plain HTTP on this machine), as it did for httpx."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    proxy_for.cache_clear()
+    request = AiohttpRequest(pool=1)
+    await request.initialize()
+    try:
+        assert await request.post("http://api.telegram.invalid/bot1:x/getMe") is True
+        assert seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+        # NO_PROXY: straight to the host, where nobody listens
+        with pytest.raises(NetworkError):
+            await request.post(f"http://localhost:{closed_port()}/bot1:x/getMe")
+        assert len(seen) == 1
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+        proxy_for.cache_clear()
