@@ -45,7 +45,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table
 from bot.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -90,20 +90,18 @@ def handling_failed() -> None:
 
 # The one statement of bookkeeping an update costs; built once, as it runs
 # on every update (ARCHITECTURE, "Statements built once").
+_INBOX = table(InboxUpdate)
 _MARK_DONE = (
-    update(InboxUpdate)
-    .where(
-        col(InboxUpdate.update_id) == bindparam("marked_id"),
-        col(InboxUpdate.done_at).is_(None),
-    )
+    update(_INBOX)
+    .where(_INBOX.c.update_id == bindparam("marked_id"), _INBOX.c.done_at.is_(None))
     .values(done_at=bindparam("marked_at"), payload=null())
 )
 
 
 def _storing(insert: Any) -> UpdateBase:
     """The batch's insert: a row per update not stored yet, and their ids."""
-    statement = insert(InboxUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    return statement.returning(col(InboxUpdate.update_id))  # type: ignore[no-any-return]
+    statement = insert(_INBOX).on_conflict_do_nothing(index_elements=["update_id"])
+    return statement.returning(_INBOX.c.update_id)  # type: ignore[no-any-return]
 
 
 # One statement for any batch, its rows as parameters (a VALUES list written

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table
 from bot.models import (
     Assignment,
     Member,
@@ -107,6 +107,9 @@ class SentMessage:
         )
 
 
+_KEEP = insert(table(Notification))  # built once: every /tugas keeps its lines
+
+
 async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datetime) -> None:
     """Messages a handler sent itself, kept as sent rows in the caller's
     transaction (so a later row may edit them): the keys already kept are
@@ -140,7 +143,7 @@ async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datet
         )
         rows.append(row.model_dump(exclude={"id"}))
     if rows:  # one INSERT with a row per message, the rows as parameters
-        await s.exec(insert(Notification), params=rows)
+        await s.exec(_KEEP, params=rows)
 
 
 async def queue(

@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit import append_event
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table
 from bot.inbox import command
 from bot.models import HeldFiles, PendingInput
 from bot.outbox import queue
@@ -244,7 +244,9 @@ class HeldGroup:
 
 def _asking(insert: Callable[[Any], Any]) -> UpdateBase:
     """The question upsert, with the question's fields as parameters."""
-    statement = insert(PendingInput).values({name: bindparam(name) for name in _QUESTION_COLUMNS})
+    statement = insert(table(PendingInput)).values(
+        {name: bindparam(name) for name in _QUESTION_COLUMNS}
+    )
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=["member_id"],
         set_={name: statement.excluded[name] for name in _QUESTION_COLUMNS if name != "member_id"},
