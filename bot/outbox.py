@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -107,7 +107,25 @@ class SentMessage:
         )
 
 
-_KEEP = insert(table(Notification))  # built once: every /tugas keeps its lines
+# Built once: every /tugas and every note keeps its lines.
+_KEEP = insert(table(Notification))
+_KEPT_KEYS = select(Notification.key).where(
+    col(Notification.key).in_(bindparam("keys", expanding=True))
+)
+# A kept row's other columns, as the model has them for a message sent once.
+_SENT_ROW = Notification(
+    key="", member_id=0, template="", state=OutboxState.sent, attempts=1
+).model_dump(
+    include={
+        "state",
+        "office_hours_only",
+        "silent",
+        "attempts",
+        "sending_since",
+        "last_error",
+        "edits_id",
+    }
+)
 
 
 async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datetime) -> None:
@@ -117,31 +135,29 @@ async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datet
     sends a message per task (/tugas) costs the same statements for one
     task as for ten. Nothing is owed: the sender is not woken."""
     keys = [m.key for m in messages]
-    kept = set(
-        (await s.exec(select(Notification.key).where(col(Notification.key).in_(keys)))).all()
-    )
+    kept = set((await s.exec(_KEPT_KEYS, params={"keys": keys})).all())
     rows = []
     for m in messages:
         if m.key in kept:
             continue
         kept.add(m.key)
-        row = Notification(
-            key=m.key,
-            member_id=m.member_id,
-            template=m.template,
-            context=m.context,
-            run_id=m.run_id,
-            run_step_id=m.run_step_id,
-            assignment_id=m.assignment_id,
-            file_id=m.file_id,
-            state=OutboxState.sent,
-            attempts=1,
-            created_at=now,
-            not_before=now,
-            sent_at=now,
-            telegram_message_id=m.message_id,
+        rows.append(  # a plain row: building the model to dump it cost more than the insert
+            {
+                **_SENT_ROW,
+                "key": m.key,
+                "member_id": m.member_id,
+                "template": m.template,
+                "context": m.context,
+                "run_id": m.run_id,
+                "run_step_id": m.run_step_id,
+                "assignment_id": m.assignment_id,
+                "file_id": m.file_id,
+                "created_at": now,
+                "not_before": now,
+                "sent_at": now,
+                "telegram_message_id": m.message_id,
+            }
         )
-        rows.append(row.model_dump(exclude={"id"}))
     if rows:  # one INSERT with a row per message, the rows as parameters
         await s.exec(_KEEP, params=rows)
 

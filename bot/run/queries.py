@@ -4,12 +4,14 @@ the history. Each opens a read-only session; nothing here changes state.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_
+from sqlalchemy import and_, bindparam, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.errors import InvalidInput, NotFound, StepNotOpen
 from bot.models import (
@@ -43,6 +45,74 @@ from bot.views import (
     UnitDelivery,
 )
 
+# Built once (ARCHITECTURE, "Statements built once"): /tugas asks them on
+# every update, and building them cost about as much as running them.
+_HOLDS = select(MemberRole.id).where(
+    col(MemberRole.member_id) == bindparam("member_id"),
+    col(MemberRole.role) == col(Assignment.role),
+    or_(col(Assignment.unit_id).is_(None), col(Assignment.unit_id) == col(MemberRole.unit_id)),
+)
+# A member's assignments of open runs still owed or delivered: their own, or
+# their role's (in their unit) where nobody was named; with step, run, unit.
+_TASKS = (
+    select(Assignment, RunStep, Run, Unit)
+    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+    .join(Run, col(Run.id) == col(RunStep.run_id))
+    .join(Unit, col(Unit.id) == col(Assignment.unit_id), isouter=True)
+    .where(
+        Run.state == RunState.open,
+        col(Assignment.state).in_([*OWING, AssignmentState.delivered]),
+        or_(
+            col(Assignment.member_id) == bindparam("member_id"),
+            and_(col(Assignment.member_id).is_(None), _HOLDS.exists()),
+        ),
+    )
+    .order_by(col(RunStep.opened_at), col(Assignment.id))
+)
+_OPEN_STEPS = (
+    select(RunStep, Run)
+    .join(Run, col(Run.id) == col(RunStep.run_id))
+    .where(Run.state == RunState.open, RunStep.state == StepState.open)
+    .order_by(col(RunStep.id))
+)
+
+
+_UNITS = select(Unit)
+
+
+_StatusReads = tuple[
+    SelectOfScalar[Run],
+    SelectOfScalar[RunStep],
+    SelectOfScalar[Assignment],
+    SelectOfScalar[Meeting],
+]
+
+
+@functools.cache
+def _status_reads(which: str) -> _StatusReads:
+    """run_status's reads of the chosen runs ("one" by :run_id, the "open"
+    ones, or "all"): the runs, their steps, their assignments, their
+    meetings. Built once per choice, as /status asks them on every update."""
+    chosen = select(Run.id)
+    if which == "one":
+        chosen = chosen.where(col(Run.id) == bindparam("run_id"))
+    elif which == "open":
+        chosen = chosen.where(Run.state == RunState.open)
+    return (
+        select(Run).where(col(Run.id).in_(chosen)).order_by(col(Run.id)),
+        select(RunStep)
+        .where(col(RunStep.run_id).in_(chosen))
+        .order_by(col(RunStep.run_id), col(RunStep.number), col(RunStep.iteration)),
+        select(Assignment)
+        .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
+        .where(col(RunStep.run_id).in_(chosen))
+        .order_by(col(Assignment.id)),
+        select(Meeting)
+        .join(RunStep, col(RunStep.id) == col(Meeting.run_step_id))
+        .where(col(RunStep.run_id).in_(chosen))
+        .order_by(col(Meeting.id)),
+    )
+
 
 class Queries:
     def __init__(self, kit: RunKit, reads: Reads, rules: Rules) -> None:
@@ -59,38 +129,8 @@ class Queries:
         not in memory yet."""
         async with self.kit.db.session() as s:
             roles = await self.reads.role_rows(s, member_id)
-            mine = [
-                and_(
-                    col(Assignment.role) == r.role,
-                    or_(col(Assignment.unit_id).is_(None), col(Assignment.unit_id) == r.unit_id),
-                )
-                for r in roles
-            ]
-            rows = (
-                await s.exec(
-                    select(Assignment, RunStep, Run, Unit)
-                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .join(Unit, col(Unit.id) == col(Assignment.unit_id), isouter=True)
-                    .where(
-                        Run.state == RunState.open,
-                        col(Assignment.state).in_([*OWING, AssignmentState.delivered]),
-                        or_(
-                            col(Assignment.member_id) == member_id,
-                            and_(col(Assignment.member_id).is_(None), or_(false(), *mine)),
-                        ),
-                    )
-                    .order_by(col(RunStep.opened_at), col(Assignment.id))
-                )
-            ).all()
-            open_steps = (
-                await s.exec(
-                    select(RunStep, Run)
-                    .join(Run, col(Run.id) == col(RunStep.run_id))
-                    .where(Run.state == RunState.open, RunStep.state == StepState.open)
-                    .order_by(col(RunStep.id))
-                )
-            ).all()
+            rows = (await s.exec(_TASKS, params={"member_id": member_id})).all()
+            open_steps = (await s.exec(_OPEN_STEPS)).all()
             open_keys: dict[int, set[str]] = {}
             for rs, run in open_steps:
                 open_keys.setdefault(run.id or 0, set()).add(rs.step_key)
@@ -243,48 +283,24 @@ class Queries:
         lateness. Six queries however many runs: the runs, their steps,
         their assignments, their meetings, the units, and the staff."""
         now = self.kit.clock.now()
+        which = "one" if run_id is not None else "all" if include_closed else "open"
+        runs_of, steps_of_runs, assignments_of_runs, meetings_of_runs = _status_reads(which)
+        params = {"run_id": run_id} if run_id is not None else {}
         async with self.kit.db.session() as s:
-            chosen = select(Run.id)
-            if run_id is not None:
-                chosen = chosen.where(Run.id == run_id)
-            elif not include_closed:
-                chosen = chosen.where(Run.state == RunState.open)
-            runs = (
-                await s.exec(select(Run).where(col(Run.id).in_(chosen)).order_by(col(Run.id)))
-            ).all()
+            runs = (await s.exec(runs_of, params=params)).all()
             if not runs:
                 return []
             steps_of: dict[int, list[RunStep]] = {}
-            for rs in (
-                await s.exec(
-                    select(RunStep)
-                    .where(col(RunStep.run_id).in_(chosen))
-                    .order_by(col(RunStep.run_id), col(RunStep.number), col(RunStep.iteration))
-                )
-            ).all():
+            for rs in (await s.exec(steps_of_runs, params=params)).all():
                 steps_of.setdefault(rs.run_id, []).append(rs)
             by_step: dict[int, list[Assignment]] = {}
-            for a in (
-                await s.exec(
-                    select(Assignment)
-                    .join(RunStep, col(RunStep.id) == col(Assignment.run_step_id))
-                    .where(col(RunStep.run_id).in_(chosen))
-                    .order_by(col(Assignment.id))
-                )
-            ).all():
+            for a in (await s.exec(assignments_of_runs, params=params)).all():
                 by_step.setdefault(a.run_step_id, []).append(a)
             # Each meeting step's latest meeting (by id), for the steps held at it.
             meetings: dict[int, Meeting] = {}
-            for held in (
-                await s.exec(
-                    select(Meeting)
-                    .join(RunStep, col(RunStep.id) == col(Meeting.run_step_id))
-                    .where(col(RunStep.run_id).in_(chosen))
-                    .order_by(col(Meeting.id))
-                )
-            ).all():
+            for held in (await s.exec(meetings_of_runs, params=params)).all():
                 meetings[held.run_step_id] = held
-            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            units = {u.id: u.name for u in (await s.exec(_UNITS)).all()}
             staff = await self.reads.staff(s)
             result = []
             for run in runs:
@@ -358,7 +374,7 @@ class Queries:
                     )
                 )
             ).all()
-            units = {u.id: u.name for u in (await s.exec(select(Unit))).all()}
+            units = {u.id: u.name for u in (await s.exec(_UNITS)).all()}
             staff = await self.reads.staff(s)
             result: dict[int, list[dict[str, Any]]] = {}
             for a, rs, run in rows:

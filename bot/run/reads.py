@@ -57,6 +57,14 @@ _ASSIGNMENTS = (
     .where(col(Assignment.run_step_id) == bindparam("run_step_id"))
     .order_by(col(Assignment.unit_id), col(Assignment.id))
 )
+_ROLES = select(MemberRole).where(col(MemberRole.member_id) == bindparam("member_id"))
+# Every active member with their roles: /status and every settling read it.
+_STAFF = (
+    select(Member, MemberRole)
+    .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
+    .where(col(Member.active).is_(True))
+    .order_by(col(Member.id), col(MemberRole.id))
+)
 
 
 def assignments_of_open_runs(
@@ -179,21 +187,11 @@ class Reads:
         return {r.role for r in await self.role_rows(s, member_id)}
 
     async def role_rows(self, s: AsyncSession, member_id: int) -> list[MemberRole]:
-        return list(
-            (await s.exec(select(MemberRole).where(MemberRole.member_id == member_id))).all()
-        )
+        return list((await s.exec(_ROLES, params={"member_id": member_id})).all())
 
     async def staff(self, s: AsyncSession) -> Staff:
         """Every active member with their roles (see Staff), in one query."""
-        rows = (
-            await s.exec(
-                select(Member, MemberRole)
-                .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
-                .where(col(Member.active).is_(True))
-                .order_by(col(Member.id), col(MemberRole.id))
-            )
-        ).all()
-        return Staff(rows)
+        return Staff((await s.exec(_STAFF)).all())
 
     async def holders(self, s: AsyncSession, role: str, unit_id: int | None = None) -> list[Member]:
         """Active members holding the role (in the unit, when given)."""

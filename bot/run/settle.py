@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,6 +54,29 @@ REVIEW_TEMPLATES = ("file_for_review", "review_caption")
 RUN_BUTTON_TEMPLATES = (*SETTLED_TEMPLATES, "meeting_invitation", *REVIEW_TEMPLATES)
 # An assignment in one of these states owes nothing more: its buttons go.
 FINAL = (AssignmentState.done, AssignmentState.closed, AssignmentState.accepted)
+
+
+# Built once, as the other statements every update makes (ARCHITECTURE,
+# "Statements built once"): `keep` runs on every /tugas and every note.
+_LOCK_RUNS = (
+    select(Run)
+    .where(col(Run.id).in_(bindparam("run_ids", expanding=True)))
+    .order_by(col(Run.id))
+    .with_for_update()
+)
+# The kept rows whose buttons may still act, with what settles them.
+_KEPT = (
+    select(Notification, RunStep, Assignment, StoredFile)
+    .join(RunStep, col(RunStep.id) == col(Notification.run_step_id))
+    .join(Assignment, col(Assignment.id) == col(Notification.assignment_id), isouter=True)
+    .join(StoredFile, col(StoredFile.id) == col(Notification.file_id), isouter=True)
+    .where(
+        col(Notification.key).in_(bindparam("keys", expanding=True)),
+        col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
+        col(Notification.edits_id).is_(None),
+    )
+    .order_by(col(Notification.id))
+)
 
 
 class Settled(StrEnum):
@@ -235,13 +258,13 @@ class Settling:
             return 0
         async with self.kit.command() as s:
             ids = sorted({m.run_id for m in messages if m.run_id is not None})
-            runs = await self._lock(s, col(Run.id).in_(ids))
+            runs = await self._lock(s, ids)
             await keep_sent(s, messages, self.kit.clock.now())
             return await self._catch_up(s, runs, [m.key for m in messages])
 
-    async def _lock(self, s: AsyncSession, which: ColumnElement[bool]) -> dict[int | None, Run]:
+    async def _lock(self, s: AsyncSession, ids: Sequence[int]) -> dict[int | None, Run]:
         """These runs, locked in id order (as two settlings would lock them)."""
-        locked = await s.exec(select(Run).where(which).order_by(col(Run.id)).with_for_update())
+        locked = await s.exec(_LOCK_RUNS, params={"run_ids": list(ids)})
         return {run.id: run for run in locked.all()}
 
     async def _catch_up(
@@ -250,24 +273,7 @@ class Settling:
         # Read after the locks are held, so that what a settling that held
         # them before committed is seen (PostgreSQL reads each statement as
         # of its start).
-        rows = (
-            await s.exec(
-                select(Notification, RunStep, Assignment, StoredFile)
-                .join(RunStep, col(RunStep.id) == col(Notification.run_step_id))
-                .join(
-                    Assignment,
-                    col(Assignment.id) == col(Notification.assignment_id),
-                    isouter=True,
-                )
-                .join(StoredFile, col(StoredFile.id) == col(Notification.file_id), isouter=True)
-                .where(
-                    col(Notification.key).in_(keys),
-                    col(Notification.state).in_([OutboxState.pending, OutboxState.sent]),
-                    col(Notification.edits_id).is_(None),
-                )
-                .order_by(col(Notification.id))
-            )
-        ).all()
+        rows = (await s.exec(_KEPT, params={"keys": list(keys)})).all()
         settled = 0
         for row, rs, a, f in rows:
             run = runs.get(row.run_id)
