@@ -44,6 +44,13 @@ _BY_TELEGRAM = (
     .order_by(col(MemberRole.id))
 )
 
+# Who has blocked the bot: every /status shows them.
+_BLOCKED = (
+    select(Member)
+    .where(col(Member.active).is_(True), col(Member.blocked_at).is_not(None))
+    .order_by(col(Member.id))
+)
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -499,13 +506,7 @@ class Membership:
         """Active members who blocked the bot (for /status): one query when
         none has, which is the usual case."""
         async with self.db.session() as s:
-            members = (
-                await s.exec(
-                    select(Member)
-                    .where(col(Member.active).is_(True), col(Member.blocked_at).is_not(None))
-                    .order_by(col(Member.id))
-                )
-            ).all()
+            members = (await s.exec(_BLOCKED)).all()
             return await self._infos(s, members) if members else []
 
     async def revoke(self, actor_id: int | None, member_id: int) -> MemberInfo:

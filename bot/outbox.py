@@ -107,6 +107,16 @@ class SentMessage:
         )
 
 
+# The sender asks after every commit that owes a message and every 2 s.
+_DUE = (
+    select(Notification)
+    .where(
+        Notification.state == OutboxState.pending,
+        col(Notification.not_before) <= bindparam("due_now"),
+    )
+    .order_by(col(Notification.id))
+    .limit(bindparam("due_limit"))
+)
 # Built once: every /tugas and every note keeps its lines.
 _KEEP = insert(table(Notification))
 _KEPT_KEYS = select(Notification.key).where(
@@ -331,15 +341,7 @@ class Outbox:
         if self.paused():
             return []
         async with self.db.session() as s:
-            rows = await s.exec(
-                select(Notification)
-                .where(
-                    Notification.state == OutboxState.pending,
-                    Notification.not_before <= self.clock.now(),
-                )
-                .order_by(col(Notification.id))
-                .limit(limit)
-            )
+            rows = await s.exec(_DUE, params={"due_now": self.clock.now(), "due_limit": limit})
             return list(rows.all())
 
     async def begin(self, notification_id: int) -> tuple[Notification, int] | None:
