@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import ssl
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import httpx
@@ -40,6 +40,7 @@ READ = 5.0
 WRITE = 5.0
 WRITE_WITH_FILES = 20.0
 POOL = 1.0
+FORM = "application/x-www-form-urlencoded"
 
 
 @functools.cache
@@ -141,13 +142,18 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | None:
+def _body(request_data: RequestData | None) -> aiohttp.FormData | aiohttp.BytesPayload | None:
     """The parameters form-encoded (each value JSON, as python-telegram-bot
-    encodes them), multipart when there are files."""
+    encodes them), multipart when there are files. Without files the body
+    is encoded here: aiohttp's FormData did the same encoding at twice the
+    cost, and nearly every request is a message without a file."""
     if request_data is None:
         return None
+    if not request_data.contains_files:
+        return aiohttp.BytesPayload(
+            urlencode(request_data.json_parameters).encode(), content_type=FORM
+        )
     form = aiohttp.FormData(request_data.json_parameters, quote_fields=False)
-    if request_data.contains_files:
-        for name, (filename, content, mime) in request_data.multipart_data.items():
-            form.add_field(name, content, filename=filename, content_type=mime)
+    for name, (filename, content, mime) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=filename, content_type=mime)
     return form

@@ -136,20 +136,26 @@ class Staff:
 
     def __init__(self, rows: Sequence[tuple[Member, MemberRole | None]]) -> None:
         self.members: dict[int, Member] = {}
-        self.roles: list[tuple[MemberRole, Member]] = []
+        # By role, then unit: /status asks for every assignment of every open
+        # run, and a scan of all roles each time grew with the office.
+        self._by_role: dict[str, list[tuple[int | None, Member]]] = {}
+        self._found: dict[tuple[str, int | None], list[Member]] = {}
         for member, role in rows:
             self.members[member.id or 0] = member
             if role is not None:
-                self.roles.append((role, member))
+                self._by_role.setdefault(role.role, []).append((role.unit_id, member))
 
     def holders(self, role: str, unit_id: int | None = None) -> list[Member]:
         """Active members holding the role (in the unit, when given), by id."""
-        found = {
-            m.id or 0: m
-            for r, m in self.roles
-            if r.role == role and (unit_id is None or r.unit_id == unit_id)
-        }
-        return [found[k] for k in sorted(found)]
+        wanted = (role, unit_id)
+        if wanted not in self._found:
+            found = {
+                m.id or 0: m
+                for unit, m in self._by_role.get(role, [])
+                if unit_id is None or unit == unit_id
+            }
+            self._found[wanted] = [found[k] for k in sorted(found)]
+        return list(self._found[wanted])
 
     def assignees(self, a: Assignment) -> list[Member]:
         """Who owes an assignment now: its delegate, else its role's holders."""
