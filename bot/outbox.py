@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -117,11 +119,12 @@ _DUE = (
     .order_by(col(Notification.id))
     .limit(bindparam("due_limit"))
 )
-# Built once: every /tugas and every note keeps its lines.
-_KEEP = insert(table(Notification))
-_KEPT_KEYS = select(Notification.key).where(
-    col(Notification.key).in_(bindparam("keys", expanding=True))
-)
+# Built once per dialect: every /tugas and every note keeps its lines; a
+# key kept already (the same line kept twice) is left as it is.
+_KEEP = {
+    "postgresql": pg_insert(table(Notification)).on_conflict_do_nothing(index_elements=["key"]),
+    "sqlite": sqlite_insert(table(Notification)).on_conflict_do_nothing(index_elements=["key"]),
+}
 # A kept row's other columns, as the model has them for a message sent once.
 _SENT_ROW = Notification(
     key="", member_id=0, template="", state=OutboxState.sent, attempts=1
@@ -140,12 +143,11 @@ _SENT_ROW = Notification(
 
 async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datetime) -> None:
     """Messages a handler sent itself, kept as sent rows in the caller's
-    transaction (so a later row may edit them): the keys already kept are
-    read in one query and the rest inserted together, so a command that
-    sends a message per task (/tugas) costs the same statements for one
-    task as for ten. Nothing is owed: the sender is not woken."""
-    keys = [m.key for m in messages]
-    kept = set((await s.exec(_KEPT_KEYS, params={"keys": keys})).all())
+    transaction (so a later row may edit them), in one insert that leaves a
+    key kept already as it is: a command that sends a message per task
+    (/tugas) costs the same one statement for one task as for ten. Nothing
+    is owed: the sender is not woken."""
+    kept: set[str] = set()
     rows = []
     for m in messages:
         if m.key in kept:
@@ -169,7 +171,8 @@ async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datet
             }
         )
     if rows:  # one INSERT with a row per message, the rows as parameters
-        await s.exec(_KEEP, params=rows)
+        dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+        await s.exec(_KEEP[dialect], params=rows)
 
 
 async def queue(
