@@ -92,10 +92,8 @@ def button(
     t: Texts, verb: Verb, *ids: int, label: str | None = None, icon: str | None = None
 ) -> InlineKeyboardButton:
     """One button; its label from templates/button.html.j2 by the verb."""
-    text = (
-        t.env.get_template("button.html.j2")
-        .render(verb=verb.value, label=label or "", icon=icon or "", yes=bool(ids and ids[-1]))
-        .strip()
+    text = t.label(
+        "button", verb=verb.value, label=label or "", icon=icon or "", yes=bool(ids and ids[-1])
     )
     return InlineKeyboardButton(text, callback_data=encode(verb, *ids))
 

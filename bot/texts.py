@@ -78,6 +78,9 @@ def size_text(size: int | None) -> str:
     return str(amount)
 
 
+LABELS_KEPT = 1024  # Texts.label's renders kept
+
+
 class Texts:
     """A Jinja2 environment bound to the office's time zone."""
 
@@ -114,6 +117,7 @@ class Texts:
             peran=role_name or (lambda key: key),
         )
         self.env.globals["zona"] = self.tz_label
+        self._labels: dict[tuple[object, ...], str] = {}
 
     def typed_time(self, value: datetime) -> str:
         """'27-11-2026 09:00': a moment as people type it to the bot."""
@@ -168,6 +172,18 @@ class Texts:
         room = CAPTION_LIMIT - visible_length(marker) - 2
         head, rest = split_head(text, room)
         return f"{head}\n\n{marker}", split_html(rest, TEXT_LIMIT)
+
+    def label(self, template: str, /, **context: str | bool) -> str:
+        """A short text that depends on nothing but its few plain values (a
+        button's label), rendered once per set of values: a /tugas renders a
+        label for every button of every task line, always the same few."""
+        key = (template, *sorted(context.items()))
+        found = self._labels.get(key)
+        if found is None:
+            if len(self._labels) >= LABELS_KEPT:  # bounded: labels may carry an outcome's name
+                self._labels.clear()
+            found = self._labels[key] = self._full(template, context)
+        return found
 
     def _full(self, template: str, context: dict[str, Any]) -> str:
         return self.env.get_template(f"{template}.html.j2").render(**context).strip()

@@ -180,3 +180,32 @@ def test_a_failed_delivery_is_named_in_indonesian_for_the_admins() -> None:
     assert "Forbidden: bot was blocked" in said
     unknown = texts.render("delivery_failed", name="Andi", template="something_new", error="x")
     assert "something_new" not in unknown and "pesan bot" in unknown
+
+
+def test_a_button_label_is_rendered_once_per_set_of_values(monkeypatch: Any) -> None:
+    """Texts.label keeps what it rendered: every /tugas line has buttons,
+    always the same few labels. The same values give the same words as a
+    render, other values their own, and what it keeps is bounded."""
+    import bot.texts
+
+    t = Texts()
+    rendered: list[str] = []
+    get_template = t.env.get_template
+
+    def counted(name: str) -> Any:
+        rendered.append(name)
+        return get_template(name)
+
+    monkeypatch.setattr(t.env, "get_template", counted)
+    done = {"verb": "up", "label": "", "icon": "", "yes": True}
+    first = t.label("button", **done)
+    assert first == t.render("button", **done) and first
+    assert t.label("button", **done) == first
+    assert rendered.count("button.html.j2") == 2  # the label once, the render once
+    other = t.label("button", **{**done, "label": "Unggah notulen"})
+    assert first == "📤 Unggah berkas" and other == "📤 Unggah notulen"
+    monkeypatch.setattr(bot.texts, "LABELS_KEPT", 2)
+    t.label("button", **{**done, "label": "Tiga"})  # a third: the kept ones go first
+    assert len(rendered) == 4
+    t.label("button", **done)
+    assert len(rendered) == 5
