@@ -33,6 +33,12 @@ def table(model: type[SQLModel]) -> Table:
     return found
 
 
+def dialect_of(s: AsyncSession) -> str:
+    """The session's database ("sqlite", "postgresql"), for the statements
+    built once per dialect (an upsert is written the dialect's way)."""
+    return s.bind.dialect.name if s.bind is not None else "sqlite"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
 

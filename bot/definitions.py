@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.db import WRITE_OPTION, Database
+from bot.db import WRITE_OPTION, Database, dialect_of
 from bot.models import Run, SopDefinition
 from bot.sop import Sop, SopRegistry
 from bot.sop.loader import fingerprint
@@ -66,7 +66,7 @@ class Definitions:
             "definition": sop.model_dump_json(),
             "created_at": self.clock.now(),
         }
-        dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+        dialect = dialect_of(s)
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(SopDefinition).values(**values).on_conflict_do_nothing()
         await s.exec(statement)

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.audit import append_event
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
-from bot.db import Database, table
+from bot.db import Database, dialect_of, table
 from bot.models import (
     Assignment,
     Member,
@@ -171,7 +171,7 @@ async def keep_sent(s: AsyncSession, messages: Sequence[SentMessage], now: datet
             }
         )
     if rows:  # one INSERT with a row per message, the rows as parameters
-        dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+        dialect = dialect_of(s)
         await s.exec(_KEEP[dialect], params=rows)
 
 

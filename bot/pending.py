@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit import append_event
 from bot.clock import Clock
-from bot.db import Database, table
+from bot.db import Database, dialect_of, table
 from bot.inbox import command
 from bot.models import HeldFiles, PendingInput
 from bot.outbox import queue
@@ -292,7 +292,7 @@ class Waiting:
         }
         async with command(self.db, self.clock) as s:
             # One statement (an upsert): a press that asks runs on every update.
-            dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+            dialect = dialect_of(s)
             await s.exec(_ASK[dialect], params=values)
 
     async def asked_in(self, member_id: int, message_id: int) -> None:
