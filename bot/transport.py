@@ -12,7 +12,8 @@ What the bot relies on behaves as with HTTPXRequest:
 
 - the same timeouts: connect 5 s, read 5 s, write 5 s (20 s with a file),
   1 s to wait for a free connection; a call's own timeouts win (the long
-  poll's read timeout);
+  poll's read timeout); a file up or down takes as long as it takes while
+  data keeps coming;
 - a timeout raises TimedOut, any other failure to talk to the server
   NetworkError (the outbox retries both, jobs/outbox.py);
 - parameters go form-encoded, with files as multipart/form-data, file
@@ -119,9 +120,13 @@ class AiohttpRequest(BaseRequest):
         pool = _given(pool_timeout, POOL)
         parts = (read, write, connect, pool)
         # aiohttp has no write timeout and its read timeout is between two
-        # reads: the whole request is bounded by the sum of the four.
+        # reads: a call (a small request, a small answer) is bounded by the
+        # sum of the four. A file going up or coming down is not, as with
+        # httpx: each read waits at most the read timeout, however long
+        # the whole file takes on a slow line.
+        bounded = not files and method != "GET" and None not in parts
         timeout = aiohttp.ClientTimeout(
-            total=None if None in parts else sum(p for p in parts if p is not None),
+            total=sum(p for p in parts if p is not None) if bounded else None,
             connect=None if connect is None or pool is None else connect + pool,
             sock_connect=connect,
             sock_read=read,

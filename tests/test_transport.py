@@ -136,3 +136,40 @@ async def test_a_proxy_named_by_the_environment_carries_the_requests(
         await request.shutdown()
         await runner.cleanup()
         proxy_for.cache_clear()
+
+
+async def test_a_slow_download_that_keeps_coming_is_not_cut_off() -> None:
+    """A unit's 20 MB workbook on a slow line takes longer than all the
+    timeouts together; each piece comes within the read timeout, so the
+    download goes on (as with httpx), where a silent server times out."""
+    pieces = [bytes([n]) * 1000 for n in range(9)]
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+            await asyncio.sleep(0.1)  # noqa: ASYNC120 (a slow line, in real time)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/file", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    request = AiohttpRequest(pool=1)
+    await request.initialize()
+    try:
+        got = await request.retrieve(
+            f"http://127.0.0.1:{port}/file",
+            read_timeout=0.3,
+            write_timeout=0.1,
+            connect_timeout=0.1,
+            pool_timeout=0.1,
+        )  # 0.9 s in all, against 0.6 s of timeouts summed
+        assert got == b"".join(pieces)
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
