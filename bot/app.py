@@ -66,13 +66,14 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
 
     settings = services.settings
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    requests, updates = AiohttpRequest(pool=256), AiohttpRequest(pool=1)  # the builder's sizes
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_file_url)
-        .request(AiohttpRequest(pool=256))  # the builder's own sizes
-        .get_updates_request(AiohttpRequest(pool=1))
+        .request(requests)
+        .get_updates_request(updates)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.texts.tz))
         .rate_limiter(rate_limiter(settings.messages_per_second))
         .post_init(_post_init)
@@ -85,6 +86,7 @@ def build_application(services: Services, *, poll_interval_jobs: bool = True) ->
         builder = builder.local_mode(True)
     app = builder.build()
     app.bot_data.services = services
+    app.bot_data.transports = (requests, updates)
 
     async def roles_changed(member: MemberInfo) -> None:
         await refresh_menu(app.bot, services, member)
@@ -162,6 +164,8 @@ async def stop(app: SopApp, intake: Intake | None) -> None:
     if app.post_shutdown:
         await app.post_shutdown(app)
     await app.shutdown()
+    for transport in app.bot_data.transports:  # closed already unless a start failed
+        await transport.shutdown()
 
 
 async def serve(app: SopApp, webhook: WebhookOptions | None = None) -> None:

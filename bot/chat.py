@@ -31,6 +31,7 @@ from telegram import (
 )
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.request import BaseRequest
 
 from bot.members import HelpProfile, MemberInfo
 from bot.models import StoredFile
@@ -59,6 +60,10 @@ class BotData:
         self.deadline_jobs: DeadlineJobs | None = None
         # When each kind of error was last reported to the admins (handlers/errors.py).
         self.error_reports: dict[str, datetime] = {}
+        # The bot's HTTP clients (bot/transport.py), closed by bot.app.stop
+        # even when a start failed half way (python-telegram-bot closes
+        # them only for a bot that started).
+        self.transports: tuple[BaseRequest, ...] = ()
 
     @property
     def services(self) -> Services:

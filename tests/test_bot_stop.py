@@ -60,3 +60,41 @@ async def test_stopping_finishes_the_running_job_and_starts_no_other(
     assert started == ["running"]
     assert finished == ["running"]
     assert not [r for r in caplog.records if r.name.startswith("apscheduler")]
+
+
+async def test_a_start_that_cannot_reach_telegram_closes_its_connections(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`sopbot run` with the Bot API unreachable says so and exits; the
+    HTTP clients it opened are closed, not left for the garbage collector
+    ("Unclosed client session"): python-telegram-bot closes them only for
+    a bot that started."""
+    import gc
+    import socket
+
+    from telegram.error import NetworkError
+
+    from bot.app import build_application, serve
+    from bot.services import Services
+    from bot.settings import Settings
+    from tests.fakes.world import ADMIN_ID, migrated_copy
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await migrated_copy(tmp_path / "bot.db")
+    settings = Settings(
+        _env_file=None,
+        bot_token="123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+        bot_api_base_url=f"http://127.0.0.1:{port}/bot",
+        bot_api_file_url=f"http://127.0.0.1:{port}/file/bot",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        admin_telegram_ids=[ADMIN_ID],
+    )
+    app = build_application(Services.build(settings))
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with pytest.raises(NetworkError):
+            await serve(app)
+        gc.collect()
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
