@@ -17,7 +17,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.sqlite_inline import inline_connector
+from bot.sqlite_inline import checkpoint, inline_connector
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,12 @@ class Database:
 
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file, off the event loop's
+        thread (bot/sqlite_inline.py says why); PostgreSQL: nothing."""
+        if is_sqlite(self.url):
+            await checkpoint(self.url)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -20,12 +20,19 @@ What that asks in return, and how it is met:
   transaction, or runs outside one, is retried: inside one, SQLite reports
   "busy" only for what waiting cannot mend.
 - Reads never wait (WAL). A long statement holds the event loop while it
-  runs; the bot's statements are indexed point reads and small writes.
+  runs; the bot's statements are indexed point reads and small writes. A
+  call slower than SLOW_CALL is logged with its statement.
+- A checkpoint (copying the WAL into the database file) fsyncs, which on a
+  busy disk can take seconds. SQLite runs one at a commit once the WAL
+  passes 1,000 pages, which here would be on the loop's thread: these
+  connections never do (`wal_autocheckpoint=0`), and `checkpoint` runs one
+  on a connection of its own in a thread (the bot every 30 s, jobs/).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +44,9 @@ BUSY_TIMEOUT = 30.0  # seconds a statement waits for another writer, as busy_tim
 FIRST_PAUSE = 0.002  # then doubled up to LONGEST_PAUSE
 LONGEST_PAUSE = 0.05
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+SLOW_CALL = 0.5  # seconds: a call this slow held every task of the bot; it is logged
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -158,7 +168,7 @@ class InlineConnection:
             while True:
                 starting = not conn.in_transaction
                 try:
-                    return call(*args)
+                    return _timed(sql, call, *args)
                 except sqlite3.OperationalError as exc:
                     if not (starting and _busy(exc)) or time.monotonic() + pause > deadline:
                         raise
@@ -183,7 +193,7 @@ class InlineConnection:
 
     async def commit(self) -> None:
         try:
-            self._open.commit()
+            _timed("COMMIT", self._open.commit)
         finally:
             self._settle()
 
@@ -228,6 +238,34 @@ def inline_connector(url: str) -> Callable[[], Any]:
         # transaction starts; check_same_thread=False: the pool may close a
         # connection from the thread that collects it.
         conn = sqlite3.connect(database, timeout=0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a thread: checkpoint()
         return InlineConnection(conn, gate)
 
     return connect
+
+
+def _timed(sql: str, call: Callable[..., T], *args: Any) -> T:
+    started = time.monotonic()
+    try:
+        return call(*args)
+    finally:
+        took = time.monotonic() - started
+        if took > SLOW_CALL:
+            log.warning("SQLite held the event loop %.1f s: %s", took, " ".join(sql.split())[:80])
+
+
+async def checkpoint(url: str) -> tuple[int, int, int]:
+    """Copy what the WAL holds into the database file, in a thread on a
+    connection of its own (PASSIVE: it waits for nobody and nobody waits
+    for it); SQLite's (busy, pages in the WAL, pages copied)."""
+    database = make_url(url).database or ":memory:"
+
+    def run() -> tuple[int, int, int]:
+        conn = sqlite3.connect(database, timeout=BUSY_TIMEOUT)
+        try:
+            busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(busy), int(pages), int(copied)
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(run)

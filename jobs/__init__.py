@@ -53,6 +53,13 @@ def schedule_jobs(
         prune_inbox, interval=3600, first=600, name="prune-inbox", job_kwargs=JOB_KWARGS
     )
 
+    async def checkpoint(_context: SopContext) -> None:
+        await services.db.checkpoint()  # SQLite's WAL into its file, in a thread
+
+    app.job_queue.run_repeating(
+        checkpoint, interval=30, first=30, name="sqlite-checkpoint", job_kwargs=JOB_KWARGS
+    )
+
     async def expire_held(_context: SopContext) -> None:
         await services.waiting.expire_held()  # files nobody placed within a day
 

@@ -193,3 +193,39 @@ async def test_sqlite_itself_never_waits_for_a_lock(sqlite_db: Database) -> None
         assert (await s.exec(text("PRAGMA busy_timeout"))).one()[0] == 0
     async with sqlite_db.transaction() as s:
         assert (await s.exec(text("PRAGMA busy_timeout"))).one()[0] == 0
+
+
+async def test_checkpoints_run_in_a_thread_not_at_a_commit(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint fsyncs, seconds on a busy disk: the engine's connections
+    never run one at a commit (on the loop's thread), `Database.checkpoint`
+    runs it in a thread of its own, and the bot does that every 30 s."""
+    async with sqlite_db.session() as s:
+        assert (await s.exec(text("PRAGMA wal_autocheckpoint"))).one()[0] == 0  # type: ignore[call-overload]
+    for n in range(1200):  # past SQLite's automatic checkpoint (1,000 pages)
+        async with sqlite_db.transaction() as s:
+            s.add(Unit(name=f"Unit {n} " + "x" * 4000))
+    wal = tmp_path / "lock.db-wal"
+    assert wal.stat().st_size > 1000 * 4096  # nothing was copied at a commit
+    threads: list[int] = []
+    real = sqlite3.connect
+
+    def watched(*args: object, **kwargs: object) -> sqlite3.Connection:
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_inline.sqlite3, "connect", watched)
+    busy, pages, copied = await sqlite_inline.checkpoint(sqlite_db.url)
+    assert busy == 0 and pages > 1000 and copied == pages
+    assert threads and threading.get_ident() not in threads
+    await sqlite_db.checkpoint()  # the bot's way, the same checkpoint
+
+
+async def test_the_bot_checkpoints_every_30_seconds(tmp_path: Path) -> None:
+    from tests.fakes.world import running_bot
+
+    async with running_bot(tmp_path) as world:
+        assert world.app.job_queue is not None
+        [job] = world.app.job_queue.get_jobs_by_name("sqlite-checkpoint")
+        assert job.job.trigger.interval.total_seconds() == 30
