@@ -74,6 +74,11 @@ class OutboxSender:
         # how many such handlers: their rows wait for that answer (holding).
         self._answering: dict[int, int] = {}
 
+    def holding_back(self) -> str:
+        """What keeps owed rows waiting now, for a diagnosis in a log line:
+        a flush in progress, and the members whose handler is answering."""
+        return f"flushing={self._lock.locked()} answering={sorted(self._answering)}"
+
     def attach(self, bot: Bot) -> None:
         """Send through `bot` as soon as a commit owes a message. A flush of
         its own, not a scheduler job after every update: that job and its

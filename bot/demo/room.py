@@ -217,8 +217,20 @@ class TrainingRoom:
             busy = (self._intake is not None and self._intake.busy) or self.app.update_queue.qsize()
             if not busy and not await self.services.outbox.due():
                 return
-            if loop.time() > deadline:
-                raise TimeoutError("bot masih sibuk")
             sender = self.app.bot_data.sender
+            if loop.time() > deadline:
+                # What was busy, so that a room that gives up can be diagnosed.
+                due = [(n.id, n.key, n.member_id) for n in await self.services.outbox.due()]
+                log.warning(
+                    "room not settled after %.0f s: intake busy=%s in flight=%s queued=%s "
+                    "due=%s %s",
+                    limit,
+                    self._intake.busy if self._intake is not None else None,
+                    self.services.inbox.in_flight,
+                    self.app.update_queue.qsize(),
+                    due,
+                    sender.holding_back() if sender is not None else "no sender",
+                )
+                raise TimeoutError("bot masih sibuk")
             if sender is not None:
                 await sender.flush(self.app.bot)
