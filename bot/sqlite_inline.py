@@ -44,6 +44,7 @@ BUSY_TIMEOUT = 30.0  # seconds a statement waits for another writer, as busy_tim
 FIRST_PAUSE = 0.002  # then doubled up to LONGEST_PAUSE
 LONGEST_PAUSE = 0.05
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+MEMORY = ":memory:"
 SLOW_CALL = 0.5  # seconds: a call this slow held every task of the bot; it is logged
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class InlineConnection:
 def inline_connector(url: str) -> Callable[[], Any]:
     """The engine's `async_creator` for a sqlite+aiosqlite URL: connections
     of one engine share one WriteGate."""
-    database = make_url(url).database or ":memory:"
+    database = _database(url)
     gate = WriteGate()
 
     async def connect() -> InlineConnection:
@@ -242,6 +243,11 @@ def inline_connector(url: str) -> Callable[[], Any]:
         return InlineConnection(conn, gate)
 
     return connect
+
+
+def _database(url: str) -> str:
+    """The file a sqlite URL names (MEMORY for none)."""
+    return make_url(url).database or MEMORY
 
 
 def _timed(sql: str, call: Callable[..., T], *args: Any) -> T:
@@ -257,8 +263,11 @@ def _timed(sql: str, call: Callable[..., T], *args: Any) -> T:
 async def checkpoint(url: str) -> tuple[int, int, int]:
     """Copy what the WAL holds into the database file, in a thread on a
     connection of its own (PASSIVE: it waits for nobody and nobody waits
-    for it); SQLite's (busy, pages in the WAL, pages copied)."""
-    database = make_url(url).database or ":memory:"
+    for it); SQLite's (busy, pages in the WAL, pages copied). A database
+    in memory has no WAL: nothing to do."""
+    database = _database(url)
+    if database == MEMORY:
+        return 0, 0, 0
 
     def run() -> tuple[int, int, int]:
         conn = sqlite3.connect(database, timeout=BUSY_TIMEOUT)

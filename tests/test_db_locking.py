@@ -220,6 +220,8 @@ async def test_checkpoints_run_in_a_thread_not_at_a_commit(
     assert busy == 0 and pages > 1000 and copied == pages
     assert threads and threading.get_ident() not in threads
     await sqlite_db.checkpoint()  # the bot's way, the same checkpoint
+    # A database in memory has no WAL and no file to open in a thread.
+    assert await sqlite_inline.checkpoint("sqlite+aiosqlite://") == (0, 0, 0)
 
 
 async def test_the_bot_checkpoints_every_30_seconds(tmp_path: Path) -> None:

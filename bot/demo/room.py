@@ -215,12 +215,13 @@ class TrainingRoom:
         while True:
             await self.server.wait_idle(quiet=quiet, limit=limit)
             busy = (self._intake is not None and self._intake.busy) or self.app.update_queue.qsize()
-            if not busy and not await self.services.outbox.due():
+            owed = await self.services.outbox.due()
+            if not busy and not owed:
                 return
             sender = self.app.bot_data.sender
             if loop.time() > deadline:
                 # What was busy, so that a room that gives up can be diagnosed.
-                due = [(n.id, n.key, n.member_id) for n in await self.services.outbox.due()]
+                due = [(n.id, n.key, n.member_id) for n in owed]
                 log.warning(
                     "room not settled after %.0f s: intake busy=%s in flight=%s queued=%s "
                     "due=%s %s",
