@@ -15,6 +15,7 @@ Application's life around them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -168,6 +169,16 @@ async def stop(app: SopApp, intake: Intake | None) -> None:
         await transport.shutdown()
 
 
+def keep_startup_objects() -> None:
+    """Take what starting made (modules, templates, the SOP, SQLAlchemy's
+    compiled statements: about 150,000 objects that live as long as the
+    process) out of the garbage collector's sight. Every full collection
+    walked them all, holding every update in flight 120-130 ms, seven times
+    in 3,000 updates (bench); what updates make is still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(app: SopApp, webhook: WebhookOptions | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
     done = asyncio.Event()
@@ -177,6 +188,7 @@ async def serve(app: SopApp, webhook: WebhookOptions | None = None) -> None:
     intake: Intake | None = None
     try:
         intake = await start(app, webhook=webhook)
+        keep_startup_objects()
         await done.wait()
     finally:
         await stop(app, intake)
