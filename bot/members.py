@@ -15,12 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit import append_event
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table
 from bot.errors import InvalidInput, InvitationInvalid, NotEnrolled, NotFound
 from bot.inbox import command
 from bot.models import Event, Invitation, Member, MemberRole, Unit
@@ -35,13 +36,25 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 # Who sent an update: asked on every update, so built once (building a
 # statement costs SQLAlchemy about as much as running it; see ARCHITECTURE,
-# "Statements built once").
+# "Statements built once"), and read as plain rows of the columns a
+# MemberInfo holds: loading three ORM objects per row cost 0.16 ms more
+# per update than the rows (SQLite, measured), for values nobody changes.
+_M, _R, _U = table(Member), table(MemberRole), table(Unit)
 _BY_TELEGRAM = (
-    select(Member, MemberRole, Unit)
-    .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
-    .join(Unit, col(Unit.id) == col(MemberRole.unit_id), isouter=True)
-    .where(col(Member.telegram_id) == bindparam("telegram_id"))
-    .order_by(col(MemberRole.id))
+    sa_select(
+        _M.c.id,
+        _M.c.telegram_id,
+        _M.c.name,
+        _M.c.username,
+        _M.c.active,
+        _M.c.blocked_at,
+        _R.c.role,
+        _R.c.unit_id,
+        _U.c.name.label("unit_name"),
+    )
+    .select_from(_M.outerjoin(_R, _R.c.member_id == _M.c.id).outerjoin(_U, _U.c.id == _R.c.unit_id))
+    .where(_M.c.telegram_id == bindparam("telegram_id"))
+    .order_by(_R.c.id)
 )
 
 # Who has blocked the bot: every /status shows them.
@@ -441,11 +454,20 @@ class Membership:
                 return await self.by_telegram(telegram_id, session=s)
         # One query, the member and their roles (an outer join): every
         # update asks who sent it.
-        rows = (await session.exec(_BY_TELEGRAM, params={"telegram_id": telegram_id})).all()
-        if not rows or not rows[0][0].active:
+        connection = await session.connection()  # Core rows: no ORM execution state
+        rows = (await connection.execute(_BY_TELEGRAM, {"telegram_id": telegram_id})).all()
+        if not rows or not rows[0].active:
             return None
-        roles = [RoleInfo(r.role, r.unit_id, u.name if u else None) for _, r, u in rows if r]
-        return _member_info(rows[0][0], roles)
+        first = rows[0]
+        return MemberInfo(
+            first.id,
+            first.telegram_id,
+            first.name,
+            first.username,
+            first.active,
+            [RoleInfo(r.role, r.unit_id, r.unit_name) for r in rows if r.role is not None],
+            first.blocked_at is not None,
+        )
 
     async def require_admin(self, actor_id: int) -> MemberInfo:
         actor = await self.get(actor_id)
