@@ -6,6 +6,7 @@ round trip (SQLAlchemy's pool_pre_ping paid one on every session)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -75,7 +76,7 @@ async def test_the_bot_pings_no_connection_it_keeps_using(
     pings: list[object] = []
     ping = db.engine.dialect.do_ping
 
-    def counted(dbapi_connection: object) -> bool:
+    def counted(dbapi_connection: Any) -> bool:
         pings.append(dbapi_connection)
         return ping(dbapi_connection)
 
