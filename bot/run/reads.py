@@ -8,14 +8,17 @@ only reads with FOR UPDATE); commands and queries both build on these.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from bot.db import table
 from bot.errors import NotEnrolled, NotFound, RunClosed
 from bot.models import (
     Assignment,
@@ -59,12 +62,60 @@ _ASSIGNMENTS = (
 )
 _ROLES = select(MemberRole).where(col(MemberRole.member_id) == bindparam("member_id"))
 # Every active member with their roles: /status and every settling read it.
+_M, _R = table(Member), table(MemberRole)
 _STAFF = (
-    select(Member, MemberRole)
-    .join(MemberRole, col(MemberRole.member_id) == col(Member.id), isouter=True)
-    .where(col(Member.active).is_(True))
-    .order_by(col(Member.id), col(MemberRole.id))
+    sa_select(_M.c.id, _M.c.name, _R.c.role, _R.c.unit_id)
+    .select_from(_M.outerjoin(_R, _R.c.member_id == _M.c.id))
+    .where(_M.c.active.is_(True))
+    .order_by(_M.c.id, _R.c.id)
 )
+
+
+class StepTimes(Protocol):
+    """What a step's times are reckoned from: a RunStep, or a row of its
+    columns (/status reads every step of every open run as plain rows)."""
+
+    @property
+    def state(self) -> StepState: ...
+    @property
+    def opened_at(self) -> datetime | None: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def done_at(self) -> datetime | None: ...
+
+
+class StepIteration(Protocol):
+    """Which iteration of which step: a RunStep, or a row of its columns."""
+
+    @property
+    def step_key(self) -> str: ...
+    @property
+    def state(self) -> StepState: ...
+    @property
+    def iteration(self) -> int: ...
+
+
+class Owed(Protocol):
+    """Whom an assignment is owed by: an Assignment, or a row of its columns."""
+
+    @property
+    def member_id(self) -> int | None: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def unit_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Person:
+    """An active member as a view of many steps names them."""
+
+    id: int
+    name: str
+
+
+Iteration = TypeVar("Iteration", bound=StepIteration)
 
 
 def assignments_of_open_runs(
@@ -91,7 +142,7 @@ def validated(sop: Sop, collect_key: str, open_keys: set[str]) -> bool:
     )
 
 
-def latest_opened(steps: Sequence[RunStep], key: str) -> RunStep | None:
+def latest_opened(steps: Sequence[Iteration], key: str) -> Iteration | None:
     """Among a run's steps, the newest iteration of `key` that has opened
     (Reads.latest_step, over steps already read)."""
     found = [rs for rs in steps if rs.step_key == key and rs.state != StepState.waiting]
@@ -129,35 +180,37 @@ def step_context(run: Run, sop: Sop, step: Step, rs: RunStep) -> dict[str, Any]:
 
 
 class Staff:
-    """The active members and the roles they hold, read in one query: who
-    holds a role, who owes an assignment. A view of many steps (the
-    status of every open run, the digest) asks this once instead of once
-    per assignment."""
+    """The active members and the roles they hold, read in one query (plain
+    rows: a member's id and name are all a view shows): who holds a role,
+    who owes an assignment. A view of many steps (the status of every open
+    run, the digest) asks this once instead of once per assignment."""
 
-    def __init__(self, rows: Sequence[tuple[Member, MemberRole | None]]) -> None:
-        self.members: dict[int, Member] = {}
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self.members: dict[int, Person] = {}
         # By role, then unit: /status asks for every assignment of every open
         # run, and a scan of all roles each time grew with the office.
-        self._by_role: dict[str, list[tuple[int | None, Member]]] = {}
-        self._found: dict[tuple[str, int | None], list[Member]] = {}
-        for member, role in rows:
-            self.members[member.id or 0] = member
-            if role is not None:
-                self._by_role.setdefault(role.role, []).append((role.unit_id, member))
+        self._by_role: dict[str, list[tuple[int | None, Person]]] = {}
+        self._found: dict[tuple[str, int | None], list[Person]] = {}
+        for row in rows:  # (id, name, role, unit_id), a row per role held
+            member = self.members.get(row.id)
+            if member is None:
+                member = self.members[row.id] = Person(row.id, row.name)
+            if row.role is not None:
+                self._by_role.setdefault(row.role, []).append((row.unit_id, member))
 
-    def holders(self, role: str, unit_id: int | None = None) -> list[Member]:
+    def holders(self, role: str, unit_id: int | None = None) -> list[Person]:
         """Active members holding the role (in the unit, when given), by id."""
         wanted = (role, unit_id)
         if wanted not in self._found:
             found = {
-                m.id or 0: m
+                m.id: m
                 for unit, m in self._by_role.get(role, [])
                 if unit_id is None or unit == unit_id
             }
             self._found[wanted] = [found[k] for k in sorted(found)]
         return list(self._found[wanted])
 
-    def assignees(self, a: Assignment) -> list[Member]:
+    def assignees(self, a: Owed) -> list[Person]:
         """Who owes an assignment now: its delegate, else its role's holders."""
         if a.member_id is not None:
             member = self.members.get(a.member_id)
@@ -197,7 +250,8 @@ class Reads:
 
     async def staff(self, s: AsyncSession) -> Staff:
         """Every active member with their roles (see Staff), in one query."""
-        return Staff((await s.exec(_STAFF)).all())
+        connection = await s.connection()  # plain rows: no ORM execution state
+        return Staff((await connection.execute(_STAFF)).all())
 
     async def holders(self, s: AsyncSession, role: str, unit_id: int | None = None) -> list[Member]:
         """Active members holding the role (in the unit, when given)."""
@@ -336,7 +390,7 @@ class Reads:
         return self.times(step, rs, now, meeting)
 
     def times(
-        self, step: Step, rs: RunStep, now: datetime, meeting: Meeting | None
+        self, step: Step, rs: StepTimes, now: datetime, meeting: Meeting | None
     ) -> tuple[float | None, float]:
         """step_times, given the step's meeting (None when it has none):
         for a caller that read the meetings of many runs at once."""
