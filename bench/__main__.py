@@ -11,7 +11,11 @@ What it measures, each figure as min / median / max over repetitions:
   own polling its own instance of the fake Bot API server (bot/botapi/),
   alternating in the same run, with a mix of `/tugas`, `/status`, a press of
   a step's button (Unggah berkas) and a note typed as a reply to a task, 3
-  open runs; and the ratio of the two;
+  open runs; and the ratio of the two; beside them a third process, the bare
+  bot answering as sopbot answers (`bench/proc.py shaped`: the same
+  requests for each kind of update, through the bot's own transport, no
+  database and no rules), the most sopbot could do with these messages,
+  and the CPU per update of each of the three under that load;
 - the time per update inside `process_update` (p50, p99), as the bot
   process measured it, under that load (two people's chats, everything
   pushed at once: an update also waits for the other chat's on the one
@@ -311,10 +315,17 @@ async def push(mix: list[Send], count: int) -> None:
 async def rate(bot: BotProcess, mix: list[Send], count: int) -> float:
     """Updates per second: `count` pushed at once, until the bot process has
     handled the last of them (its own count, so nothing is missed)."""
+    return (await rate_and_cpu(bot, mix, count))[0]
+
+
+async def rate_and_cpu(bot: BotProcess, mix: list[Send], count: int) -> tuple[float, float]:
+    """`rate`, and the CPU seconds the process spent per update meanwhile."""
     before = bot.handled()
+    cpu0 = cpu_seconds(bot.pid)
     t0 = time.perf_counter()
     await push(mix, count)
-    return count / (await bot.settle(before + count) - t0)
+    seconds = await bot.settle(before + count) - t0
+    return count / seconds, (cpu_seconds(bot.pid) - cpu0) / count
 
 
 async def throughput(
@@ -322,13 +333,19 @@ async def throughput(
 ) -> dict[str, Any]:
     await wipe(url)
     out: dict[str, Any] = {}
-    async with FakeBotApi() as sop_server, FakeBotApi() as bare_server:
+    async with (
+        FakeBotApi() as sop_server,
+        FakeBotApi() as bare_server,
+        FakeBotApi() as shaped_server,
+    ):
         database = url or f"sqlite+aiosqlite:///{tmp / 'throughput.db'}"
         await prepare_office(sop_server, tmp, database, runs=3)
         sop = BotProcess("sopbot", sop_server, tmp, {"DATABASE_URL": database})
         bare = BotProcess("bare", bare_server, tmp, {})
+        shaped = BotProcess("shaped", shaped_server, tmp, {})
         await sop.start()
         await bare.start()
+        await shaped.start()
         rina = FakeUser(sop_server, 1003, "Rina")
         dodi = FakeUser(sop_server, 1004, "Dodi")
         await until(
@@ -340,15 +357,25 @@ async def throughput(
         loaded_from = sop.handled()
         mix = sop_mix(rina, dodi)
         other = bare_mix(FakeUser(bare_server, 1003, "Rina"))
-        await rate(sop, mix, len(mix) * 5)  # warm both up
+        # The same kinds of update as the bare bot's, answered as sopbot answers.
+        alike = bare_mix(FakeUser(shaped_server, 1003, "Rina"))
+        await rate(sop, mix, len(mix) * 5)  # warm them up
         await rate(bare, other, len(other) * 5)
-        sop_rates, bare_rates, ratios = [], [], []
+        await rate(shaped, alike, len(alike) * 5)
+        sop_rates, bare_rates, ratios, shaped_rates, shaped_ratios = [], [], [], [], []
+        cpu: dict[str, list[float]] = {"sopbot": [], "shaped": [], "bare": []}
         for _ in range(rounds):
-            s = await rate(sop, mix, batch)
-            b = await rate(bare, other, batch)
+            s, cpu_s = await rate_and_cpu(sop, mix, batch)
+            b, cpu_b = await rate_and_cpu(bare, other, batch)
+            h, cpu_h = await rate_and_cpu(shaped, alike, batch)
             sop_rates.append(s)
             bare_rates.append(b)
             ratios.append(s / b)
+            shaped_rates.append(h)
+            shaped_ratios.append(h / b)
+            cpu["sopbot"].append(cpu_s)
+            cpu["bare"].append(cpu_b)
+            cpu["shaped"].append(cpu_h)
         handled = len(mix) * 5 + rounds * batch + len(out["alone"]) * alone
         while handled < total:  # on to 10,000 updates, for the memory after
             step = min(1000, total - handled)
@@ -362,8 +389,11 @@ async def throughput(
             spread(bare_rates),
             spread(ratios),
         )
+        out["shaped_rate"], out["shaped_ratio"] = spread(shaped_rates), spread(shaped_ratios)
+        out["cpu"] = {kind: statistics.median(values) for kind, values in cpu.items()}
         times = (await sop.stop())[loaded_from:]
         bare_times = await bare.stop()
+        await shaped.stop()
         out["p50"], out["p99"] = percentile(times, 50), percentile(times, 99)
         out["bare_p50"] = percentile(bare_times, 50) if bare_times else float("nan")
         out["handled_times"] = len(times)
@@ -563,6 +593,13 @@ def table(
         ("updates/s, sopbot (min / median / max)", num(tp["sop_rate"])),
         ("updates/s, bare PTB bot, same run", num(tp["bare_rate"])),
         ("ratio sopbot / bare", num(tp["ratio"], "{:.2f}x")),
+        ("updates/s, bare bot answering as sopbot, no database", num(tp["shaped_rate"])),
+        ("ratio of that bot / bare", num(tp["shaped_ratio"], "{:.2f}x")),
+        (
+            "CPU per update under load: sopbot / that bot / bare",
+            " / ".join(f"{tp['cpu'][k] * 1000:.1f}" for k in ("sopbot", "shaped", "bare"))
+            + " ms (median)",
+        ),
         (
             "time per update in process_update under load, p50 / p99",
             f"{tp['p50'] * 1000:.1f} / {tp['p99'] * 1000:.1f} ms "

@@ -3,8 +3,11 @@
     python -m bench.proc sopbot   the real Application (bot.app.build_application)
     python -m bench.proc bare     a bare python-telegram-bot bot: one handler
                                   that replies to a message, one that answers a press
+    python -m bench.proc shaped   the bare bot answering as sopbot answers the
+                                  benchmark's mix (its requests, texts of like
+                                  length, buttons), no database, no rules
 
-Both take the fake server from BOT_TOKEN / BOT_API_BASE_URL (and the
+Each takes the fake server from BOT_TOKEN / BOT_API_BASE_URL (and the
 sopbot its database and files from the usual settings), poll until SIGINT,
 and time each update inside `process_update` (the wrapper the tests use to
 see an update's handling), writing each time, in seconds, as a line of
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -94,6 +97,82 @@ def bare() -> Application[Any, Any, Any, Any, Any, Any]:
     return app
 
 
+# What sopbot answers to each update of the benchmark's mix (bench/__main__.py),
+# counted on the fake server with 3 open runs: /tugas a header and a line
+# with buttons per task, /status a message per open run with one button, a
+# note one message, a press the answer to the press.
+TASK_LINE = (
+    "<b>Langkah 2 \u00b7 Kegiatan {n}</b>\n"
+    "Penyusunan rencana pengumpulan data kinerja dan format isian untuk "
+    "setiap bidang.\nBatas: Senin 9 November 2026 16:00 WIB\n"
+)
+STATUS_LINE = (
+    "<b>Kegiatan {n}</b> \u00b7 Mekanisme Pengumpulan Data Kinerja\n"
+    "Langkah 2 dari 15 berjalan; 1 selesai. Terlambat: tidak ada.\n"
+)
+
+
+def task_buttons(n: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("\U0001f4ce Unggah berkas", callback_data=f"up:{n}:0")],
+            [
+                InlineKeyboardButton("\u2705 Selesai", callback_data=f"dn:{n}"),
+                InlineKeyboardButton("\U0001f465 Serahkan", callback_data=f"dlg:{n}"),
+            ],
+        ]
+    )
+
+
+async def answer_as_sopbot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer("Kirim berkasnya di sini.")
+        return
+    chat = update.effective_chat
+    text = update.effective_message.text if update.effective_message else ""
+    if chat is None:
+        return
+    if text == "/tugas":
+        await context.bot.send_message(chat.id, "Anda punya <b>3 tugas</b> terbuka:")
+        for n in range(1, 4):
+            await context.bot.send_message(
+                chat.id, TASK_LINE.format(n=n), reply_markup=task_buttons(n)
+            )
+    elif text == "/status":
+        for n in range(1, 4):
+            table = InlineKeyboardMarkup(
+                [[InlineKeyboardButton("\U0001f4cb Tabel lengkap", callback_data=f"st:{n}")]]
+            )
+            await context.bot.send_message(chat.id, STATUS_LINE.format(n=n), reply_markup=table)
+    else:
+        await context.bot.send_message(chat.id, "\U0001f4dd Catatan disimpan untuk Langkah 2.")
+
+
+def shaped() -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bare bot answering as sopbot answers (the same requests per kind
+    of update, through the bot's own transport and defaults), with no
+    database and no rules: what the messages alone cost, the most sopbot
+    could do with this mix (bench/__main__.py)."""
+    from telegram.constants import ParseMode
+    from telegram.ext import Defaults
+
+    from bot.transport import AiohttpRequest
+
+    app = (
+        ApplicationBuilder()
+        .token(os.environ["BOT_TOKEN"])
+        .base_url(os.environ["BOT_API_BASE_URL"])
+        .base_file_url(os.environ["BOT_API_FILE_URL"])
+        .request(AiohttpRequest(pool=256))
+        .get_updates_request(AiohttpRequest(pool=1))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.ALL, answer_as_sopbot))
+    app.add_handler(CallbackQueryHandler(answer_as_sopbot))
+    return app
+
+
 def sopbot() -> Application[Any, Any, Any, Any, Any, Any]:
     import bot.app
     from bot.services import Services
@@ -121,7 +200,7 @@ def main(kind: str) -> None:
 
 
 def serve(kind: str) -> None:
-    app = sopbot() if kind == "sopbot" else bare()
+    app = {"sopbot": sopbot, "bare": bare, "shaped": shaped}[kind]()
     out = os.environ.get("BENCH_TIMES")
     timed(app, Path(out) if out else None)
     if kind == "sopbot":
