@@ -34,6 +34,9 @@ What it measures, each figure as min / median / max over repetitions:
   bot starts (2 runs each sending the form to 100 unit members and inviting
   everyone to the meeting); messages a second from the first delivered to
   the last, its ratio to 30/s (issue 10 asks 0.9 or more) and the 429s;
+- the garbage collector's full collections in the sopbot process over the
+  whole throughput part: the longest (every update in flight waits for
+  it) and their total;
 - the start time of `sopbot run` to its first getUpdates;
 - resident memory of the bot process idle and after 10,000 updates.
 
@@ -113,6 +116,7 @@ class BotProcess:
     def __init__(self, kind: str, server: FakeBotApi, tmp: Path, env: dict[str, str]) -> None:
         self.kind, self.server, self.tmp, self.env = kind, server, tmp, env
         self.times_file = tmp / f"{kind}-times.json"
+        self.gc_file = tmp / f"{kind}-gc.txt"
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> float:
@@ -126,6 +130,7 @@ class BotProcess:
             "DATA_DIR": str(self.tmp / "data"),
             "LOG_LEVEL": "WARNING",
             "BENCH_TIMES": str(self.times_file),
+            "BENCH_GC": str(self.gc_file),
             "BENCH_LIMITER": "off",
             # `BENCH_PROFILE=DIR python -m bench`: each bot writes DIR/<kind>.prof
             **{k: v for k, v in os.environ.items() if k == "BENCH_PROFILE"},
@@ -155,6 +160,12 @@ class BotProcess:
             return [float(x) for x in self.times_file.read_text().split()]
         except FileNotFoundError:
             return []
+
+    def collector(self) -> tuple[float, float, int]:
+        """After stop: the longest full collection, their total (seconds)
+        and how many there were."""
+        longest, total, count = self.gc_file.read_text().split()
+        return float(longest), float(total), int(count)
 
     def handled(self) -> int:
         """Updates the process has finished handling (a line each in its times)."""
@@ -392,6 +403,7 @@ async def throughput(
         out["shaped_rate"], out["shaped_ratio"] = spread(shaped_rates), spread(shaped_ratios)
         out["cpu"] = {kind: statistics.median(values) for kind, values in cpu.items()}
         times = (await sop.stop())[loaded_from:]
+        out["gc"] = sop.collector()
         bare_times = await bare.stop()
         await shaped.stop()
         out["p50"], out["p99"] = percentile(times, 50), percentile(times, 99)
@@ -606,6 +618,14 @@ def table(
             f"({tp['handled_times']} updates; bare p50 {tp['bare_p50'] * 1000:.1f} ms)",
         ),
     ]
+    longest, total, collections = tp["gc"]
+    rows.append(
+        (
+            "full garbage collections in sopbot: longest, total",
+            f"{longest * 1000:.0f} ms, {total * 1000:.0f} ms in {collections} "
+            f"over {tp['updates']:,} updates",
+        )
+    )
     for kind, (p50, p99, cpu) in tp["alone"].items():
         rows.append(
             (

@@ -11,7 +11,9 @@ Each takes the fake server from BOT_TOKEN / BOT_API_BASE_URL (and the
 sopbot its database and files from the usual settings), poll until SIGINT,
 and time each update inside `process_update` (the wrapper the tests use to
 see an update's handling), writing each time, in seconds, as a line of
-BENCH_TIMES. With BENCH_LIMITER=off, AIORateLimiter is replaced by a
+BENCH_TIMES; given BENCH_GC, the garbage collector's full collections
+from the first update on are timed too (the longest, their total and
+count, at exit). With BENCH_LIMITER=off, AIORateLimiter is replaced by a
 pass-through: the CPU path, not Telegram's 30 messages a second (the
 delivery under the flood limit keeps it, as in production).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,11 @@ class NoLimiter(BaseRateLimiter[None]):
         return await callback(*args, **kwargs)
 
 
+# Set at the first update: the collections of the start (sopbot's own full
+# collection before it freezes what the start made) are not the load's.
+HANDLING = threading.Event()
+
+
 def timed(app: Application[Any, Any, Any, Any, Any, Any], out: Path | None) -> None:
     """Time each update; the times go to `out`, a line each, as they come
     (a process stopped the hard way still leaves them)."""
@@ -67,6 +75,7 @@ def timed(app: Application[Any, Any, Any, Any, Any, Any], out: Path | None) -> N
     sink = out.open("a", buffering=1) if out else None  # noqa: SIM115 (open for the process's life)
 
     async def process_update(update: object) -> None:
+        HANDLING.set()
         start = time.perf_counter()
         try:
             await original(update)
@@ -199,10 +208,39 @@ def main(kind: str) -> None:
     serve(kind)
 
 
+def collector_pauses(out: Path) -> None:
+    """Time the garbage collector's full collections (the ones that walk
+    every object the process holds) from the first update on, and write, at exit, the longest pause
+    and their total in seconds: a full collection holds every update in
+    flight (bot/app.py, keep_startup_objects)."""
+    import atexit
+    import gc
+
+    pauses: list[float] = []
+    began = [0.0]
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2 or not HANDLING.is_set():
+            return
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - began[0])
+
+    def write() -> None:
+        out.write_text(f"{max(pauses, default=0.0)} {sum(pauses)} {len(pauses)}\n")
+
+    gc.callbacks.append(note)
+    atexit.register(write)
+
+
 def serve(kind: str) -> None:
     app = {"sopbot": sopbot, "bare": bare, "shaped": shaped}[kind]()
     out = os.environ.get("BENCH_TIMES")
     timed(app, Path(out) if out else None)
+    pauses = os.environ.get("BENCH_GC")
+    if pauses:
+        collector_pauses(Path(pauses))
     if kind == "sopbot":
         # As `sopbot run` runs it: the inbox's intake (it stores each batch
         # before asking for the next), the Application has no Updater.
