@@ -111,21 +111,11 @@ async def test_serving_keeps_what_starting_made_out_of_the_collector(tmp_path: P
     from bot.app import build_application, serve
     from bot.botapi import BotApiServer
     from bot.services import Services
-    from bot.settings import Settings
-    from tests.fakes.world import ADMIN_ID, migrated_copy
+    from tests.fakes.world import bot_settings, migrated_copy
 
     await migrated_copy(tmp_path / "bot.db")
     async with BotApiServer() as server:
-        settings = Settings(
-            _env_file=None,
-            bot_token=server.token,
-            bot_api_base_url=server.base_url,
-            bot_api_file_url=server.base_file_url,
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            admin_telegram_ids=[ADMIN_ID],
-            audit_seal_interval=0,
-        )
+        settings = bot_settings(server, tmp_path, audit_seal_interval=0)
         app = build_application(Services.build(settings))
         gc.unfreeze()
         serving = asyncio.create_task(serve(app))

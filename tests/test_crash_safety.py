@@ -18,7 +18,7 @@ from bot.migrate import upgrade
 from bot.models import Event, Notification, OutboxState
 from bot.services import Services
 from bot.settings import Settings
-from tests.fakes.world import spawn_bot
+from tests.fakes.world import bot_settings, spawn_bot
 
 WIB = ZoneInfo("Asia/Jakarta")
 RINA = 1003
@@ -26,20 +26,9 @@ RINA = 1003
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 
-def settings(server: FakeBotApi, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        bot_token=server.token,
-        bot_api_base_url=server.base_url,
-        bot_api_file_url=server.base_file_url,
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-    )
-
-
 async def prepare(server: FakeBotApi, tmp_path: Path) -> Settings:
     """A run whose step 2 (60 min) opened Monday 08:00 and is due 09:00."""
-    config = settings(server, tmp_path)
+    config = bot_settings(server, tmp_path)
     services = Services.build(config, clock=FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=WIB)))
     await upgrade(services.db)
     await services.start()

@@ -153,6 +153,21 @@ async def migrated_copy(path: Path) -> None:
     shutil.copyfile(_migrated[0], path)
 
 
+def bot_settings(server: FakeBotApi, tmp_path: Path, **settings: object) -> Settings:
+    """The bot's settings against the fake server: its files and its SQLite
+    database in `tmp_path`, ADMIN_ID its admin; `settings` change any."""
+    values: dict[str, object] = {
+        "bot_token": server.token,
+        "bot_username": server.username,
+        "bot_api_base_url": server.base_url,
+        "bot_api_file_url": server.base_file_url,
+        "data_dir": tmp_path / "data",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "admin_telegram_ids": [ADMIN_ID],
+    }
+    return Settings(_env_file=None, **{**values, **settings})
+
+
 @asynccontextmanager
 async def running_bot(
     tmp_path: Path,
@@ -172,17 +187,9 @@ async def running_bot(
         # The fake server has no flood limit unless a test sets one (and then
         # the real pace, 29 a second): no test waits 34 ms between messages.
         settings.setdefault("messages_per_second", 10_000)
-        config = Settings(
-            _env_file=None,
-            bot_token=server.token,
-            bot_username=server.username,
-            bot_api_base_url=server.base_url,
-            bot_api_file_url=server.base_file_url,
-            data_dir=tmp_path / "data",
-            database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            admin_telegram_ids=[ADMIN_ID],
-            **settings,
-        )
+        if database_url is not None:
+            settings["database_url"] = database_url
+        config = bot_settings(server, tmp_path, **settings)
         if database_url is None:
             await migrated_copy(tmp_path / "bot.db")
         else:
