@@ -165,7 +165,7 @@ def bot_settings(server: FakeBotApi, tmp_path: Path, **settings: object) -> Sett
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         "admin_telegram_ids": [ADMIN_ID],
     }
-    return Settings(_env_file=None, **{**values, **settings})
+    return Settings(_env_file=None, **{**values, **settings})  # type: ignore[arg-type]
 
 
 @asynccontextmanager
