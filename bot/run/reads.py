@@ -61,7 +61,7 @@ _ASSIGNMENTS = (
     .order_by(col(Assignment.unit_id), col(Assignment.id))
 )
 _ROLES = select(MemberRole).where(col(MemberRole.member_id) == bindparam("member_id"))
-# Every active member with their roles: /status and every settling read it.
+# Every active member with their roles: /status and the morning digest read it.
 _M, _R = table(Member), table(MemberRole)
 _STAFF = (
     sa_select(_M.c.id, _M.c.name, _R.c.role, _R.c.unit_id)
