@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit import append_event
 from bot.clock import Clock
-from bot.db import Database, table
+from bot.db import Database, plain_rows, table
 from bot.errors import InvalidInput, InvitationInvalid, NotEnrolled, NotFound
 from bot.inbox import command
 from bot.models import Event, Invitation, Member, MemberRole, Unit
@@ -37,8 +37,7 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # Who sent an update: asked on every update, so built once (building a
 # statement costs SQLAlchemy about as much as running it; see ARCHITECTURE,
 # "Statements built once"), and read as plain rows of the columns a
-# MemberInfo holds: loading three ORM objects per row cost 0.16 ms more
-# per update than the rows (SQLite, measured), for values nobody changes.
+# MemberInfo holds (bot/db.py, `plain_rows`).
 _M, _R, _U = table(Member), table(MemberRole), table(Unit)
 _BY_TELEGRAM = (
     sa_select(
@@ -454,18 +453,17 @@ class Membership:
                 return await self.by_telegram(telegram_id, session=s)
         # One query, the member and their roles (an outer join): every
         # update asks who sent it.
-        connection = await session.connection()  # Core rows: no ORM execution state
-        rows = (await connection.execute(_BY_TELEGRAM, {"telegram_id": telegram_id})).all()
-        if not rows or not rows[0].active:
+        found = await plain_rows(session, _BY_TELEGRAM, {"telegram_id": telegram_id})
+        if not found or not found[0].active:
             return None
-        first = rows[0]
+        first = found[0]
         return MemberInfo(
             first.id,
             first.telegram_id,
             first.name,
             first.username,
             first.active,
-            [RoleInfo(r.role, r.unit_id, r.unit_name) for r in rows if r.role is not None],
+            [RoleInfo(r.role, r.unit_id, r.unit_name) for r in found if r.role is not None],
             first.blocked_at is not None,
         )
 

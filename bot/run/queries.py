@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.db import table
+from bot.db import plain_rows, table
 from bot.errors import InvalidInput, NotFound, StepNotOpen
 from bot.models import (
     Assignment,
@@ -97,8 +97,7 @@ def _status_reads(which: str) -> _StatusReads:
     ones, or "all"): the runs, their steps, their assignments, their
     meetings. Built once per choice, as /status asks them on every update.
     Steps and assignments, fifteen and more per run, come as plain rows of
-    the columns the view uses: loading each as an ORM object was a third
-    of /status's database time."""
+    the columns the view uses (bot/db.py, `plain_rows`)."""
     chosen = select(Run.id)
     if which == "one":
         chosen = chosen.where(col(Run.id) == bindparam("run_id"))
@@ -306,12 +305,11 @@ class Queries:
             runs = (await s.exec(runs_of, params=params)).all()
             if not runs:
                 return []
-            rows = await s.connection()
             steps_of: dict[int, list[sa.Row[Any]]] = {}
-            for rs in (await rows.execute(steps_of_runs, params)).all():
+            for rs in await plain_rows(s, steps_of_runs, params):
                 steps_of.setdefault(rs.run_id, []).append(rs)
             by_step: dict[int, list[sa.Row[Any]]] = {}
-            for a in (await rows.execute(assignments_of_runs, params)).all():
+            for a in await plain_rows(s, assignments_of_runs, params):
                 by_step.setdefault(a.run_step_id, []).append(a)
             # Each meeting step's latest meeting (by id), for the steps held at it.
             meetings: dict[int, Meeting] = {}

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import Row, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from bot.db import table
+from bot.db import plain_rows, table
 from bot.errors import NotEnrolled, NotFound, RunClosed
 from bot.models import (
     Assignment,
@@ -185,13 +185,13 @@ class Staff:
     who owes an assignment. A view of many steps (the status of every open
     run, the digest) asks this once instead of once per assignment."""
 
-    def __init__(self, rows: Sequence[Any]) -> None:
+    def __init__(self, staff: Sequence[Row[Any]]) -> None:
         self.members: dict[int, Person] = {}
         # By role, then unit: /status asks for every assignment of every open
         # run, and a scan of all roles each time grew with the office.
         self._by_role: dict[str, list[tuple[int | None, Person]]] = {}
         self._found: dict[tuple[str, int | None], list[Person]] = {}
-        for row in rows:  # (id, name, role, unit_id), a row per role held
+        for row in staff:  # (id, name, role, unit_id), a row per role held
             member = self.members.get(row.id)
             if member is None:
                 member = self.members[row.id] = Person(row.id, row.name)
@@ -250,8 +250,7 @@ class Reads:
 
     async def staff(self, s: AsyncSession) -> Staff:
         """Every active member with their roles (see Staff), in one query."""
-        connection = await s.connection()  # plain rows: no ORM execution state
-        return Staff((await connection.execute(_STAFF)).all())
+        return Staff(await plain_rows(s, _STAFF))
 
     async def holders(self, s: AsyncSession, role: str, unit_id: int | None = None) -> list[Member]:
         """Active members holding the role (in the unit, when given)."""
